@@ -1,0 +1,109 @@
+//! Findings, the invariant trait, and client histories in faultline's Jepsen-style format.
+//!
+//! Checkers are apart from the code they check: an `Invariant` reads the observations
+//! nodes report and the state at the end of a run, and turns a violation into a
+//! `Finding`. This module reads; it never drives a run or reaches into a node.
+
+use serde::{Deserialize, Serialize};
+
+use crate::node::{NodeId, Proto};
+
+/// A violated invariant, a stall, a panic inside a node, or a limit reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub invariant: String,
+    pub time_ns: u64,
+    pub message: String,
+    /// The trace index of the event that exposed it, for "jump to event".
+    pub event: u64,
+}
+
+/// What an invariant sees when the run ends.
+#[derive(Clone, Debug)]
+pub struct EndState {
+    pub time_ns: u64,
+    /// Whether each node is up (not crashed) at the end.
+    pub up: Vec<bool>,
+}
+
+/// A property checked over one run. Implementations keep their own state, fed by the
+/// observations nodes make and by crashes (a crash is when volatile state goes).
+pub trait Invariant<P: Proto> {
+    fn name(&self) -> &'static str;
+
+    /// One observation by `node`; `Err` is a violation at this moment.
+    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, _obs: &P::Obs) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn on_crash(&mut self, _node: NodeId) {}
+
+    /// The end of the quiet phase: liveness properties are checked here.
+    fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpFunction {
+    Read,
+    Write,
+    Cas,
+    Append,
+}
+
+/// One line of a history file (see DESIGN.md, History files).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    pub process: u64,
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    pub f: OpFunction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
+}
+
+impl HistoryEvent {
+    pub fn new(process: u64, kind: OpType, f: OpFunction, value: serde_json::Value) -> Self {
+        Self { process, kind, f, key: None, value, time: None }
+    }
+
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_events_serialise_in_the_documented_format() {
+        let event = HistoryEvent {
+            time: Some(1200),
+            ..HistoryEvent::new(3, OpType::Invoke, OpFunction::Write, 5.into()).with_key("x")
+        };
+        let line = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            line,
+            r#"{"process":3,"type":"invoke","f":"write","key":"x","value":5,"time":1200}"#
+        );
+        let back: HistoryEvent = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, event);
+    }
+}

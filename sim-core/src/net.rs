@@ -1,0 +1,342 @@
+//! The virtual network: per-link latency, loss, duplication, reordering and partitions.
+//!
+//! `Net` decides the fate of one message at send time (dropped, or delivered after a
+//! delay, maybe twice) and whether a link is cut at delivery time. It draws from its own
+//! random stream only. It never holds messages, never sees their contents and never knows
+//! a protocol: the engine owns the queue.
+//!
+//! Rules (documented for users, tested below):
+//! - A message to oneself is delivered after `SELF_DELAY_NS`, never lost or cut.
+//! - Partitions are checked at send and again at delivery: a message on the wire when a
+//!   cut starts is lost, as with a firewall that drops packets on arrival.
+//! - Reordering delays a message by up to `reorder_ns_max` extra, so later messages on the
+//!   same link overtake it; with fixed latency and no reordering a link is FIFO.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::node::NodeId;
+
+pub const SELF_DELAY_NS: u64 = 1_000;
+/// The largest latency any model may produce (one hour), so `now + delay` never wraps.
+pub const LATENCY_NS_MAX: u64 = 3_600_000_000_000;
+pub const PPM: u32 = 1_000_000;
+
+/// How long a message takes on a link, in integer nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latency {
+    Fixed { ns: u64 },
+    Uniform { min_ns: u64, max_ns: u64 },
+    /// Pareto with shape 1, truncated: `P(latency > x) = min/x` up to `max_ns`. The
+    /// median is twice the minimum and one message in a hundred takes a hundred times it.
+    /// Sampled by inverse CDF in integers: `min * 2^32 / (2^32 - u)`.
+    LongTail { min_ns: u64, max_ns: u64 },
+}
+
+impl Latency {
+    pub fn validate(&self) -> Result<(), String> {
+        let (min, max) = match *self {
+            Latency::Fixed { ns } => (ns, ns),
+            Latency::Uniform { min_ns, max_ns } | Latency::LongTail { min_ns, max_ns } => {
+                (min_ns, max_ns)
+            }
+        };
+        if min > max {
+            return Err(format!("latency minimum {min} ns exceeds its maximum {max} ns"));
+        }
+        if max > LATENCY_NS_MAX {
+            return Err(format!("latency {max} ns exceeds the one-hour limit"));
+        }
+        if matches!(self, Latency::LongTail { .. }) && min == 0 {
+            return Err("a long-tail latency needs a minimum above zero".into());
+        }
+        Ok(())
+    }
+
+    fn sample(&self, rng: &mut ChaCha8Rng) -> u64 {
+        match *self {
+            Latency::Fixed { ns } => ns,
+            Latency::Uniform { min_ns, max_ns } => rng.random_range(min_ns..=max_ns),
+            Latency::LongTail { min_ns, max_ns } => {
+                let u: u64 = rng.random_range(0..(1u64 << 32));
+                let scaled = (min_ns as u128) << 32;
+                let value = scaled / ((1u128 << 32) - u as u128);
+                (value.min(max_ns as u128)) as u64
+            }
+        }
+    }
+}
+
+/// The behaviour of one directed link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkModel {
+    pub latency: Latency,
+    pub loss_ppm: u32,
+    pub duplicate_ppm: u32,
+    pub reorder_ppm: u32,
+    pub reorder_ns_max: u64,
+}
+
+impl Default for LinkModel {
+    fn default() -> Self {
+        Self {
+            latency: Latency::Fixed { ns: 1_000_000 },
+            loss_ppm: 0,
+            duplicate_ppm: 0,
+            reorder_ppm: 0,
+            reorder_ns_max: 0,
+        }
+    }
+}
+
+impl LinkModel {
+    pub fn validate(&self) -> Result<(), String> {
+        self.latency.validate()?;
+        for (name, ppm) in [
+            ("loss", self.loss_ppm),
+            ("duplicate", self.duplicate_ppm),
+            ("reorder", self.reorder_ppm),
+        ] {
+            if ppm > PPM {
+                return Err(format!("{name} probability above 1"));
+            }
+        }
+        if self.reorder_ns_max > LATENCY_NS_MAX {
+            return Err("reorder window exceeds the one-hour limit".into());
+        }
+        Ok(())
+    }
+}
+
+/// Why a message never arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DropReason {
+    Loss,
+    Partition,
+    /// The destination was down, or restarted since the message was sent.
+    Crashed,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Loss => "loss",
+            DropReason::Partition => "partition",
+            DropReason::Crashed => "crashed",
+        }
+    }
+
+    pub fn code(self) -> u64 {
+        self as u64
+    }
+}
+
+/// What the network does with one message at send time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Drop(DropReason),
+    Deliver { delay_ns: u64, duplicate_delay_ns: Option<u64> },
+}
+
+/// The network of one run.
+#[derive(Clone, Debug)]
+pub struct Net {
+    default: LinkModel,
+    overrides: BTreeMap<(NodeId, NodeId), LinkModel>,
+    /// Partition side of each node; two nodes on different sides cannot talk.
+    sides: Vec<u32>,
+    one_way_cuts: BTreeSet<(NodeId, NodeId)>,
+    /// True when any cut is in force, so the common case skips the lookups.
+    any_cut: bool,
+    rng: ChaCha8Rng,
+}
+
+impl Net {
+    pub fn new(node_count: u32, default: LinkModel, rng: ChaCha8Rng) -> Self {
+        assert!(default.validate().is_ok());
+        Self {
+            default,
+            overrides: BTreeMap::new(),
+            sides: vec![0; node_count as usize],
+            one_way_cuts: BTreeSet::new(),
+            any_cut: false,
+            rng,
+        }
+    }
+
+    pub fn set_link(&mut self, from: NodeId, to: NodeId, model: LinkModel) {
+        assert!(model.validate().is_ok());
+        self.overrides.insert((from, to), model);
+    }
+
+    /// Splits the nodes into sides; nodes not named form one more side together.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        let rest_side = groups.len() as u32 + 1;
+        self.sides.iter_mut().for_each(|side| *side = rest_side);
+        for (index, group) in groups.iter().enumerate() {
+            for node in group {
+                self.sides[*node as usize] = index as u32 + 1;
+            }
+        }
+        self.any_cut = true;
+    }
+
+    /// Cuts every link from a node in `from` to a node in `to`, one direction only.
+    pub fn cut_one_way(&mut self, from: &[NodeId], to: &[NodeId]) {
+        for a in from {
+            for b in to {
+                if a != b {
+                    self.one_way_cuts.insert((*a, *b));
+                }
+            }
+        }
+        self.any_cut = !self.one_way_cuts.is_empty() || self.any_cut;
+    }
+
+    /// Removes every partition and one-way cut.
+    pub fn heal(&mut self) {
+        self.sides.iter_mut().for_each(|side| *side = 0);
+        self.one_way_cuts.clear();
+        self.any_cut = false;
+    }
+
+    #[inline]
+    pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        if !self.any_cut || from == to {
+            return false;
+        }
+        self.sides[from as usize] != self.sides[to as usize]
+            || self.one_way_cuts.contains(&(from, to))
+    }
+
+    /// The partition side of each node (all equal when healed), for displays.
+    pub fn sides(&self) -> &[u32] {
+        &self.sides
+    }
+
+    /// Decides at send time what happens to one message from `from` to `to`.
+    #[inline]
+    pub fn fate(&mut self, from: NodeId, to: NodeId) -> Fate {
+        if from == to {
+            return Fate::Deliver { delay_ns: SELF_DELAY_NS, duplicate_delay_ns: None };
+        }
+        if self.is_cut(from, to) {
+            return Fate::Drop(DropReason::Partition);
+        }
+        let model = if self.overrides.is_empty() {
+            self.default
+        } else {
+            *self.overrides.get(&(from, to)).unwrap_or(&self.default)
+        };
+        if model.loss_ppm > 0 && self.rng.random_range(0..PPM) < model.loss_ppm {
+            return Fate::Drop(DropReason::Loss);
+        }
+        let delay_ns = self.delay(&model);
+        let duplicate_delay_ns = if model.duplicate_ppm > 0
+            && self.rng.random_range(0..PPM) < model.duplicate_ppm
+        {
+            Some(self.delay(&model))
+        } else {
+            None
+        };
+        Fate::Deliver { delay_ns, duplicate_delay_ns }
+    }
+
+    fn delay(&mut self, model: &LinkModel) -> u64 {
+        let mut delay_ns = model.latency.sample(&mut self.rng);
+        if model.reorder_ppm > 0 && self.rng.random_range(0..PPM) < model.reorder_ppm {
+            delay_ns += self.rng.random_range(0..=model.reorder_ns_max);
+        }
+        debug_assert!(delay_ns <= 2 * LATENCY_NS_MAX);
+        delay_ns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn net(model: LinkModel) -> Net {
+        Net::new(4, model, ChaCha8Rng::seed_from_u64(1))
+    }
+
+    #[test]
+    fn a_two_way_partition_cuts_both_directions_and_heal_restores() {
+        let mut net = net(LinkModel::default());
+        net.partition(&[vec![0, 1]]);
+        assert!(net.is_cut(0, 2) && net.is_cut(2, 0));
+        assert!(!net.is_cut(0, 1) && !net.is_cut(2, 3), "same side talks");
+        assert_eq!(net.fate(0, 3), Fate::Drop(DropReason::Partition));
+        net.heal();
+        assert!(!net.is_cut(0, 2));
+    }
+
+    #[test]
+    fn a_one_way_cut_leaves_the_other_direction_open() {
+        let mut net = net(LinkModel::default());
+        net.cut_one_way(&[0], &[1]);
+        assert!(net.is_cut(0, 1));
+        assert!(!net.is_cut(1, 0));
+    }
+
+    #[test]
+    fn messages_to_oneself_are_never_cut_or_lost() {
+        let mut net = net(LinkModel { loss_ppm: PPM, ..LinkModel::default() });
+        net.partition(&[vec![0]]);
+        assert!(matches!(net.fate(0, 0), Fate::Deliver { .. }));
+    }
+
+    #[test]
+    fn loss_and_duplication_follow_their_probabilities() {
+        let model = LinkModel { loss_ppm: 250_000, duplicate_ppm: 500_000, ..Default::default() };
+        let mut net = net(model);
+        let (mut lost, mut duplicated) = (0, 0);
+        for _ in 0..10_000 {
+            match net.fate(0, 1) {
+                Fate::Drop(DropReason::Loss) => lost += 1,
+                Fate::Deliver { duplicate_delay_ns: Some(_), .. } => duplicated += 1,
+                _ => {}
+            }
+        }
+        assert!((2_200..2_800).contains(&lost), "{lost}");
+        assert!((3_400..4_100).contains(&duplicated), "{duplicated}");
+    }
+
+    #[test]
+    fn long_tail_latency_stays_in_bounds_with_median_twice_the_minimum() {
+        let model = LinkModel {
+            latency: Latency::LongTail { min_ns: 1_000, max_ns: 1_000_000 },
+            ..Default::default()
+        };
+        let mut net = net(model);
+        let mut delays: Vec<u64> = (0..10_001)
+            .map(|_| match net.fate(0, 1) {
+                Fate::Deliver { delay_ns, .. } => delay_ns,
+                Fate::Drop(_) => unreachable!("no loss configured"),
+            })
+            .collect();
+        delays.sort_unstable();
+        assert!(delays[0] >= 1_000 && delays[10_000] <= 1_000_000);
+        assert!((1_800..2_200).contains(&delays[5_000]), "median {}", delays[5_000]);
+        assert!(delays[9_990] > 50_000, "a real tail: p99.9 {}", delays[9_990]);
+    }
+
+    #[test]
+    fn overrides_apply_to_one_directed_link() {
+        let mut net = net(LinkModel::default());
+        net.set_link(0, 1, LinkModel { loss_ppm: PPM, ..Default::default() });
+        assert_eq!(net.fate(0, 1), Fate::Drop(DropReason::Loss));
+        assert!(matches!(net.fate(1, 0), Fate::Deliver { .. }));
+    }
+
+    #[test]
+    fn invalid_models_are_refused_with_a_reason() {
+        let bad = Latency::Uniform { min_ns: 5, max_ns: 1 };
+        assert!(bad.validate().unwrap_err().contains("exceeds its maximum"));
+        let tail = Latency::LongTail { min_ns: 0, max_ns: 10 };
+        assert!(tail.validate().is_err());
+    }
+}

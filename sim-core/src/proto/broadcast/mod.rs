@@ -1,0 +1,72 @@
+//! Reliable broadcast with acks, retransmission and persistence (eager relaying).
+//!
+//! Every peer broadcasts `messages` messages of its own, one every `interval`. A peer
+//! that receives a message it has not seen persists it (append and sync), delivers it,
+//! relays it to every other peer, and acks the sender. Each peer retransmits every
+//! message to every peer that has not acked it, every `retransmit`, up to
+//! `RETRANSMITS_MAX` times. A restarted peer recovers its log and retransmits all of it,
+//! because acks are not persisted.
+//!
+//! Invariants (see `invariants.rs`):
+//! - `broadcast.integrity`: a peer delivers only broadcast messages, each at most once,
+//!   and never forgets a message it delivered (its recovered log holds it).
+//! - `broadcast.agreement`: by the end of the quiet phase every running peer has
+//!   delivered every message any peer delivered ("no progress" otherwise).
+//!
+//! Planted bugs (`bugs.rs`): `broadcast.ack-before-persist`, `broadcast.no-retransmit`.
+
+pub mod bugs;
+pub mod invariants;
+mod peer;
+
+pub use peer::Peer;
+
+use serde::{Deserialize, Serialize};
+
+use crate::node::{NodeId, Proto};
+
+pub struct Broadcast;
+
+impl Proto for Broadcast {
+    type Msg = Msg;
+    type Obs = Obs;
+}
+
+/// A message's identity: its origin and the origin's sequence number.
+pub type MessageId = (NodeId, u32);
+
+#[derive(Clone, Debug, Serialize)]
+pub enum Msg {
+    Data { origin: NodeId, seq: u32, payload: u64 },
+    Ack { origin: NodeId, seq: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub enum Obs {
+    /// The origin persisted a new message of its own.
+    Broadcast(MessageId),
+    /// The peer persisted and delivered a message (its own ones included).
+    Deliver(MessageId),
+    /// The peer restarted and recovered these delivered messages from its disk.
+    Recovered(Vec<MessageId>),
+}
+
+/// One record of a peer's log file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub origin: NodeId,
+    pub seq: u32,
+    pub payload: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    pub messages: u32,
+    pub interval_ns: u64,
+    pub retransmit_ns: u64,
+}
+
+/// Retransmissions of one message to one peer before the sender gives up on it.
+pub const RETRANSMITS_MAX: u32 = 10_000;
+/// Messages one peer may originate; bounds logs and pending tables.
+pub const MESSAGES_MAX: u32 = 10_000;

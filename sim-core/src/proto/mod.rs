@@ -1,0 +1,10 @@
+//! The protocols that run on the engine. Each talks to the world only through
+//! `Node`/`Ctx`, exactly as a user's own protocol would, and never reaches into the
+//! engine, the network or the disks' internals.
+//!
+//! - `ping_pong`: two kinds of node and one message in flight; the speed benchmark.
+//! - `broadcast`: reliable broadcast with acks, retransmission and persistence; the
+//!   small protocol that exercises faults, invariants and the bug zoo end to end.
+
+pub mod broadcast;
+pub mod ping_pong;

@@ -1,0 +1,73 @@
+//! Ping-pong's checkers: pongs in order per client, and every client done by the end.
+
+use std::collections::BTreeMap;
+
+use super::{Obs, PingPong};
+use crate::check::{EndState, Invariant};
+use crate::node::NodeId;
+
+/// Each client sees rounds 0, 1, 2... in order (a restarted client starts again at 0).
+#[derive(Default)]
+pub struct Order {
+    next: BTreeMap<NodeId, u64>,
+}
+
+impl Invariant<PingPong> for Order {
+    fn name(&self) -> &'static str {
+        "ping-pong.order"
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
+        if let Obs::Pong(round) = obs {
+            let expected = self.next.entry(node).or_insert(0);
+            if *round != *expected {
+                return Err(format!("client {node} saw round {round}, expected {expected}"));
+            }
+            *expected += 1;
+        }
+        Ok(())
+    }
+
+    fn on_crash(&mut self, node: NodeId) {
+        self.next.remove(&node);
+    }
+}
+
+/// Every client finishes all its rounds before the run ends.
+pub struct Progress {
+    clients: Vec<NodeId>,
+    done: BTreeMap<NodeId, bool>,
+}
+
+impl Progress {
+    pub fn new(clients: Vec<NodeId>) -> Self {
+        Self { clients, done: BTreeMap::new() }
+    }
+}
+
+impl Invariant<PingPong> for Progress {
+    fn name(&self) -> &'static str {
+        "ping-pong.progress"
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
+        if let Obs::Done = obs {
+            self.done.insert(node, true);
+        }
+        Ok(())
+    }
+
+    fn on_crash(&mut self, node: NodeId) {
+        self.done.remove(&node);
+    }
+
+    fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
+        let stalled: Vec<NodeId> =
+            self.clients.iter().copied().filter(|c| !self.done.contains_key(c)).collect();
+        if stalled.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("no progress: clients {stalled:?} did not finish their rounds"))
+        }
+    }
+}

@@ -1,0 +1,672 @@
+//! Walks a scenario's TOML tree, checking every key and value and collecting every
+//! problem with its location. The TOML parser gives byte spans; this turns them into
+//! line:column (1-based, columns counted in characters).
+
+use std::collections::BTreeMap;
+
+use toml::de::{DeArray, DeTable, DeValue};
+use toml::Spanned;
+
+use super::protocols::{protocol, ParamKind, ProtocolSpec, PROTOCOLS};
+use super::values::parse_duration_ns;
+use super::{NodeGroup, Scenario, ScenarioError};
+use crate::bugs::{closest, find as find_bug};
+use crate::disk::DiskFaults;
+use crate::engine::{Limits, EVENTS_MAX, NODES_MAX, QUEUE_MAX};
+use crate::fault::{Fault, NemesisConfig, NemesisKind, ScheduledFault};
+use crate::net::{Latency, LinkModel, LATENCY_NS_MAX, PPM};
+use crate::node::NodeId;
+
+const ROOT_KEYS: &[&str] = &[
+    "name", "description", "protocol", "seed", "duration", "quiet", "nodes", "network",
+    "faults", "nemesis", "checks", "bugs", "params", "limits",
+];
+const LINK_KEYS: &[&str] = &["latency", "loss", "duplicate", "reorder", "reorder_window"];
+const NETWORK_KEYS: &[&str] =
+    &["latency", "loss", "duplicate", "reorder", "reorder_window", "links"];
+const LINK_OVERRIDE_KEYS: &[&str] =
+    &["from", "to", "latency", "loss", "duplicate", "reorder", "reorder_window"];
+const NEMESIS_KEYS: &[&str] =
+    &["faults", "interval_min", "interval_max", "fault_min", "fault_max", "skew_max"];
+const LIMIT_KEYS: &[&str] = &["events_max", "queue_max", "trace_events_max", "history_max"];
+const FAULT_ACTIONS: &[&str] = &[
+    "crash", "restart", "pause", "resume", "partition", "partition-one-way", "heal",
+    "clock-skew", "disk-fault",
+];
+const DURATION_NS_MAX: i128 = 24 * 3_600 * 1_000_000_000;
+const DRIFT_PPM_MAX: i64 = 100_000;
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Parses and validates a scenario. `file` only names the source in error messages.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
+    let mut reader = Reader { file, text, errors: Vec::new() };
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    for error in syntax_errors {
+        let offset = error.span().map(|span| span.start).unwrap_or(0);
+        let message = error.message().trim_end().to_string();
+        reader.error(offset, format!("not valid TOML: {message}"));
+    }
+    if !reader.errors.is_empty() {
+        return Err(reader.finish_errors());
+    }
+    let scenario = reader.scenario(root.get_ref());
+    if reader.errors.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(reader.finish_errors())
+    }
+}
+
+struct Reader<'t> {
+    file: &'t str,
+    text: &'t str,
+    errors: Vec<ScenarioError>,
+}
+
+impl<'t> Reader<'t> {
+    fn error(&mut self, offset: usize, message: String) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() as u32 + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let column = before[line_start..].chars().count() as u32 + 1;
+        self.errors.push(ScenarioError { file: self.file.to_string(), line, column, message });
+    }
+
+    fn finish_errors(&mut self) -> Vec<ScenarioError> {
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.sort_by_key(|error| (error.line, error.column));
+        errors.dedup();
+        errors
+    }
+
+    fn scenario(&mut self, root: &DeTable<'_>) -> Scenario {
+        self.check_keys(root, ROOT_KEYS, "the scenario");
+        let name = self.required_string(root, "name", 0).unwrap_or_default();
+        let description = self.required_string(root, "description", 0).unwrap_or_default();
+        let spec = self.protocol(root);
+        let seed = self.integer(root, "seed", 0, i64::MAX).map(|s| s as u64).unwrap_or(1);
+        let duration_ns = match get(root, "duration") {
+            Some(_) => self.duration(root, "duration", 1_000, DURATION_NS_MAX).unwrap_or(1_000) as u64,
+            None => {
+                self.error(0, "missing key `duration` (the length of the fault phase, e.g. \"10s\")".into());
+                1_000
+            }
+        };
+        let quiet_ns = self.duration(root, "quiet", 0, DURATION_NS_MAX).unwrap_or(5_000_000_000) as u64;
+        let nodes = self.nodes(root, spec);
+        let node_count: u32 = nodes.iter().map(|g| g.count).sum();
+        let (link, links) = self.network(root, node_count);
+        let faults = self.faults(root, node_count, duration_ns);
+        let nemesis = self.nemesis(root);
+        let checks = self.name_list(root, "checks", spec.map(|s| s.invariants), "invariant");
+        let bugs = self.bugs(root, spec);
+        let params = self.params(root, spec);
+        let limits = self.limits(root);
+        let scenario = Scenario {
+            name,
+            description,
+            protocol: spec.map(|s| s.name.to_string()).unwrap_or_default(),
+            seed,
+            nodes,
+            link,
+            links,
+            faults,
+            nemesis,
+            duration_ns,
+            quiet_ns,
+            checks,
+            bugs,
+            params,
+            limits,
+        };
+        if let (Some(spec), true) = (spec, self.errors.is_empty()) {
+            if let Err(message) = (spec.check)(&scenario) {
+                let offset = get(root, "nodes").map(|v| v.span().start).unwrap_or(0);
+                self.error(offset, message);
+            }
+        }
+        scenario
+    }
+
+    fn check_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], context: &str) {
+        for (key, _) in table.iter() {
+            let key_text: &str = key.get_ref();
+            if allowed.contains(&key_text) {
+                continue;
+            }
+            let mut message = format!(
+                "unknown key `{key_text}` in {context}; expected one of: {}",
+                allowed.join(", ")
+            );
+            if let Some(close) = closest(key_text, allowed) {
+                message.push_str(&format!(" (did you mean `{close}`?)"));
+            }
+            self.error(key.span().start, message);
+        }
+    }
+
+    fn required_string(&mut self, table: &DeTable<'_>, key: &str, at: usize) -> Option<String> {
+        if get(table, key).is_none() {
+            self.error(at, format!("missing key `{key}` (a string)"));
+            return None;
+        }
+        self.string(table, key)
+    }
+
+    fn string(&mut self, table: &DeTable<'_>, key: &str) -> Option<String> {
+        let value = get(table, key)?;
+        match value.get_ref() {
+            DeValue::String(text) => Some(text.to_string()),
+            other => {
+                self.wrong_type(value, key, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn wrong_type(&mut self, value: &Value<'_>, key: &str, expected: &str, found: &DeValue<'_>) {
+        let found = found.type_str();
+        self.error(value.span().start, format!("`{key}` must be {expected}, found {found}"));
+    }
+
+    fn integer(&mut self, table: &DeTable<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
+        let value = get(table, key)?;
+        self.integer_value(value, key, min, max)
+    }
+
+    fn integer_value(&mut self, value: &Value<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
+        let DeValue::Integer(integer) = value.get_ref() else {
+            self.wrong_type(value, key, "an integer", value.get_ref());
+            return None;
+        };
+        let parsed = i128::from_str_radix(integer.as_str(), integer.radix()).ok();
+        match parsed {
+            Some(n) if n >= min as i128 && n <= max as i128 => Some(n as i64),
+            _ => {
+                let shown = parsed.map(|n| n.to_string()).unwrap_or_else(|| integer.to_string());
+                let message = format!("`{key}` must be between {min} and {max}, found {shown}");
+                self.error(value.span().start, message);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, table: &DeTable<'_>, key: &str, min: i128, max: i128) -> Option<i128> {
+        let value = get(table, key)?;
+        let DeValue::String(text) = value.get_ref() else {
+            let found = value.get_ref().type_str();
+            let message = format!("`{key}` must be a duration string such as \"250ms\", found {found}");
+            self.error(value.span().start, message);
+            return None;
+        };
+        match parse_duration_ns(text) {
+            Ok(ns) if ns >= min && ns <= max => Some(ns),
+            Ok(_) => {
+                let (lo, hi) = (show_ns(min), show_ns(max));
+                self.error(value.span().start, format!("`{key}` must be between {lo} and {hi}, found \"{text}\""));
+                None
+            }
+            Err(message) => {
+                self.error(value.span().start, format!("`{key}`: {message}"));
+                None
+            }
+        }
+    }
+
+    /// A probability, a float or integer in [0, 1], as parts per million.
+    fn probability(&mut self, table: &DeTable<'_>, key: &str) -> Option<u32> {
+        let value = get(table, key)?;
+        let number = match value.get_ref() {
+            DeValue::Float(float) => float.as_str().replace('_', "").parse::<f64>().ok(),
+            DeValue::Integer(integer) => integer.as_str().parse::<f64>().ok(),
+            other => {
+                self.wrong_type(value, key, "a probability between 0 and 1", other);
+                return None;
+            }
+        };
+        match number {
+            // Rounding a product is exact IEEE arithmetic: the same on every target.
+            Some(p) if (0.0..=1.0).contains(&p) => Some((p * PPM as f64).round() as u32),
+            _ => {
+                self.error(value.span().start, format!("`{key}` must be a probability between 0 and 1"));
+                None
+            }
+        }
+    }
+
+    fn table<'a, 'i>(&mut self, table: &'a DeTable<'i>, key: &str) -> Option<(&'a DeTable<'i>, usize)> {
+        let value = get(table, key)?;
+        match value.get_ref() {
+            DeValue::Table(inner) => Some((inner, value.span().start)),
+            other => {
+                self.wrong_type(value, key, "a table", other);
+                None
+            }
+        }
+    }
+
+    fn array<'a, 'i>(&mut self, table: &'a DeTable<'i>, key: &str) -> Option<&'a DeArray<'i>> {
+        let value = get(table, key)?;
+        match value.get_ref() {
+            DeValue::Array(items) => Some(items),
+            other => {
+                self.wrong_type(value, key, "an array", other);
+                None
+            }
+        }
+    }
+
+    /// An array of tables, each with its span start.
+    fn tables<'a, 'i>(&mut self, table: &'a DeTable<'i>, key: &str) -> Vec<(&'a DeTable<'i>, usize)> {
+        let Some(items) = self.array(table, key) else { return Vec::new() };
+        let mut tables = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::Table(inner) => tables.push((inner, item.span().start)),
+                other => self.wrong_type(item, key, "an array of tables", other),
+            }
+        }
+        tables
+    }
+
+    fn protocol(&mut self, root: &DeTable<'_>) -> Option<&'static ProtocolSpec> {
+        let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
+        let name = self.required_string(root, "protocol", 0)?;
+        let found = protocol(&name);
+        if found.is_none() {
+            let at = get(root, "protocol").map(|v| v.span().start).unwrap_or(0);
+            self.error(at, unknown("protocol", &name, &known));
+        }
+        found
+    }
+
+    fn nodes(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> Vec<NodeGroup> {
+        if get(root, "nodes").is_none() {
+            self.error(0, "missing key `nodes` (an array of tables: [[nodes]] kind = ..., count = ...)".into());
+            return Vec::new();
+        }
+        let mut groups = Vec::new();
+        for (table, at) in self.tables(root, "nodes") {
+            self.check_keys(table, &["kind", "count"], "[[nodes]]");
+            let kind = self.required_string(table, "kind", at);
+            let count = match get(table, "count") {
+                Some(_) => self.integer(table, "count", 1, NODES_MAX as i64),
+                None => Some(1),
+            };
+            if let (Some(kind), Some(spec)) = (&kind, spec) {
+                if !spec.kinds.contains(&kind.as_str()) {
+                    let at = get(table, "kind").map(|v| v.span().start).unwrap_or(at);
+                    let context = format!("node kind of protocol `{}`", spec.name);
+                    self.error(at, unknown(&context, kind, spec.kinds));
+                }
+            }
+            if let (Some(kind), Some(count)) = (kind, count) {
+                groups.push(NodeGroup { kind, count: count as u32 });
+            }
+        }
+        let total: u64 = groups.iter().map(|g| g.count as u64).sum();
+        if total > NODES_MAX as u64 {
+            let at = get(root, "nodes").map(|v| v.span().start).unwrap_or(0);
+            self.error(at, format!("{total} nodes in all; a scenario may have at most {NODES_MAX}"));
+            groups.clear();
+        }
+        groups
+    }
+
+    fn network(&mut self, root: &DeTable<'_>, node_count: u32) -> (LinkModel, Vec<(NodeId, NodeId, LinkModel)>) {
+        let Some((table, at)) = self.table(root, "network") else {
+            return (LinkModel::default(), Vec::new());
+        };
+        self.check_keys(table, NETWORK_KEYS, "[network]");
+        let link = self.link_model(table, LinkModel::default(), at);
+        let mut links = Vec::new();
+        for (entry, at) in self.tables(table, "links") {
+            self.check_keys(entry, LINK_OVERRIDE_KEYS, "[[network.links]]");
+            let from = self.node_id_key(entry, "from", node_count, at);
+            let to = self.node_id_key(entry, "to", node_count, at);
+            let model = self.link_model(entry, link, at);
+            if let (Some(from), Some(to)) = (from, to) {
+                links.push((from, to, model));
+            }
+        }
+        (link, links)
+    }
+
+    fn link_model(&mut self, table: &DeTable<'_>, base: LinkModel, at: usize) -> LinkModel {
+        debug_assert!(LINK_KEYS.iter().all(|key| NETWORK_KEYS.contains(key)));
+        let mut model = base;
+        if let Some((latency, latency_at)) = self.table(table, "latency") {
+            if let Some(parsed) = self.latency(latency, latency_at) {
+                model.latency = parsed;
+            }
+        }
+        model.loss_ppm = self.probability(table, "loss").unwrap_or(base.loss_ppm);
+        model.duplicate_ppm = self.probability(table, "duplicate").unwrap_or(base.duplicate_ppm);
+        model.reorder_ppm = self.probability(table, "reorder").unwrap_or(base.reorder_ppm);
+        model.reorder_ns_max = self
+            .duration(table, "reorder_window", 0, LATENCY_NS_MAX as i128)
+            .map(|ns| ns as u64)
+            .unwrap_or(base.reorder_ns_max);
+        if model.reorder_ppm > 0 && model.reorder_ns_max == 0 {
+            self.error(at, "`reorder` needs a `reorder_window` above zero (how late a message may be)".into());
+        }
+        model
+    }
+
+    fn latency(&mut self, table: &DeTable<'_>, at: usize) -> Option<Latency> {
+        let dists = ["fixed", "uniform", "long-tail"];
+        let dist = self.required_string(table, "dist", at)?;
+        let max = LATENCY_NS_MAX as i128;
+        let latency = match dist.as_str() {
+            "fixed" => {
+                self.check_keys(table, &["dist", "value"], "a fixed latency");
+                let ns = self.required_duration(table, "value", 0, max, at)?;
+                Latency::Fixed { ns }
+            }
+            "uniform" | "long-tail" => {
+                self.check_keys(table, &["dist", "min", "max"], "a uniform or long-tail latency");
+                let min_ns = self.required_duration(table, "min", 0, max, at);
+                let max_ns = self.required_duration(table, "max", 0, max, at);
+                let (min_ns, max_ns) = (min_ns?, max_ns?);
+                if dist == "uniform" {
+                    Latency::Uniform { min_ns, max_ns }
+                } else {
+                    Latency::LongTail { min_ns, max_ns }
+                }
+            }
+            other => {
+                let at = get(table, "dist").map(|v| v.span().start).unwrap_or(at);
+                self.error(at, unknown("latency distribution", other, &dists));
+                return None;
+            }
+        };
+        if let Err(message) = latency.validate() {
+            self.error(at, message);
+            return None;
+        }
+        Some(latency)
+    }
+
+    fn required_duration(&mut self, table: &DeTable<'_>, key: &str, min: i128, max: i128, at: usize) -> Option<u64> {
+        if get(table, key).is_none() {
+            self.error(at, format!("missing key `{key}` (a duration such as \"5ms\")"));
+            return None;
+        }
+        self.duration(table, key, min, max).map(|ns| ns as u64)
+    }
+
+    fn node_id_key(&mut self, table: &DeTable<'_>, key: &str, node_count: u32, at: usize) -> Option<NodeId> {
+        match get(table, key) {
+            Some(value) => self.node_id(value, key, node_count),
+            None => {
+                self.error(at, format!("missing key `{key}` (a node id)"));
+                None
+            }
+        }
+    }
+
+    fn node_id(&mut self, value: &Value<'_>, key: &str, node_count: u32) -> Option<NodeId> {
+        let last = node_count.saturating_sub(1) as i64;
+        self.integer_value(value, key, 0, last).map(|id| id as NodeId)
+    }
+
+    fn node_list(&mut self, table: &DeTable<'_>, key: &str, node_count: u32, at: usize) -> Option<Vec<NodeId>> {
+        let Some(items) = self.array(table, key) else {
+            self.error(at, format!("missing key `{key}` (an array of node ids)"));
+            return None;
+        };
+        let mut nodes = Vec::new();
+        for item in items.iter() {
+            nodes.push(self.node_id(item, key, node_count)?);
+        }
+        if nodes.is_empty() {
+            self.error(at, format!("`{key}` must name at least one node"));
+            return None;
+        }
+        Some(nodes)
+    }
+
+    fn faults(&mut self, root: &DeTable<'_>, node_count: u32, duration_ns: u64) -> Vec<ScheduledFault> {
+        let mut faults = Vec::new();
+        for (table, at) in self.tables(root, "faults") {
+            let Some(action) = self.required_string(table, "action", at) else { continue };
+            let keys: &[&str] = match action.as_str() {
+                "crash" | "restart" | "pause" | "resume" => &["at", "action", "node"],
+                "partition" => &["at", "action", "groups"],
+                "partition-one-way" => &["at", "action", "from", "to"],
+                "heal" => &["at", "action"],
+                "clock-skew" => &["at", "action", "node", "offset", "drift_ppm"],
+                "disk-fault" => &["at", "action", "node", "torn_writes", "lost_syncs"],
+                other => {
+                    let at = get(table, "action").map(|v| v.span().start).unwrap_or(at);
+                    self.error(at, unknown("fault action", other, FAULT_ACTIONS));
+                    continue;
+                }
+            };
+            self.check_keys(table, keys, &format!("a `{action}` fault"));
+            let last_ns = duration_ns.saturating_sub(1) as i128;
+            let at_ns = match get(table, "at") {
+                Some(_) => self.duration(table, "at", 0, last_ns),
+                None => {
+                    self.error(at, "missing key `at` (when the fault strikes, inside `duration`)".into());
+                    None
+                }
+            };
+            if let (Some(at_ns), Some(fault)) = (at_ns, self.fault(table, &action, node_count, at)) {
+                faults.push(ScheduledFault { at_ns: at_ns as u64, fault });
+            }
+        }
+        faults
+    }
+
+    fn fault(&mut self, table: &DeTable<'_>, action: &str, node_count: u32, at: usize) -> Option<Fault> {
+        let fault = match action {
+            "crash" => Fault::Crash { node: self.node_id_key(table, "node", node_count, at)? },
+            "restart" => Fault::Restart { node: self.node_id_key(table, "node", node_count, at)? },
+            "pause" => Fault::Pause { node: self.node_id_key(table, "node", node_count, at)? },
+            "resume" => Fault::Resume { node: self.node_id_key(table, "node", node_count, at)? },
+            "heal" => Fault::Heal,
+            "partition" => Fault::Partition { groups: self.groups(table, node_count, at)? },
+            "partition-one-way" => {
+                let from = self.node_list(table, "from", node_count, at);
+                let to = self.node_list(table, "to", node_count, at);
+                Fault::PartitionOneWay { from: from?, to: to? }
+            }
+            "clock-skew" => {
+                let node = self.node_id_key(table, "node", node_count, at);
+                let offset_ns = self.duration(table, "offset", -DURATION_NS_MAX, DURATION_NS_MAX).unwrap_or(0);
+                let drift_ppm = self.integer(table, "drift_ppm", -DRIFT_PPM_MAX, DRIFT_PPM_MAX).unwrap_or(0);
+                Fault::ClockSkew { node: node?, offset_ns: offset_ns as i64, drift_ppm: drift_ppm as i32 }
+            }
+            "disk-fault" => {
+                let node = self.node_id_key(table, "node", node_count, at);
+                let torn_write_ppm = self.probability(table, "torn_writes").unwrap_or(0);
+                let lost_sync_ppm = self.probability(table, "lost_syncs").unwrap_or(0);
+                Fault::DiskFault { node: node?, faults: DiskFaults { torn_write_ppm, lost_sync_ppm } }
+            }
+            _ => unreachable!("actions are checked by the caller"),
+        };
+        Some(fault)
+    }
+
+    fn groups(&mut self, table: &DeTable<'_>, node_count: u32, at: usize) -> Option<Vec<Vec<NodeId>>> {
+        let Some(items) = self.array(table, "groups") else {
+            self.error(at, "missing key `groups` (an array of arrays of node ids, e.g. [[0, 1], [2]])".into());
+            return None;
+        };
+        let mut groups = Vec::new();
+        let mut seen = vec![false; node_count as usize];
+        for item in items.iter() {
+            let DeValue::Array(members) = item.get_ref() else {
+                self.wrong_type(item, "groups", "an array of arrays of node ids", item.get_ref());
+                return None;
+            };
+            let mut group = Vec::new();
+            for member in members.iter() {
+                let node = self.node_id(member, "groups", node_count)?;
+                if std::mem::replace(&mut seen[node as usize], true) {
+                    self.error(member.span().start, format!("node {node} is in two partition groups"));
+                    return None;
+                }
+                group.push(node);
+            }
+            if group.is_empty() {
+                self.error(item.span().start, "a partition group must not be empty".into());
+                return None;
+            }
+            groups.push(group);
+        }
+        if groups.is_empty() {
+            self.error(at, "`groups` must hold at least one group".into());
+            return None;
+        }
+        Some(groups)
+    }
+
+    fn nemesis(&mut self, root: &DeTable<'_>) -> Option<NemesisConfig> {
+        let (table, at) = self.table(root, "nemesis")?;
+        self.check_keys(table, NEMESIS_KEYS, "[nemesis]");
+        let names: Vec<&str> = NemesisKind::ALL.iter().map(|k| k.name()).collect();
+        let kinds = match get(table, "faults") {
+            Some(_) => self
+                .name_list(table, "faults", Some(&names), "nemesis fault")
+                .iter()
+                .filter_map(|name| NemesisKind::parse(name))
+                .collect(),
+            None => NemesisKind::ALL.to_vec(),
+        };
+        let hour = 3_600_000_000_000i128;
+        let span = |reader: &mut Self, key: &str, default_ns: u64| {
+            reader.duration(table, key, 1_000, hour).map(|ns| ns as u64).unwrap_or(default_ns)
+        };
+        let interval_ns_min = span(self, "interval_min", 200_000_000);
+        let interval_ns_max = span(self, "interval_max", 1_000_000_000);
+        let fault_ns_min = span(self, "fault_min", 100_000_000);
+        let fault_ns_max = span(self, "fault_max", 1_000_000_000);
+        let skew_ns_max = span(self, "skew_max", 1_000_000_000);
+        if interval_ns_min > interval_ns_max || fault_ns_min > fault_ns_max {
+            self.error(at, "a nemesis minimum exceeds its maximum".into());
+            return None;
+        }
+        if kinds.is_empty() {
+            self.error(at, "the nemesis needs at least one fault kind".into());
+            return None;
+        }
+        Some(NemesisConfig { kinds, interval_ns_min, interval_ns_max, fault_ns_min, fault_ns_max, skew_ns_max })
+    }
+
+    /// An array of names, each of which must be in `known` (when known is given).
+    fn name_list(&mut self, table: &DeTable<'_>, key: &str, known: Option<&[&str]>, what: &str) -> Vec<String> {
+        let Some(items) = self.array(table, key) else { return Vec::new() };
+        let mut names = Vec::new();
+        for item in items.iter() {
+            let DeValue::String(name) = item.get_ref() else {
+                self.wrong_type(item, key, "an array of strings", item.get_ref());
+                continue;
+            };
+            match known {
+                Some(known) if !known.contains(&name.as_ref()) => {
+                    self.error(item.span().start, unknown(what, name, known));
+                }
+                _ => names.push(name.to_string()),
+            }
+        }
+        names
+    }
+
+    fn bugs(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> Vec<String> {
+        let Some(items) = self.array(root, "bugs") else { return Vec::new() };
+        let mut names = Vec::new();
+        for item in items.iter() {
+            let DeValue::String(name) = item.get_ref() else {
+                self.wrong_type(item, "bugs", "an array of bug names", item.get_ref());
+                continue;
+            };
+            match (find_bug(name), spec) {
+                (None, _) => self.error(item.span().start, crate::bugs::unknown_bug_message(name)),
+                (Some(bug), Some(spec)) if bug.protocol != spec.name => {
+                    let message = format!(
+                        "bug `{name}` belongs to protocol `{}`, not `{}`",
+                        bug.protocol, spec.name
+                    );
+                    self.error(item.span().start, message);
+                }
+                (Some(bug), _) => names.push(bug.name.to_string()),
+            }
+        }
+        names
+    }
+
+    fn params(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> BTreeMap<String, u64> {
+        let mut params = BTreeMap::new();
+        let (Some((table, _)), Some(spec)) = (self.table(root, "params"), spec) else {
+            return params;
+        };
+        let names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
+        self.check_keys(table, &names, &format!("[params] of protocol `{}`", spec.name));
+        for param in spec.params {
+            if get(table, param.name).is_none() {
+                continue;
+            }
+            let value = match param.kind {
+                ParamKind::Count { min, max, .. } => {
+                    self.integer(table, param.name, min as i64, max as i64).map(|n| n as u64)
+                }
+                ParamKind::Duration { min_ns, max_ns, .. } => {
+                    self.duration(table, param.name, min_ns as i128, max_ns as i128).map(|n| n as u64)
+                }
+            };
+            if let Some(value) = value {
+                params.insert(param.name.to_string(), value);
+            }
+        }
+        params
+    }
+
+    fn limits(&mut self, root: &DeTable<'_>) -> Limits {
+        let mut limits = Limits::default();
+        let Some((table, _)) = self.table(root, "limits") else { return limits };
+        self.check_keys(table, LIMIT_KEYS, "[limits]");
+        if let Some(n) = self.integer(table, "events_max", 1, EVENTS_MAX as i64) {
+            limits.events_max = n as u64;
+        }
+        if let Some(n) = self.integer(table, "queue_max", 16, QUEUE_MAX as i64) {
+            limits.queue_max = n as u32;
+        }
+        if let Some(n) = self.integer(table, "trace_events_max", 0, 10_000_000) {
+            limits.trace_events_max = n as u32;
+        }
+        if let Some(n) = self.integer(table, "history_max", 0, 10_000_000) {
+            limits.history_max = n as u32;
+        }
+        limits
+    }
+}
+
+fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
+    table.iter().find(|(k, _)| {
+        let k: &str = k.get_ref();
+        k == key
+    }).map(|(_, v)| v)
+}
+
+fn unknown(what: &str, name: &str, known: &[&str]) -> String {
+    let mut message = format!("unknown {what} `{name}`; expected one of: {}", known.join(", "));
+    if let Some(close) = closest(name, known) {
+        message.push_str(&format!(" (did you mean `{close}`?)"));
+    }
+    message
+}
+
+fn show_ns(ns: i128) -> String {
+    if ns < 0 {
+        format!("-{}", super::format_duration(ns.unsigned_abs() as u64))
+    } else {
+        super::format_duration(ns as u64)
+    }
+}
