@@ -13,7 +13,7 @@ mod values;
 
 pub use builtin::{builtin, builtin_names, BUILTINS};
 pub use parse::parse;
-pub use protocols::{protocol, ParamKind, ParamSpec, ProtocolSpec, PROTOCOLS};
+pub use protocols::{ping_pong_sim, protocol, ParamKind, ParamSpec, ProtocolSpec, PROTOCOLS};
 pub use values::{format_duration, parse_duration_ns};
 
 use std::collections::BTreeMap;

@@ -16,7 +16,9 @@
 //!   nodes resumed, crashed nodes restarted) and a quiet phase follows, after which the
 //!   invariants' liveness checks run.
 
-use std::collections::{BTreeSet, BinaryHeap};
+mod queue;
+
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rand::SeedableRng;
@@ -30,6 +32,8 @@ use crate::fault::{Fault, Nemesis, NemesisConfig, ScheduledFault};
 use crate::net::{DropReason, Fate, LinkModel, Net};
 use crate::node::{Ctx, Effects, Node, NodeId, Proto, TimerId};
 use crate::trace::{EventKind, Trace, TraceEvent};
+
+use queue::{EventQueue, QUEUE_SLOTS_MAX};
 
 /// Hard bounds on every run; scenarios may lower them, never exceed these.
 pub const NODES_MAX: u32 = 100_000;
@@ -97,7 +101,8 @@ enum Event<M> {
     Start { node: NodeId },
     Deliver { from: NodeId, to: NodeId, incarnation: u32, msg_id: u64, msg: M },
     Timer { node: NodeId, incarnation: u32, timer: TimerId, tag: u64 },
-    Fault(Fault),
+    /// Boxed: faults are rare and large, messages are many and small.
+    Fault(Box<Fault>),
     Nemesis,
     FaultPhaseEnd,
     End,
@@ -107,24 +112,6 @@ struct Queued<M> {
     time_ns: u64,
     seq: u64,
     event: Event<M>,
-}
-
-impl<M> PartialEq for Queued<M> {
-    fn eq(&self, other: &Self) -> bool {
-        self.seq == other.seq
-    }
-}
-impl<M> Eq for Queued<M> {}
-impl<M> PartialOrd for Queued<M> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<M> Ord for Queued<M> {
-    /// Reversed, so the max-heap pops the earliest (time, seq) first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.time_ns, other.seq).cmp(&(self.time_ns, self.seq))
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,8 +164,9 @@ struct Slot<P: Proto> {
     node: Option<Box<dyn Node<P>>>,
     status: Status,
     incarnation: u32,
-    rng: ChaCha8Rng,
-    disk: Disk,
+    /// Boxed, like `disk`: cold data kept out of the slot keeps the slots dense in cache.
+    rng: Box<ChaCha8Rng>,
+    disk: Box<Disk>,
     clock: Clock,
     held: Vec<Queued<P::Msg>>,
 }
@@ -254,7 +242,7 @@ pub struct Sim<P: Proto> {
     now_ns: u64,
     seq_next: u64,
     msg_id_next: u64,
-    queue: BinaryHeap<Queued<P::Msg>>,
+    queue: EventQueue<Event<P::Msg>>,
     slots: Vec<Slot<P>>,
     factory: Factory<P>,
     invariants: Vec<Box<dyn Invariant<P>>>,
@@ -281,6 +269,7 @@ impl<P: Proto> Sim<P> {
         assert!(node_count <= NODES_MAX);
         assert!(config.limits.events_max <= EVENTS_MAX);
         assert!(config.limits.queue_max <= QUEUE_MAX);
+        const _: () = assert!(QUEUE_MAX < QUEUE_SLOTS_MAX);
         let seed = config.seed;
         let mut net = Net::new(node_count, config.link, stream(seed, STREAM_NET));
         for (from, to, model) in &config.links {
@@ -292,8 +281,8 @@ impl<P: Proto> Sim<P> {
                 node: Some(factory(id, &config.kinds[id as usize])),
                 status: Status::Up,
                 incarnation: 0,
-                rng: stream(seed, id as u64),
-                disk: Disk::new(stream(seed, STREAM_DISK_BASE + id as u64)),
+                rng: Box::new(stream(seed, id as u64)),
+                disk: Box::new(Disk::new(stream(seed, STREAM_DISK_BASE + id as u64))),
                 clock: Clock::default(),
                 held: Vec::new(),
             })
@@ -309,7 +298,7 @@ impl<P: Proto> Sim<P> {
             now_ns: 0,
             seq_next: 0,
             msg_id_next: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             slots,
             factory,
             invariants,
@@ -335,7 +324,7 @@ impl<P: Proto> Sim<P> {
         let mut faults = self.config.faults.clone();
         faults.sort_by_key(|fault| fault.at_ns); // Stable: equal times keep file order.
         for fault in faults {
-            self.push(fault.at_ns, Event::Fault(fault.fault));
+            self.push(fault.at_ns, Event::Fault(Box::new(fault.fault)));
         }
         if let Some(nemesis) = &mut self.nemesis {
             let first_ns = nemesis.first_delay_ns();
@@ -357,7 +346,7 @@ impl<P: Proto> Sim<P> {
         }
         let seq = self.seq_next;
         self.seq_next += 1;
-        self.queue.push(Queued { time_ns, seq, event });
+        self.queue.push(time_ns, seq, event);
     }
 
     fn add_finding(&mut self, invariant: &str, message: String) {
@@ -404,7 +393,7 @@ impl<P: Proto> Sim<P> {
                 });
                 self.call(node, |node, ctx| node.on_timer(ctx, timer, tag));
             }
-            Event::Fault(fault) => self.apply_fault(fault),
+            Event::Fault(fault) => self.apply_fault(*fault),
             Event::Nemesis => {
                 if self.now_ns >= self.config.fault_phase_ns {
                     return;
@@ -503,22 +492,33 @@ impl<P: Proto> Sim<P> {
         self.effects.sends = sends;
         let clock = self.slots[id as usize].clock;
         let incarnation = self.slots[id as usize].incarnation;
-        let mut timers = std::mem::take(&mut self.effects.timers_set);
-        for (timer, local_delay_ns, tag) in timers.drain(..) {
-            self.live_timers.insert(timer);
-            let time_ns = self.now_ns.saturating_add(clock.real_delay_ns(local_delay_ns));
-            self.push(time_ns, Event::Timer { node: id, incarnation, timer, tag });
+        if !self.effects.timers_set.is_empty() {
+            let mut timers = std::mem::take(&mut self.effects.timers_set);
+            for (timer, local_delay_ns, tag) in timers.drain(..) {
+                self.live_timers.insert(timer);
+                let time_ns = self.now_ns.saturating_add(clock.real_delay_ns(local_delay_ns));
+                self.push(time_ns, Event::Timer { node: id, incarnation, timer, tag });
+            }
+            self.effects.timers_set = timers;
         }
-        self.effects.timers_set = timers;
         for timer in self.effects.timers_cancelled.drain(..) {
             self.live_timers.remove(&timer);
         }
         if !self.effects.observations.is_empty() {
             self.drain_observations(id);
         }
-        for text in std::mem::take(&mut self.effects.notes) {
-            self.trace.record(self.now_ns, EventKind::Note, id, None, 0, text.as_bytes(), || text.clone());
+        if !self.effects.notes.is_empty() {
+            for text in std::mem::take(&mut self.effects.notes) {
+                let bytes = text.as_bytes();
+                self.trace.record(self.now_ns, EventKind::Note, id, None, 0, bytes, || text.clone());
+            }
         }
+        if !self.effects.history.is_empty() {
+            self.drain_history();
+        }
+    }
+
+    fn drain_history(&mut self) {
         for mut event in std::mem::take(&mut self.effects.history) {
             if self.history.len() as u32 >= self.config.limits.history_max {
                 let message = format!("history outgrew {} events", self.config.limits.history_max);
@@ -532,7 +532,7 @@ impl<P: Proto> Sim<P> {
     }
 
     fn drain_observations(&mut self, id: NodeId) {
-        let observations = std::mem::take(&mut self.effects.observations);
+        let mut observations = std::mem::take(&mut self.effects.observations);
         for obs in &observations {
             self.trace.record(self.now_ns, EventKind::Observe, id, None, 0, &[], || format!("{obs:?}"));
             for index in 0..self.invariants.len() {
@@ -546,6 +546,8 @@ impl<P: Proto> Sim<P> {
                 }
             }
         }
+        observations.clear();
+        self.effects.observations = observations; // Keep the allocation for the next call.
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, msg: P::Msg) {
@@ -697,10 +699,11 @@ impl<P: Proto> Run for Sim<P> {
         if self.finished {
             return false;
         }
-        let Some(queued) = self.queue.pop() else {
+        let Some((time_ns, seq, event)) = self.queue.pop() else {
             self.finish();
             return false;
         };
+        let queued = Queued { time_ns, seq, event };
         debug_assert!(queued.time_ns >= self.now_ns, "time never runs backwards");
         self.now_ns = queued.time_ns;
         if self.trace.events() >= self.config.limits.events_max {

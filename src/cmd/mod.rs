@@ -1,0 +1,8 @@
+//! One file per command, each with its `Args` and a `run` returning the exit code.
+
+pub mod bench;
+pub mod bugs;
+pub mod list;
+pub mod replay;
+pub mod run;
+pub mod swarm;

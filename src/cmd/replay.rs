@@ -1,0 +1,116 @@
+//! `faultline replay`: re-runs one seed and prints its event log, or checks it against a
+//! saved trace and shows the first event that differs with the events that led to it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use sim_core::engine::run_to_end;
+use sim_core::scenario::RunOptions;
+use sim_core::trace::TraceEvent;
+
+use crate::load;
+use crate::output::{paint, BOLD, DIM, GREEN, RED};
+
+/// A saved trace larger than this is refused rather than read into memory.
+const SAVED_TRACE_BYTES_MAX: u64 = 4 << 30;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A built-in scenario name or a path to a .toml file.
+    #[arg(long)]
+    scenario: String,
+    /// The run seed [default: the scenario's own].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Switch on a planted bug; repeatable.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// A trace saved by `faultline run --trace`: verify the run still matches it.
+    #[arg(long, value_name = "SAVED.jsonl")]
+    trace: Option<PathBuf>,
+    /// How many events before a difference to show.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    context: u32,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let loaded = load::scenario(Some(&args.scenario))?;
+    let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
+    let saved = match &args.trace {
+        Some(path) => Some(read_saved(path)?),
+        None => None,
+    };
+    let options = RunOptions { seed: args.seed, bugs, retain_trace: true, extra_faults: Vec::new() };
+    let mut run = loaded.scenario.build(&options);
+    let report = run_to_end(run.as_mut());
+    let events = run.trace().retained();
+    let Some(saved) = saved else {
+        for event in events {
+            println!("{}", event.render());
+        }
+        println!(
+            "{} seed {}: {} events, trace hash {}, {} finding(s)",
+            paint(BOLD, &report.scenario),
+            report.seed,
+            report.events,
+            report.trace_hash,
+            report.findings.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    if run.trace().truncated() && saved.len() > events.len() {
+        return Err(anyhow!(
+            "the run kept only {} events but the saved trace has {}; raise [limits] trace_events_max",
+            events.len(),
+            saved.len()
+        ));
+    }
+    Ok(compare(&saved, events, args.context as usize, &report.trace_hash))
+}
+
+fn compare(saved: &[TraceEvent], now: &[TraceEvent], context: usize, hash: &str) -> ExitCode {
+    let first_difference = (0..saved.len().max(now.len())).find(|&i| saved.get(i) != now.get(i));
+    let Some(index) = first_difference else {
+        println!("{} {} events, trace hash {hash}", paint(GREEN, "trace matches:"), now.len());
+        return ExitCode::SUCCESS;
+    };
+    println!("{} at event #{index}", paint(RED, "the run no longer matches the saved trace"));
+    let start = index.saturating_sub(context);
+    if start < index {
+        println!("{}", paint(DIM, "events that led to it (identical in both):"));
+        for event in &now[start..index] {
+            println!("  {}", event.render());
+        }
+    }
+    let show = |event: Option<&TraceEvent>| match event {
+        Some(event) => event.render(),
+        None => "(no event: the run ended here)".to_string(),
+    };
+    println!("saved: {}", show(saved.get(index)));
+    println!("now:   {}", show(now.get(index)));
+    ExitCode::from(1)
+}
+
+fn read_saved(path: &std::path::Path) -> Result<Vec<TraceEvent>> {
+    let shown = path.display();
+    let size = std::fs::metadata(path).with_context(|| format!("cannot read {shown}"))?.len();
+    if size > SAVED_TRACE_BYTES_MAX {
+        return Err(anyhow!("{shown}: {size} bytes is more than a saved trace may hold"));
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| anyhow!("{shown}: not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))?;
+    let mut events = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: TraceEvent = serde_json::from_str(line).map_err(|error| {
+            let line_number = number + 1;
+            anyhow!("{shown}:{line_number}:{}: not a trace event: {error}", error.column())
+        })?;
+        events.push(event);
+    }
+    Ok(events)
+}

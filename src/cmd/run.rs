@@ -1,0 +1,128 @@
+//! `faultline run`: one scenario, one seed; prints the summary or the JSON report and
+//! optionally writes the client history and the full trace.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+use sim_core::engine::{run_to_end, RunReport};
+use sim_core::scenario::RunOptions;
+use sim_core::Run;
+
+use crate::load;
+use crate::output::{paint, seconds, BOLD, GREEN, RED, YELLOW};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A built-in scenario name or a path to a .toml file [default: broadcast].
+    scenario: Option<String>,
+    /// The run seed [default: the scenario's own].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Switch on a planted bug (see `faultline bugs`); repeatable.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// Write the client history as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Write every event as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The JSON report: the engine's report plus a reproduce command per finding.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    #[serde(flatten)]
+    report: &'a RunReport,
+    protocol: &'a str,
+    reproduce: String,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let loaded = load::scenario(args.scenario.as_deref())?;
+    let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
+    let options = RunOptions {
+        seed: args.seed,
+        bugs: bugs.clone(),
+        retain_trace: args.trace.is_some(),
+        extra_faults: Vec::new(),
+    };
+    let mut run = loaded.scenario.build(&options);
+    let mut report = run_to_end(run.as_mut());
+    add_panic_location(&mut report);
+    if let Some(path) = &args.history {
+        load::write_whole(path, &json_lines(run.history())?)?;
+    }
+    if let Some(path) = &args.trace {
+        write_trace(path, run.as_ref())?;
+    }
+    let reproduce = load::reproduce(&loaded.argument, report.seed, &bugs);
+    if args.json {
+        let json = JsonReport { report: &report, protocol: &loaded.scenario.protocol, reproduce };
+        println!("{}", serde_json::to_string(&json)?);
+    } else {
+        print_summary(&report, &reproduce);
+    }
+    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub fn add_panic_location(report: &mut RunReport) {
+    if let Some(location) = crate::output::take_panic_location() {
+        for finding in report.findings.iter_mut().filter(|f| f.invariant == "panic") {
+            finding.message = format!("{} (at {location})", finding.message);
+        }
+    }
+}
+
+pub fn json_lines<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for item in items {
+        serde_json::to_writer(&mut bytes, item)?;
+        bytes.push(b'\n');
+    }
+    Ok(bytes)
+}
+
+fn write_trace(path: &std::path::Path, run: &dyn Run) -> Result<()> {
+    load::write_whole(path, &json_lines(run.trace().retained())?)?;
+    if run.trace().truncated() {
+        eprintln!(
+            "{} the trace kept its first {} events of {}; raise [limits] trace_events_max",
+            paint(YELLOW, "warning:"),
+            run.trace().retained().len(),
+            run.trace().events()
+        );
+    }
+    Ok(())
+}
+
+fn print_summary(report: &RunReport, reproduce: &str) {
+    println!(
+        "{} seed {}: {} events, {} virtual, trace hash {}",
+        paint(BOLD, &report.scenario),
+        report.seed,
+        report.events,
+        seconds(report.sim_time_ns),
+        report.trace_hash
+    );
+    if report.findings.is_empty() {
+        println!("{}", paint(GREEN, "no findings: every invariant held"));
+        return;
+    }
+    for finding in &report.findings {
+        println!(
+            "{} {} at {} (event #{}): {}",
+            paint(RED, "FINDING"),
+            paint(BOLD, &finding.invariant),
+            seconds(finding.time_ns),
+            finding.event,
+            finding.message
+        );
+    }
+    println!("reproduce: {reproduce}");
+}

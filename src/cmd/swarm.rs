@@ -1,0 +1,183 @@
+//! `faultline swarm`: many seeds of one scenario on all cores. A panic in one seed is that
+//! seed's finding; the swarm goes on. `--shard I/N` runs one of N disjoint slices of the
+//! seed range, so a batch scheduler can spread a swarm over machines.
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+use sim_core::check::Finding;
+use sim_core::engine::run_to_end;
+use sim_core::scenario::RunOptions;
+
+use crate::load;
+use crate::output::{paint, BOLD, GREEN, RED};
+
+const SEEDS_MAX: u64 = 100_000_000;
+/// Findings listed in a report; the count of failing seeds is always exact.
+const FINDINGS_LISTED_MAX: usize = 10_000;
+const FINDINGS_PRINTED_MAX: usize = 20;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || format!("`{text}`: expected I/N with 0 <= I < N, e.g. 0/4");
+        let (index, count) = text.split_once('/').ok_or_else(expected)?;
+        let index: u64 = index.parse().map_err(|_| expected())?;
+        let count: u64 = count.parse().map_err(|_| expected())?;
+        if count == 0 || index >= count {
+            return Err(expected());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A built-in scenario name or a path to a .toml file.
+    scenario: String,
+    /// How many seeds to run.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=SEEDS_MAX))]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+    /// Switch on a planted bug; repeatable.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// Run only slice I of N of the seeds (seed index modulo N equals I).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct SeedFinding {
+    seed: u64,
+    #[serde(flatten)]
+    finding: Finding,
+    reproduce: String,
+}
+
+#[derive(Serialize)]
+struct Report {
+    scenario: String,
+    start: u64,
+    seeds: u64,
+    failing_seeds: u64,
+    seeds_per_sec: f64,
+    events: u64,
+    findings: Vec<SeedFinding>,
+    findings_truncated: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let loaded = load::scenario(Some(&args.scenario))?;
+    let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
+    let Some(end) = args.start.checked_add(args.seeds) else {
+        bail!("--start {} plus --seeds {} overflows the seed range", args.start, args.seeds);
+    };
+    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let seeds: Vec<u64> = (args.start..end).filter(|s| (s - args.start) % shard.count == shard.index).collect();
+    let progress = progress_bar(seeds.len() as u64, args.json);
+    let started = Instant::now();
+    let results: Vec<(u64, u64, Vec<Finding>)> = seeds
+        .par_iter()
+        .map(|&seed| {
+            let options = RunOptions { seed: Some(seed), bugs: bugs.clone(), ..Default::default() };
+            let mut run = loaded.scenario.build(&options);
+            let mut report = run_to_end(run.as_mut());
+            super::run::add_panic_location(&mut report);
+            progress.inc(1);
+            (seed, report.events, report.findings)
+        })
+        .collect();
+    progress.finish_and_clear();
+    let wall_s = started.elapsed().as_secs_f64();
+    let mut report = Report {
+        scenario: loaded.scenario.name.clone(),
+        start: args.start,
+        seeds: seeds.len() as u64,
+        failing_seeds: results.iter().filter(|(_, _, f)| !f.is_empty()).count() as u64,
+        seeds_per_sec: seeds.len() as f64 / wall_s.max(1e-9),
+        events: results.iter().map(|(_, events, _)| events).sum(),
+        findings: Vec::new(),
+        findings_truncated: false,
+    };
+    for (seed, _, findings) in results {
+        for finding in findings {
+            if report.findings.len() >= FINDINGS_LISTED_MAX {
+                report.findings_truncated = true;
+                break;
+            }
+            let reproduce = load::reproduce(&loaded.argument, seed, &bugs);
+            report.findings.push(SeedFinding { seed, finding, reproduce });
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_report(&report, wall_s);
+    }
+    Ok(if report.failing_seeds == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn progress_bar(seeds: u64, json: bool) -> ProgressBar {
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(seeds);
+    let style = ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} seeds {per_sec} eta {eta}")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+fn print_report(report: &Report, wall_s: f64) {
+    println!(
+        "{}: {} seeds in {wall_s:.2}s ({:.1} seeds/s, {} events)",
+        paint(BOLD, &format!("swarm {}", report.scenario)),
+        report.seeds,
+        report.seeds_per_sec,
+        report.events
+    );
+    if report.failing_seeds == 0 {
+        println!("{}", paint(GREEN, "no findings in any seed"));
+        return;
+    }
+    println!("{}", paint(RED, &format!("{} seed(s) with findings", report.failing_seeds)));
+    let mut counts = std::collections::BTreeMap::new();
+    for item in &report.findings {
+        *counts.entry(item.finding.invariant.as_str()).or_insert(0u64) += 1;
+    }
+    for (invariant, count) in counts {
+        println!("  {invariant}: {count}");
+    }
+    for item in report.findings.iter().take(FINDINGS_PRINTED_MAX) {
+        println!(
+            "seed {}: {} at {}: {}\n    reproduce: {}",
+            item.seed,
+            paint(BOLD, &item.finding.invariant),
+            crate::output::seconds(item.finding.time_ns),
+            item.finding.message,
+            item.reproduce
+        );
+    }
+    if report.findings.len() > FINDINGS_PRINTED_MAX {
+        println!("... and {} more (use --json for all)", report.findings.len() - FINDINGS_PRINTED_MAX);
+    }
+}

@@ -1,0 +1,83 @@
+//! Turns a SCENARIO argument (a built-in name or a path) into a validated scenario, and
+//! writes output files whole or not at all. All I/O of the CLI's inputs lives here.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use sim_core::bugs::BugSet;
+use sim_core::scenario::{self, Scenario};
+
+/// A scenario and the argument that names it again in a reproduce command.
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub argument: String,
+}
+
+pub fn scenario(argument: Option<&str>) -> Result<Loaded> {
+    let argument = argument.unwrap_or(scenario::DEFAULT_SCENARIO);
+    if let Some(text) = scenario::builtin(argument) {
+        let parsed = scenario::parse(&format!("{argument}.toml (built-in)"), text);
+        let scenario = parsed.map_err(|errors| anyhow!("{}", render(&errors)))?;
+        return Ok(Loaded { scenario, argument: argument.to_string() });
+    }
+    let path = Path::new(argument);
+    if !path.exists() {
+        bail!(
+            "unknown scenario `{argument}`: not a built-in ({}) and no such file",
+            scenario::builtin_names().join(", ")
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {argument}"))?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let offset = error.utf8_error().valid_up_to();
+        anyhow!("{argument}: not UTF-8 text (invalid byte at offset {offset}); a scenario is a TOML file")
+    })?;
+    let scenario = scenario::parse(argument, &text).map_err(|errors| anyhow!("{}", render(&errors)))?;
+    Ok(Loaded { scenario, argument: argument.to_string() })
+}
+
+fn render(errors: &[scenario::ScenarioError]) -> String {
+    let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let count = errors.len();
+    format!("{count} problem{} in the scenario:\n{}", if count == 1 { "" } else { "s" }, lines.join("\n"))
+}
+
+/// Switches on `--bug` names, checking them against the scenario's protocol.
+pub fn bugs(names: &[String], scenario: &Scenario) -> Result<BugSet> {
+    let mut set = BugSet::default();
+    let mut problems = Vec::new();
+    for name in names {
+        if let Err(problem) = set.enable(name) {
+            problems.push(problem);
+        }
+    }
+    let options = scenario::RunOptions { bugs: set.clone(), ..Default::default() };
+    if let Err(more) = scenario.check_options(&options) {
+        problems.extend(more);
+    }
+    if problems.is_empty() {
+        Ok(set)
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename, so a failure never
+/// leaves a half-written file behind.
+pub fn write_whole(path: &Path, contents: &[u8]) -> Result<()> {
+    let file_name = path.file_name().ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    let mut temporary = path.to_path_buf();
+    temporary.set_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
+    std::fs::write(&temporary, contents)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The command that reproduces one run.
+pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet) -> String {
+    let mut command = format!("faultline run {argument} --seed {seed}");
+    for bug in bugs.names() {
+        command.push_str(&format!(" --bug {bug}"));
+    }
+    command
+}
