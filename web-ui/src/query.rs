@@ -1,0 +1,129 @@
+//! The page's URL query: which built-in scenario to run and at which seed.
+//!
+//! `?scenario=NAME&seed=N`; both optional. Unknown keys are ignored, so later additions
+//! (injected faults) do not break older links. Bad values are error text for the page,
+//! never a panic: a URL is user input.
+
+/// Longer than any link a person would type or share; bounds the parsing work.
+pub const QUERY_BYTES_MAX: usize = 4096;
+
+/// What the URL asks for; `None` means "the default".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    pub scenario: Option<String>,
+    pub seed: Option<u64>,
+}
+
+/// Parses `location.search` (with or without its leading `?`).
+pub fn parse_query(search: &str) -> Result<Request, String> {
+    if search.len() > QUERY_BYTES_MAX {
+        return Err(format!("the URL query is over {QUERY_BYTES_MAX} bytes"));
+    }
+    let mut request = Request::default();
+    let query = search.strip_prefix('?').unwrap_or(search);
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(raw)?;
+        match key {
+            "scenario" => {
+                if value.is_empty() {
+                    return Err("`scenario=` needs a name, e.g. `?scenario=ping-pong`".into());
+                }
+                request.scenario = Some(value);
+            }
+            "seed" => request.seed = Some(parse_seed(&value)?),
+            _ => {}
+        }
+    }
+    Ok(request)
+}
+
+fn parse_seed(value: &str) -> Result<u64, String> {
+    let digits = !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit());
+    match value.parse::<u64>() {
+        Ok(seed) if digits => Ok(seed),
+        _ => Err(format!(
+            "bad seed `{value}` in the URL: expected a whole number 0..=2^64-1"
+        )),
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (a space in form encoding).
+fn percent_decode(raw: &str) -> Result<String, String> {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'%' => {
+                let hex = bytes.get(index + 1..index + 3).and_then(|pair| {
+                    std::str::from_utf8(pair)
+                        .ok()
+                        .and_then(|s| u8::from_str_radix(s, 16).ok())
+                });
+                let byte = hex.ok_or_else(|| format!("bad `%` escape in the URL: `{raw}`"))?;
+                decoded.push(byte);
+                index += 3;
+            }
+            b'+' => {
+                decoded.push(b' ');
+                index += 1;
+            }
+            byte => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| format!("the URL value `{raw}` is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_query_asks_for_the_defaults() {
+        assert_eq!(parse_query(""), Ok(Request::default()));
+        assert_eq!(parse_query("?"), Ok(Request::default()));
+    }
+
+    #[test]
+    fn scenario_and_seed_are_read_and_other_keys_ignored() {
+        let request = parse_query("?scenario=ping-pong&seed=42&fault=later").unwrap();
+        assert_eq!(request.scenario.as_deref(), Some("ping-pong"));
+        assert_eq!(request.seed, Some(42));
+    }
+
+    #[test]
+    fn escapes_are_decoded() {
+        let request = parse_query("scenario=ping%2Dpong").unwrap();
+        assert_eq!(request.scenario.as_deref(), Some("ping-pong"));
+    }
+
+    #[test]
+    fn bad_seeds_are_errors_not_panics() {
+        for bad in [
+            "?seed=abc",
+            "?seed=",
+            "?seed=-1",
+            "?seed=+1",
+            "?seed=18446744073709551616",
+        ] {
+            let error = parse_query(bad).unwrap_err();
+            assert!(error.contains("bad seed"), "{bad}: {error}");
+        }
+        assert_eq!(
+            parse_query("?seed=18446744073709551615").unwrap().seed,
+            Some(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn bad_escapes_empty_names_and_huge_queries_are_errors() {
+        assert!(parse_query("?scenario=%zz").is_err());
+        assert!(parse_query("?scenario=%e2%28").is_err());
+        assert!(parse_query("?scenario=").is_err());
+        assert!(parse_query(&"a".repeat(QUERY_BYTES_MAX + 1)).is_err());
+    }
+}
