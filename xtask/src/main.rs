@@ -122,20 +122,39 @@ fn show(command: &Command) -> String {
     let mut parts = Vec::new();
     for (key, value) in command.get_envs() {
         if let Some(value) = value {
-            parts.push(format!(
-                "{}={}",
-                key.to_string_lossy(),
-                value.to_string_lossy()
-            ));
+            let value = quote(&value.to_string_lossy());
+            parts.push(format!("{}={value}", key.to_string_lossy()));
         }
     }
     let program = Path::new(command.get_program());
     let program = program.file_name().unwrap_or(program.as_os_str());
     parts.push(program.to_string_lossy().into_owned());
-    parts.extend(
-        command
-            .get_args()
-            .map(|arg| arg.to_string_lossy().into_owned()),
-    );
+    parts.extend(command.get_args().map(|arg| quote(&arg.to_string_lossy())));
     parts.join(" ")
+}
+
+/// Quotes a word that a shell would otherwise split, so echoed commands can be pasted.
+fn quote(word: &str) -> String {
+    if word.is_empty() || word.contains([' ', '"', '\'', '$', '*', '?']) {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    } else {
+        word.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_commands_quote_what_a_shell_would_split() {
+        let mut command = Command::new("/usr/bin/cargo");
+        command
+            .env("RUSTFLAGS", "--cfg madsim")
+            .args(["build", "it's"]);
+        assert_eq!(
+            show(&command),
+            r#"RUSTFLAGS='--cfg madsim' cargo build 'it'\''s'"#
+        );
+    }
 }
