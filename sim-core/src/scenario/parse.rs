@@ -91,17 +91,20 @@ impl<'t> Reader<'t> {
         let spec = self.protocol(root);
         let seed = self.integer(root, "seed", 0, i64::MAX).map(|s| s as u64).unwrap_or(1);
         let duration_ns = match get(root, "duration") {
-            Some(_) => self.duration(root, "duration", 1_000, DURATION_NS_MAX).unwrap_or(1_000) as u64,
+            Some(_) => self.duration(root, "duration", 1_000, DURATION_NS_MAX).map(|ns| ns as u64),
             None => {
                 self.error(0, "missing key `duration` (the length of the fault phase, e.g. \"10s\")".into());
-                1_000
+                None
             }
         };
         let quiet_ns = self.duration(root, "quiet", 0, DURATION_NS_MAX).unwrap_or(5_000_000_000) as u64;
         let nodes = self.nodes(root, spec);
         let node_count: u32 = nodes.iter().map(|g| g.count).sum();
         let (link, links) = self.network(root, node_count);
-        let faults = self.faults(root, node_count, duration_ns);
+        // Without a valid duration, fault times are only checked against the global bound,
+        // so one mistake does not cascade into misleading errors on every fault.
+        let faults = self.faults(root, node_count, duration_ns.unwrap_or(DURATION_NS_MAX as u64));
+        let duration_ns = duration_ns.unwrap_or(1_000);
         let nemesis = self.nemesis(root);
         let checks = self.name_list(root, "checks", spec.map(|s| s.invariants), "invariant");
         let bugs = self.bugs(root, spec);
@@ -145,6 +148,10 @@ impl<'t> Reader<'t> {
             );
             if let Some(close) = closest(key_text, allowed) {
                 message.push_str(&format!(" (did you mean `{close}`?)"));
+            } else if allowed != ROOT_KEYS && ROOT_KEYS.contains(&key_text) {
+                message.push_str(&format!(
+                    " (keys after a [table] header belong to that table: move `{key_text}` above the first header)"
+                ));
             }
             self.error(key.span().start, message);
         }
@@ -301,8 +308,8 @@ impl<'t> Reader<'t> {
             if let (Some(kind), Some(spec)) = (&kind, spec) {
                 if !spec.kinds.contains(&kind.as_str()) {
                     let at = get(table, "kind").map(|v| v.span().start).unwrap_or(at);
-                    let context = format!("node kind of protocol `{}`", spec.name);
-                    self.error(at, unknown(&context, kind, spec.kinds));
+                    let what = format!("node kind for protocol `{}`", spec.name);
+                    self.error(at, unknown(&what, kind, spec.kinds));
                 }
             }
             if let (Some(kind), Some(count)) = (kind, count) {
@@ -656,7 +663,7 @@ fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
 }
 
 fn unknown(what: &str, name: &str, known: &[&str]) -> String {
-    let mut message = format!("unknown {what} `{name}`; expected one of: {}", known.join(", "));
+    let mut message = format!("unknown {what}: `{name}`; expected one of: {}", known.join(", "));
     if let Some(close) = closest(name, known) {
         message.push_str(&format!(" (did you mean `{close}`?)"));
     }

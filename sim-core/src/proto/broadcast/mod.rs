@@ -4,8 +4,9 @@
 //! that receives a message it has not seen persists it (append and sync), delivers it,
 //! relays it to every other peer, and acks the sender. Each peer retransmits every
 //! message to every peer that has not acked it, every `retransmit`, up to
-//! `RETRANSMITS_MAX` times. A restarted peer recovers its log and retransmits all of it,
-//! because acks are not persisted.
+//! `RETRANSMITS_MAX` times. A restarted peer recovers its log and retransmits its own
+//! messages to every peer, because acks are not persisted; relaying is only a shortcut,
+//! the origin's retransmission is what guarantees agreement.
 //!
 //! Invariants (see `invariants.rs`):
 //! - `broadcast.integrity`: a peer delivers only broadcast messages, each at most once,

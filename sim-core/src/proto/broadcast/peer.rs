@@ -148,7 +148,9 @@ impl Node<Broadcast> for Peer {
             }
         }
         ctx.observe(Obs::Recovered(self.log.iter().copied().collect()));
-        for record in records {
+        // Acks are not persisted, so we resend our own messages to everyone. Relayed ones
+        // need no resend: their origin retransmits until every peer has acked.
+        for record in records.into_iter().filter(|record| record.origin == me) {
             let to = Self::others(ctx, &[me]);
             self.start_sending(ctx, (record.origin, record.seq), record.payload, to);
         }
