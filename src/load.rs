@@ -18,7 +18,10 @@ pub fn scenario(argument: Option<&str>) -> Result<Loaded> {
     if let Some(text) = scenario::builtin(argument) {
         let parsed = scenario::parse(&format!("{argument}.toml (built-in)"), text);
         let scenario = parsed.map_err(|errors| anyhow!("{}", render(&errors)))?;
-        return Ok(Loaded { scenario, argument: argument.to_string() });
+        return Ok(Loaded {
+            scenario,
+            argument: argument.to_string(),
+        });
     }
     let path = Path::new(argument);
     if !path.exists() {
@@ -32,14 +35,22 @@ pub fn scenario(argument: Option<&str>) -> Result<Loaded> {
         let offset = error.utf8_error().valid_up_to();
         anyhow!("{argument}: not UTF-8 text (invalid byte at offset {offset}); a scenario is a TOML file")
     })?;
-    let scenario = scenario::parse(argument, &text).map_err(|errors| anyhow!("{}", render(&errors)))?;
-    Ok(Loaded { scenario, argument: argument.to_string() })
+    let scenario =
+        scenario::parse(argument, &text).map_err(|errors| anyhow!("{}", render(&errors)))?;
+    Ok(Loaded {
+        scenario,
+        argument: argument.to_string(),
+    })
 }
 
 fn render(errors: &[scenario::ScenarioError]) -> String {
     let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     let count = errors.len();
-    format!("{count} problem{} in the scenario:\n{}", if count == 1 { "" } else { "s" }, lines.join("\n"))
+    format!(
+        "{count} problem{} in the scenario:\n{}",
+        if count == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
 }
 
 /// Switches on `--bug` names, checking them against the scenario's protocol.
@@ -51,7 +62,10 @@ pub fn bugs(names: &[String], scenario: &Scenario) -> Result<BugSet> {
             problems.push(problem);
         }
     }
-    let options = scenario::RunOptions { bugs: set.clone(), ..Default::default() };
+    let options = scenario::RunOptions {
+        bugs: set.clone(),
+        ..Default::default()
+    };
     if let Err(more) = scenario.check_options(&options) {
         problems.extend(more);
     }
@@ -65,7 +79,9 @@ pub fn bugs(names: &[String], scenario: &Scenario) -> Result<BugSet> {
 /// Writes `contents` to `path` through a temporary file and a rename, so a failure never
 /// leaves a half-written file behind.
 pub fn write_whole(path: &Path, contents: &[u8]) -> Result<()> {
-    let file_name = path.file_name().ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
     let mut temporary = path.to_path_buf();
     temporary.set_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
     std::fs::write(&temporary, contents)

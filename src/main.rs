@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "faultline", version, about = "A deterministic cluster simulator")]
+#[command(
+    name = "faultline",
+    version,
+    about = "A deterministic cluster simulator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

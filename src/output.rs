@@ -38,7 +38,9 @@ thread_local! {
 /// engine turns the payload into a finding; `last_panic_location` adds the place.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()));
         LAST_PANIC.with(|last| *last.borrow_mut() = location);
     }));
 }
@@ -50,5 +52,9 @@ pub fn take_panic_location() -> Option<String> {
 
 /// Seconds with microsecond precision for human output.
 pub fn seconds(ns: u64) -> String {
-    format!("{}.{:06}s", ns / 1_000_000_000, (ns % 1_000_000_000) / 1_000)
+    format!(
+        "{}.{:06}s",
+        ns / 1_000_000_000,
+        (ns % 1_000_000_000) / 1_000
+    )
 }

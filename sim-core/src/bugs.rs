@@ -50,7 +50,7 @@ impl BugSet {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|enabled| *enabled == name)
+        self.names.contains(&name)
     }
 
     pub fn names(&self) -> &[&'static str] {
@@ -86,13 +86,21 @@ mod tests {
     fn names_are_protocol_dot_kebab_case_and_unique() {
         let all = catalogue();
         for pair in all.windows(2) {
-            assert!(pair[0].name < pair[1].name, "duplicate or unsorted {}", pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "duplicate or unsorted {}",
+                pair[1].name
+            );
         }
         for bug in &all {
             let (protocol, rest) = bug.name.split_once('.').expect("protocol.name");
             assert!(!protocol.is_empty() && !rest.is_empty());
             assert!(rest.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
-            assert!(crate::scenario::builtin(bug.scenario).is_some(), "{}", bug.scenario);
+            assert!(
+                crate::scenario::builtin(bug.scenario).is_some(),
+                "{}",
+                bug.scenario
+            );
         }
     }
 
@@ -101,7 +109,10 @@ mod tests {
         let mut set = BugSet::default();
         let error = set.enable("broadcast.no-retransmt").unwrap_err();
         assert!(error.contains("known: "), "{error}");
-        assert!(error.contains("did you mean `broadcast.no-retransmit`?"), "{error}");
+        assert!(
+            error.contains("did you mean `broadcast.no-retransmit`?"),
+            "{error}"
+        );
         assert!(set.names().is_empty());
     }
 }

@@ -32,7 +32,12 @@ pub trait Invariant<P: Proto> {
     fn name(&self) -> &'static str;
 
     /// One observation by `node`; `Err` is a violation at this moment.
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, _obs: &P::Obs) -> Result<(), String> {
+    fn on_observation(
+        &mut self,
+        _time_ns: u64,
+        _node: NodeId,
+        _obs: &P::Obs,
+    ) -> Result<(), String> {
         Ok(())
     }
 
@@ -79,7 +84,14 @@ pub struct HistoryEvent {
 
 impl HistoryEvent {
     pub fn new(process: u64, kind: OpType, f: OpFunction, value: serde_json::Value) -> Self {
-        Self { process, kind, f, key: None, value, time: None }
+        Self {
+            process,
+            kind,
+            f,
+            key: None,
+            value,
+            time: None,
+        }
     }
 
     pub fn with_key(mut self, key: impl Into<String>) -> Self {

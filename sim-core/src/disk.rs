@@ -49,7 +49,12 @@ pub struct Disk {
 
 impl Disk {
     pub fn new(rng: ChaCha8Rng) -> Self {
-        Self { files: BTreeMap::new(), faults: DiskFaults::default(), rng, syncs: 0 }
+        Self {
+            files: BTreeMap::new(),
+            faults: DiskFaults::default(),
+            rng,
+            syncs: 0,
+        }
     }
 
     pub fn set_faults(&mut self, faults: DiskFaults) {
@@ -71,7 +76,10 @@ impl Disk {
     /// Replaces the contents of `name`. Not durable until `sync`; until then a crash
     /// keeps the previous contents whole.
     pub fn write(&mut self, name: &str, bytes: &[u8]) {
-        assert!(bytes.len() as u64 <= FILE_SIZE_BYTES_MAX, "file {name} too large");
+        assert!(
+            bytes.len() as u64 <= FILE_SIZE_BYTES_MAX,
+            "file {name} too large"
+        );
         let file = self.file_mut(name);
         file.current.clear();
         file.current.extend_from_slice(bytes);
@@ -88,7 +96,10 @@ impl Disk {
 
     /// What the node would read now, synced or not. A missing file reads as empty.
     pub fn read(&self, name: &str) -> &[u8] {
-        self.files.get(name).map(|file| file.current.as_slice()).unwrap_or(&[])
+        self.files
+            .get(name)
+            .map(|file| file.current.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Makes every file durable, unless a lost-sync fault swallows it.
@@ -173,7 +184,10 @@ impl Disk {
 
     fn file_mut(&mut self, name: &str) -> &mut File {
         if !self.files.contains_key(name) {
-            assert!((self.files.len() as u32) < FILES_MAX, "disk outgrows FILES_MAX");
+            assert!(
+                (self.files.len() as u32) < FILES_MAX,
+                "disk outgrows FILES_MAX"
+            );
             self.files.insert(name.to_string(), File::default());
         }
         self.files.get_mut(name).expect("inserted above")
@@ -253,7 +267,10 @@ mod tests {
         let mut kept_lengths = Vec::new();
         for seed in 0..20 {
             let mut disk = Disk::new(ChaCha8Rng::seed_from_u64(seed));
-            disk.set_faults(DiskFaults { torn_write_ppm: 1_000_000, lost_sync_ppm: 0 });
+            disk.set_faults(DiskFaults {
+                torn_write_ppm: 1_000_000,
+                lost_sync_ppm: 0,
+            });
             disk.append("log", b"AAAA");
             disk.sync();
             disk.append("log", b"BBBBBBBB");
@@ -263,13 +280,19 @@ mod tests {
             assert!(b"AAAABBBBBBBB".starts_with(kept));
             kept_lengths.push(kept.len());
         }
-        assert!(kept_lengths.iter().any(|len| *len > 4), "some tears keep a partial tail");
+        assert!(
+            kept_lengths.iter().any(|len| *len > 4),
+            "some tears keep a partial tail"
+        );
     }
 
     #[test]
     fn a_lost_sync_persists_nothing() {
         let mut disk = disk();
-        disk.set_faults(DiskFaults { torn_write_ppm: 0, lost_sync_ppm: 1_000_000 });
+        disk.set_faults(DiskFaults {
+            torn_write_ppm: 0,
+            lost_sync_ppm: 1_000_000,
+        });
         disk.append("log", b"x");
         disk.sync();
         disk.crash();

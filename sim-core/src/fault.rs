@@ -14,21 +14,41 @@ use crate::node::NodeId;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// The node loses its memory and everything unsynced on disk.
-    Crash { node: NodeId },
+    Crash {
+        node: NodeId,
+    },
     /// A crashed node boots again from its disk. No-op on a running node.
-    Restart { node: NodeId },
+    Restart {
+        node: NodeId,
+    },
     /// The node stops taking events (a GC pause, SIGSTOP); they wait until `Resume`.
-    Pause { node: NodeId },
-    Resume { node: NodeId },
+    Pause {
+        node: NodeId,
+    },
+    Resume {
+        node: NodeId,
+    },
     /// Nodes in different groups cannot talk; unnamed nodes form one more group.
-    Partition { groups: Vec<Vec<NodeId>> },
+    Partition {
+        groups: Vec<Vec<NodeId>>,
+    },
     /// Messages from `from` to `to` are dropped; the other direction still works.
-    PartitionOneWay { from: Vec<NodeId>, to: Vec<NodeId> },
+    PartitionOneWay {
+        from: Vec<NodeId>,
+        to: Vec<NodeId>,
+    },
     /// Removes every partition.
     Heal,
     /// The node's local clock = virtual time + offset + drift (parts per million).
-    ClockSkew { node: NodeId, offset_ns: i64, drift_ppm: i32 },
-    DiskFault { node: NodeId, faults: DiskFaults },
+    ClockSkew {
+        node: NodeId,
+        offset_ns: i64,
+        drift_ppm: i32,
+    },
+    DiskFault {
+        node: NodeId,
+        faults: DiskFaults,
+    },
 }
 
 impl Fault {
@@ -57,7 +77,11 @@ impl Fault {
             Fault::Partition { groups } => format!("partition {groups:?}"),
             Fault::PartitionOneWay { from, to } => format!("partition-one-way {from:?}->{to:?}"),
             Fault::Heal => "heal".to_string(),
-            Fault::ClockSkew { node, offset_ns, drift_ppm } => {
+            Fault::ClockSkew {
+                node,
+                offset_ns,
+                drift_ppm,
+            } => {
                 format!("clock-skew {node} offset_ns={offset_ns} drift_ppm={drift_ppm}")
             }
             Fault::DiskFault { node, faults } => format!(
@@ -85,8 +109,12 @@ pub enum NemesisKind {
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 4] =
-        [NemesisKind::Crash, NemesisKind::Partition, NemesisKind::Pause, NemesisKind::ClockSkew];
+    pub const ALL: [NemesisKind; 4] = [
+        NemesisKind::Crash,
+        NemesisKind::Partition,
+        NemesisKind::Pause,
+        NemesisKind::ClockSkew,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -131,11 +159,17 @@ impl Nemesis {
         assert!(config.interval_ns_min <= config.interval_ns_max);
         assert!(config.fault_ns_min <= config.fault_ns_max);
         assert!(node_count > 0);
-        Self { config, node_count, rng, undo: Vec::new() }
+        Self {
+            config,
+            node_count,
+            rng,
+            undo: Vec::new(),
+        }
     }
 
     pub fn first_delay_ns(&mut self) -> u64 {
-        self.rng.random_range(self.config.interval_ns_min..=self.config.interval_ns_max)
+        self.rng
+            .random_range(self.config.interval_ns_min..=self.config.interval_ns_max)
     }
 
     /// Called when the nemesis' timer fires: returns the faults to apply now and the delay
@@ -143,7 +177,9 @@ impl Nemesis {
     pub fn act(&mut self) -> (Vec<Fault>, u64) {
         if !self.undo.is_empty() {
             let undo = std::mem::take(&mut self.undo);
-            let delay = self.rng.random_range(self.config.interval_ns_min..=self.config.interval_ns_max);
+            let delay = self
+                .rng
+                .random_range(self.config.interval_ns_min..=self.config.interval_ns_max);
             return (undo, delay);
         }
         let kind_count = self.config.kinds.len() as u32;
@@ -160,17 +196,29 @@ impl Nemesis {
             }
             NemesisKind::Partition => {
                 self.undo.push(Fault::Heal);
-                Fault::Partition { groups: vec![self.random_minority()] }
+                Fault::Partition {
+                    groups: vec![self.random_minority()],
+                }
             }
             NemesisKind::ClockSkew => {
                 let bound = self.config.skew_ns_max as i64;
                 let offset_ns = self.rng.random_range(-bound..=bound);
                 let drift_ppm = self.rng.random_range(-500..=500);
-                self.undo.push(Fault::ClockSkew { node, offset_ns: 0, drift_ppm: 0 });
-                Fault::ClockSkew { node, offset_ns, drift_ppm }
+                self.undo.push(Fault::ClockSkew {
+                    node,
+                    offset_ns: 0,
+                    drift_ppm: 0,
+                });
+                Fault::ClockSkew {
+                    node,
+                    offset_ns,
+                    drift_ppm,
+                }
             }
         };
-        let delay = self.rng.random_range(self.config.fault_ns_min..=self.config.fault_ns_max);
+        let delay = self
+            .rng
+            .random_range(self.config.fault_ns_min..=self.config.fault_ns_max);
         (vec![strike], delay)
     }
 
@@ -221,9 +269,11 @@ mod tests {
                     assert!(groups[0].len() == 2, "a minority of five is two");
                     Fault::Heal
                 }
-                Fault::ClockSkew { node, .. } => {
-                    Fault::ClockSkew { node: *node, offset_ns: 0, drift_ppm: 0 }
-                }
+                Fault::ClockSkew { node, .. } => Fault::ClockSkew {
+                    node: *node,
+                    offset_ns: 0,
+                    drift_ppm: 0,
+                },
                 other => panic!("unexpected strike {other:?}"),
             };
             assert_eq!(undo, vec![expected]);

@@ -27,12 +27,20 @@ pub const PPM: u32 = 1_000_000;
 /// How long a message takes on a link, in integer nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Latency {
-    Fixed { ns: u64 },
-    Uniform { min_ns: u64, max_ns: u64 },
+    Fixed {
+        ns: u64,
+    },
+    Uniform {
+        min_ns: u64,
+        max_ns: u64,
+    },
     /// Pareto with shape 1, truncated: `P(latency > x) = min/x` up to `max_ns`. The
     /// median is twice the minimum and one message in a hundred takes a hundred times it.
     /// Sampled by inverse CDF in integers: `min * 2^32 / (2^32 - u)`.
-    LongTail { min_ns: u64, max_ns: u64 },
+    LongTail {
+        min_ns: u64,
+        max_ns: u64,
+    },
 }
 
 impl Latency {
@@ -44,7 +52,9 @@ impl Latency {
             }
         };
         if min > max {
-            return Err(format!("latency minimum {min} ns exceeds its maximum {max} ns"));
+            return Err(format!(
+                "latency minimum {min} ns exceeds its maximum {max} ns"
+            ));
         }
         if max > LATENCY_NS_MAX {
             return Err(format!("latency {max} ns exceeds the one-hour limit"));
@@ -137,7 +147,10 @@ impl DropReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     Drop(DropReason),
-    Deliver { delay_ns: u64, duplicate_delay_ns: Option<u64> },
+    Deliver {
+        delay_ns: u64,
+        duplicate_delay_ns: Option<u64>,
+    },
 }
 
 /// The network of one run.
@@ -220,7 +233,10 @@ impl Net {
     #[inline]
     pub fn fate(&mut self, from: NodeId, to: NodeId) -> Fate {
         if from == to {
-            return Fate::Deliver { delay_ns: SELF_DELAY_NS, duplicate_delay_ns: None };
+            return Fate::Deliver {
+                delay_ns: SELF_DELAY_NS,
+                duplicate_delay_ns: None,
+            };
         }
         if self.is_cut(from, to) {
             return Fate::Drop(DropReason::Partition);
@@ -234,14 +250,16 @@ impl Net {
             return Fate::Drop(DropReason::Loss);
         }
         let delay_ns = self.delay(&model);
-        let duplicate_delay_ns = if model.duplicate_ppm > 0
-            && self.rng.random_range(0..PPM) < model.duplicate_ppm
-        {
-            Some(self.delay(&model))
-        } else {
-            None
-        };
-        Fate::Deliver { delay_ns, duplicate_delay_ns }
+        let duplicate_delay_ns =
+            if model.duplicate_ppm > 0 && self.rng.random_range(0..PPM) < model.duplicate_ppm {
+                Some(self.delay(&model))
+            } else {
+                None
+            };
+        Fate::Deliver {
+            delay_ns,
+            duplicate_delay_ns,
+        }
     }
 
     fn delay(&mut self, model: &LinkModel) -> u64 {
@@ -284,20 +302,30 @@ mod tests {
 
     #[test]
     fn messages_to_oneself_are_never_cut_or_lost() {
-        let mut net = net(LinkModel { loss_ppm: PPM, ..LinkModel::default() });
+        let mut net = net(LinkModel {
+            loss_ppm: PPM,
+            ..LinkModel::default()
+        });
         net.partition(&[vec![0]]);
         assert!(matches!(net.fate(0, 0), Fate::Deliver { .. }));
     }
 
     #[test]
     fn loss_and_duplication_follow_their_probabilities() {
-        let model = LinkModel { loss_ppm: 250_000, duplicate_ppm: 500_000, ..Default::default() };
+        let model = LinkModel {
+            loss_ppm: 250_000,
+            duplicate_ppm: 500_000,
+            ..Default::default()
+        };
         let mut net = net(model);
         let (mut lost, mut duplicated) = (0, 0);
         for _ in 0..10_000 {
             match net.fate(0, 1) {
                 Fate::Drop(DropReason::Loss) => lost += 1,
-                Fate::Deliver { duplicate_delay_ns: Some(_), .. } => duplicated += 1,
+                Fate::Deliver {
+                    duplicate_delay_ns: Some(_),
+                    ..
+                } => duplicated += 1,
                 _ => {}
             }
         }
@@ -308,7 +336,10 @@ mod tests {
     #[test]
     fn long_tail_latency_stays_in_bounds_with_median_twice_the_minimum() {
         let model = LinkModel {
-            latency: Latency::LongTail { min_ns: 1_000, max_ns: 1_000_000 },
+            latency: Latency::LongTail {
+                min_ns: 1_000,
+                max_ns: 1_000_000,
+            },
             ..Default::default()
         };
         let mut net = net(model);
@@ -320,23 +351,44 @@ mod tests {
             .collect();
         delays.sort_unstable();
         assert!(delays[0] >= 1_000 && delays[10_000] <= 1_000_000);
-        assert!((1_800..2_200).contains(&delays[5_000]), "median {}", delays[5_000]);
-        assert!(delays[9_990] > 50_000, "a real tail: p99.9 {}", delays[9_990]);
+        assert!(
+            (1_800..2_200).contains(&delays[5_000]),
+            "median {}",
+            delays[5_000]
+        );
+        assert!(
+            delays[9_990] > 50_000,
+            "a real tail: p99.9 {}",
+            delays[9_990]
+        );
     }
 
     #[test]
     fn overrides_apply_to_one_directed_link() {
         let mut net = net(LinkModel::default());
-        net.set_link(0, 1, LinkModel { loss_ppm: PPM, ..Default::default() });
+        net.set_link(
+            0,
+            1,
+            LinkModel {
+                loss_ppm: PPM,
+                ..Default::default()
+            },
+        );
         assert_eq!(net.fate(0, 1), Fate::Drop(DropReason::Loss));
         assert!(matches!(net.fate(1, 0), Fate::Deliver { .. }));
     }
 
     #[test]
     fn invalid_models_are_refused_with_a_reason() {
-        let bad = Latency::Uniform { min_ns: 5, max_ns: 1 };
+        let bad = Latency::Uniform {
+            min_ns: 5,
+            max_ns: 1,
+        };
         assert!(bad.validate().unwrap_err().contains("exceeds its maximum"));
-        let tail = Latency::LongTail { min_ns: 0, max_ns: 10 };
+        let tail = Latency::LongTail {
+            min_ns: 0,
+            max_ns: 10,
+        };
         assert!(tail.validate().is_err());
     }
 }

@@ -136,7 +136,8 @@ impl Trace {
         let peer_word = peer.unwrap_or(NO_PEER);
         debug_assert!(peer_word <= NO_PEER, "peer ids fit 24 bits");
         self.hasher.word(time_ns);
-        self.hasher.word(kind as u64 | (node as u64) << 8 | (peer_word as u64) << 40);
+        self.hasher
+            .word(kind as u64 | (node as u64) << 8 | (peer_word as u64) << 40);
         self.hasher.word(extra);
         if !payload.is_empty() {
             self.hasher.bytes(payload);
@@ -148,7 +149,15 @@ impl Trace {
                 self.truncated = true;
             } else {
                 let detail = detail();
-                self.retained.push(TraceEvent { index, time_ns, kind, node, peer, extra, detail });
+                self.retained.push(TraceEvent {
+                    index,
+                    time_ns,
+                    kind,
+                    node,
+                    peer,
+                    extra,
+                    detail,
+                });
             }
         }
         index
@@ -178,7 +187,15 @@ mod tests {
 
     fn record_two(trace: &mut Trace, second_time_ns: u64) {
         trace.record(5, EventKind::Send, 0, Some(1), 0, b"ping", || "Ping".into());
-        trace.record(second_time_ns, EventKind::Deliver, 1, Some(0), 0, &[], || "Ping".into());
+        trace.record(
+            second_time_ns,
+            EventKind::Deliver,
+            1,
+            Some(0),
+            0,
+            &[],
+            || "Ping".into(),
+        );
     }
 
     #[test]

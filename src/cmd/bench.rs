@@ -32,7 +32,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let per_pair = args.messages / args.pairs as u64;
     if per_pair < 2 {
-        bail!("--messages {} over --pairs {} leaves fewer than 2 per pair", args.messages, args.pairs);
+        bail!(
+            "--messages {} over --pairs {} leaves fewer than 2 per pair",
+            args.messages,
+            args.pairs
+        );
     }
     let messages = per_pair * args.pairs as u64;
     let mut kinds = vec!["client".to_string(); args.pairs as usize];
@@ -41,17 +45,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         scenario: "bench-ping-pong".into(),
         seed: 1,
         kinds,
-        link: LinkModel { latency: Latency::Fixed { ns: 10_000 }, ..LinkModel::default() },
+        link: LinkModel {
+            latency: Latency::Fixed { ns: 10_000 },
+            ..LinkModel::default()
+        },
         links: Vec::new(),
         faults: Vec::new(),
         nemesis: None,
         fault_phase_ns: 1 << 62,
         quiet_ns: 0,
-        limits: Limits { events_max: messages * 3 + 1_000, queue_max: 10 * args.pairs + 1_000, ..Limits::default() },
+        limits: Limits {
+            events_max: messages * 3 + 1_000,
+            queue_max: 10 * args.pairs + 1_000,
+            ..Limits::default()
+        },
         bugs: Default::default(),
         retain_trace: false,
     };
-    let params = Params { messages: per_pair, timeout_ns: 0 };
+    let params = Params {
+        messages: per_pair,
+        timeout_ns: 0,
+    };
     let started = Instant::now();
     let mut sim = ping_pong_sim(config, params, |_| true);
     let report = run_to_end(&mut sim);

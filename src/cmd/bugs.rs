@@ -37,9 +37,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for entry in &entries {
-        println!("{}  {}", paint(BOLD, entry.name), paint(DIM, &format!("(scenario {})", entry.scenario)));
+        println!(
+            "{}  {}",
+            paint(BOLD, entry.name),
+            paint(DIM, &format!("(scenario {})", entry.scenario))
+        );
         println!("    {}", entry.description);
-        println!("    try: faultline swarm {} --seeds 200 --bug {}", entry.scenario, entry.name);
+        println!(
+            "    try: faultline swarm {} --seeds 200 --bug {}",
+            entry.scenario, entry.name
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

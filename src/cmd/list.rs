@@ -26,7 +26,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut entries = Vec::new();
     for (name, text) in scenario::BUILTINS {
         let parsed = scenario::parse(name, text).expect("built-in scenarios are valid (tested)");
-        entries.push(Entry { name, protocol: parsed.protocol, description: parsed.description });
+        entries.push(Entry {
+            name,
+            protocol: parsed.protocol,
+            description: parsed.description,
+        });
     }
     if args.json {
         println!("{}", serde_json::to_string(&entries)?);
@@ -36,7 +40,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for entry in &entries {
         let name = format!("{:width$}", entry.name);
         let protocol = format!("[{}]", entry.protocol);
-        println!("{}  {}  {}", paint(BOLD, &name), entry.description, paint(DIM, &protocol));
+        println!(
+            "{}  {}  {}",
+            paint(BOLD, &name),
+            entry.description,
+            paint(DIM, &protocol)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

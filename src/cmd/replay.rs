@@ -41,7 +41,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => Some(read_saved(path)?),
         None => None,
     };
-    let options = RunOptions { seed: args.seed, bugs, retain_trace: true, extra_faults: Vec::new() };
+    let options = RunOptions {
+        seed: args.seed,
+        bugs,
+        retain_trace: true,
+        extra_faults: Vec::new(),
+    };
     let mut run = loaded.scenario.build(&options);
     let report = run_to_end(run.as_mut());
     let events = run.trace().retained();
@@ -66,19 +71,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             saved.len()
         ));
     }
-    Ok(compare(&saved, events, args.context as usize, &report.trace_hash))
+    Ok(compare(
+        &saved,
+        events,
+        args.context as usize,
+        &report.trace_hash,
+    ))
 }
 
 fn compare(saved: &[TraceEvent], now: &[TraceEvent], context: usize, hash: &str) -> ExitCode {
     let first_difference = (0..saved.len().max(now.len())).find(|&i| saved.get(i) != now.get(i));
     let Some(index) = first_difference else {
-        println!("{} {} events, trace hash {hash}", paint(GREEN, "trace matches:"), now.len());
+        println!(
+            "{} {} events, trace hash {hash}",
+            paint(GREEN, "trace matches:"),
+            now.len()
+        );
         return ExitCode::SUCCESS;
     };
-    println!("{} at event #{index}", paint(RED, "the run no longer matches the saved trace"));
+    println!(
+        "{} at event #{index}",
+        paint(RED, "the run no longer matches the saved trace")
+    );
     let start = index.saturating_sub(context);
     if start < index {
-        println!("{}", paint(DIM, "events that led to it (identical in both):"));
+        println!(
+            "{}",
+            paint(DIM, "events that led to it (identical in both):")
+        );
         for event in &now[start..index] {
             println!("  {}", event.render());
         }
@@ -94,13 +114,21 @@ fn compare(saved: &[TraceEvent], now: &[TraceEvent], context: usize, hash: &str)
 
 fn read_saved(path: &std::path::Path) -> Result<Vec<TraceEvent>> {
     let shown = path.display();
-    let size = std::fs::metadata(path).with_context(|| format!("cannot read {shown}"))?.len();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {shown}"))?
+        .len();
     if size > SAVED_TRACE_BYTES_MAX {
-        return Err(anyhow!("{shown}: {size} bytes is more than a saved trace may hold"));
+        return Err(anyhow!(
+            "{shown}: {size} bytes is more than a saved trace may hold"
+        ));
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| anyhow!("{shown}: not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{shown}: not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     let mut events = Vec::new();
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -108,7 +136,10 @@ fn read_saved(path: &std::path::Path) -> Result<Vec<TraceEvent>> {
         }
         let event: TraceEvent = serde_json::from_str(line).map_err(|error| {
             let line_number = number + 1;
-            anyhow!("{shown}:{line_number}:{}: not a trace event: {error}", error.column())
+            anyhow!(
+                "{shown}:{line_number}:{}: not a trace event: {error}",
+                error.column()
+            )
         })?;
         events.push(event);
     }

@@ -63,17 +63,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let reproduce = load::reproduce(&loaded.argument, report.seed, &bugs);
     if args.json {
-        let json = JsonReport { report: &report, protocol: &loaded.scenario.protocol, reproduce };
+        let json = JsonReport {
+            report: &report,
+            protocol: &loaded.scenario.protocol,
+            reproduce,
+        };
         println!("{}", serde_json::to_string(&json)?);
     } else {
         print_summary(&report, &reproduce);
     }
-    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn add_panic_location(report: &mut RunReport) {
     if let Some(location) = crate::output::take_panic_location() {
-        for finding in report.findings.iter_mut().filter(|f| f.invariant == "panic") {
+        for finding in report
+            .findings
+            .iter_mut()
+            .filter(|f| f.invariant == "panic")
+        {
             finding.message = format!("{} (at {location})", finding.message);
         }
     }

@@ -87,16 +87,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let loaded = load::scenario(Some(&args.scenario))?;
     let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
     let Some(end) = args.start.checked_add(args.seeds) else {
-        bail!("--start {} plus --seeds {} overflows the seed range", args.start, args.seeds);
+        bail!(
+            "--start {} plus --seeds {} overflows the seed range",
+            args.start,
+            args.seeds
+        );
     };
     let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let seeds: Vec<u64> = (args.start..end).filter(|s| (s - args.start) % shard.count == shard.index).collect();
+    let seeds: Vec<u64> = (args.start..end)
+        .filter(|s| (s - args.start) % shard.count == shard.index)
+        .collect();
     let progress = progress_bar(seeds.len() as u64, args.json);
     let started = Instant::now();
     let results: Vec<(u64, u64, Vec<Finding>)> = seeds
         .par_iter()
         .map(|&seed| {
-            let options = RunOptions { seed: Some(seed), bugs: bugs.clone(), ..Default::default() };
+            let options = RunOptions {
+                seed: Some(seed),
+                bugs: bugs.clone(),
+                ..Default::default()
+            };
             let mut run = loaded.scenario.build(&options);
             let mut report = run_to_end(run.as_mut());
             super::run::add_panic_location(&mut report);
@@ -123,7 +133,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 break;
             }
             let reproduce = load::reproduce(&loaded.argument, seed, &bugs);
-            report.findings.push(SeedFinding { seed, finding, reproduce });
+            report.findings.push(SeedFinding {
+                seed,
+                finding,
+                reproduce,
+            });
         }
     }
     if args.json {
@@ -131,7 +145,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         print_report(&report, wall_s);
     }
-    Ok(if report.failing_seeds == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.failing_seeds == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn progress_bar(seeds: u64, json: bool) -> ProgressBar {
@@ -140,9 +158,10 @@ fn progress_bar(seeds: u64, json: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(seeds);
-    let style = ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} seeds {per_sec} eta {eta}")
-        .expect("a valid template")
-        .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} seeds {per_sec} eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> ");
     bar.set_style(style);
     bar
 }
@@ -159,10 +178,18 @@ fn print_report(report: &Report, wall_s: f64) {
         println!("{}", paint(GREEN, "no findings in any seed"));
         return;
     }
-    println!("{}", paint(RED, &format!("{} seed(s) with findings", report.failing_seeds)));
+    println!(
+        "{}",
+        paint(
+            RED,
+            &format!("{} seed(s) with findings", report.failing_seeds)
+        )
+    );
     let mut counts = std::collections::BTreeMap::new();
     for item in &report.findings {
-        *counts.entry(item.finding.invariant.as_str()).or_insert(0u64) += 1;
+        *counts
+            .entry(item.finding.invariant.as_str())
+            .or_insert(0u64) += 1;
     }
     for (invariant, count) in counts {
         println!("  {invariant}: {count}");
@@ -178,6 +205,9 @@ fn print_report(report: &Report, wall_s: f64) {
         );
     }
     if report.findings.len() > FINDINGS_PRINTED_MAX {
-        println!("... and {} more (use --json for all)", report.findings.len() - FINDINGS_PRINTED_MAX);
+        println!(
+            "... and {} more (use --json for all)",
+            report.findings.len() - FINDINGS_PRINTED_MAX
+        );
     }
 }

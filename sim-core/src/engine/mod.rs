@@ -98,9 +98,22 @@ pub struct SimConfig {
 pub type Factory<P> = Box<dyn Fn(NodeId, &str) -> Box<dyn Node<P>>>;
 
 enum Event<M> {
-    Start { node: NodeId },
-    Deliver { from: NodeId, to: NodeId, incarnation: u32, msg_id: u64, msg: M },
-    Timer { node: NodeId, incarnation: u32, timer: TimerId, tag: u64 },
+    Start {
+        node: NodeId,
+    },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        incarnation: u32,
+        msg_id: u64,
+        msg: M,
+    },
+    Timer {
+        node: NodeId,
+        incarnation: u32,
+        timer: TimerId,
+        tag: u64,
+    },
     /// Boxed: faults are rare and large, messages are many and small.
     Fault(Box<Fault>),
     Nemesis,
@@ -354,9 +367,11 @@ impl<P: Proto> Sim<P> {
             return;
         }
         let bytes = message.as_bytes().to_vec();
-        let event = self.trace.record(self.now_ns, EventKind::Finding, 0, None, 0, &bytes, || {
-            format!("{invariant}: {message}")
-        });
+        let event = self
+            .trace
+            .record(self.now_ns, EventKind::Finding, 0, None, 0, &bytes, || {
+                format!("{invariant}: {message}")
+            });
         self.findings.push(Finding {
             invariant: invariant.to_string(),
             time_ns: self.now_ns,
@@ -368,29 +383,60 @@ impl<P: Proto> Sim<P> {
     fn run_one(&mut self, queued: Queued<P::Msg>) {
         match queued.event {
             Event::Start { node } => {
-                self.trace.record(self.now_ns, EventKind::Start, node, None, 0, &[], || {
-                    format!("boot {}", self.slots[node as usize].kind)
-                });
+                self.trace
+                    .record(self.now_ns, EventKind::Start, node, None, 0, &[], || {
+                        format!("boot {}", self.slots[node as usize].kind)
+                    });
                 self.call(node, |node, ctx| node.on_start(ctx));
             }
-            Event::Deliver { from, to, incarnation, msg_id, msg } => {
-                self.deliver(from, to, incarnation, msg_id, msg, queued.seq, queued.time_ns)
-            }
-            Event::Timer { node, incarnation, timer, tag } => {
+            Event::Deliver {
+                from,
+                to,
+                incarnation,
+                msg_id,
+                msg,
+            } => self.deliver(
+                from,
+                to,
+                incarnation,
+                msg_id,
+                msg,
+                queued.seq,
+                queued.time_ns,
+            ),
+            Event::Timer {
+                node,
+                incarnation,
+                timer,
+                tag,
+            } => {
                 let slot = &mut self.slots[node as usize];
                 if slot.incarnation != incarnation || !self.live_timers.contains(&timer) {
                     self.live_timers.remove(&timer);
                     return; // Cancelled, or it belonged to a crashed incarnation.
                 }
                 if slot.status == Status::Paused {
-                    let event = Event::Timer { node, incarnation, timer, tag };
-                    self.hold(node, Queued { time_ns: queued.time_ns, seq: queued.seq, event });
+                    let event = Event::Timer {
+                        node,
+                        incarnation,
+                        timer,
+                        tag,
+                    };
+                    self.hold(
+                        node,
+                        Queued {
+                            time_ns: queued.time_ns,
+                            seq: queued.seq,
+                            event,
+                        },
+                    );
                     return;
                 }
                 self.live_timers.remove(&timer);
-                self.trace.record(self.now_ns, EventKind::Timer, node, None, tag, &[], || {
-                    format!("timer {timer} tag {tag}")
-                });
+                self.trace
+                    .record(self.now_ns, EventKind::Timer, node, None, tag, &[], || {
+                        format!("timer {timer} tag {tag}")
+                    });
                 self.call(node, |node, ctx| node.on_timer(ctx, timer, tag));
             }
             Event::Fault(fault) => self.apply_fault(*fault),
@@ -398,7 +444,10 @@ impl<P: Proto> Sim<P> {
                 if self.now_ns >= self.config.fault_phase_ns {
                     return;
                 }
-                let nemesis = self.nemesis.as_mut().expect("nemesis events need a nemesis");
+                let nemesis = self
+                    .nemesis
+                    .as_mut()
+                    .expect("nemesis events need a nemesis");
                 let (faults, delay_ns) = nemesis.act();
                 for fault in faults {
                     self.apply_fault(fault);
@@ -435,27 +484,68 @@ impl<P: Proto> Sim<P> {
             return;
         }
         if paused {
-            let event = Event::Deliver { from, to, incarnation, msg_id, msg };
-            self.hold(to, Queued { time_ns, seq, event });
+            let event = Event::Deliver {
+                from,
+                to,
+                incarnation,
+                msg_id,
+                msg,
+            };
+            self.hold(
+                to,
+                Queued {
+                    time_ns,
+                    seq,
+                    event,
+                },
+            );
             return;
         }
         let wants_detail = self.trace.wants_detail();
-        let detail = if wants_detail { format!("{msg:?}") } else { String::new() };
-        self.trace.record(self.now_ns, EventKind::Deliver, to, Some(from), msg_id, &[], || detail);
+        let detail = if wants_detail {
+            format!("{msg:?}")
+        } else {
+            String::new()
+        };
+        self.trace.record(
+            self.now_ns,
+            EventKind::Deliver,
+            to,
+            Some(from),
+            msg_id,
+            &[],
+            || detail,
+        );
         self.call(to, |node, ctx| node.on_message(ctx, from, msg));
     }
 
-    fn record_drop(&mut self, node: NodeId, peer: NodeId, msg_id: u64, reason: DropReason, msg: &P::Msg) {
+    fn record_drop(
+        &mut self,
+        node: NodeId,
+        peer: NodeId,
+        msg_id: u64,
+        reason: DropReason,
+        msg: &P::Msg,
+    ) {
         let extra = msg_id << 2 | reason.code();
-        self.trace.record(self.now_ns, EventKind::Drop, node, Some(peer), extra, &[], || {
-            format!("{} {msg:?}", reason.as_str())
-        });
+        self.trace.record(
+            self.now_ns,
+            EventKind::Drop,
+            node,
+            Some(peer),
+            extra,
+            &[],
+            || format!("{} {msg:?}", reason.as_str()),
+        );
     }
 
     fn hold(&mut self, node: NodeId, queued: Queued<P::Msg>) {
         let slot = &mut self.slots[node as usize];
         if slot.held.len() as u32 >= HELD_EVENTS_MAX {
-            self.add_finding("limit.held", format!("node {node} paused with too many events"));
+            self.add_finding(
+                "limit.held",
+                format!("node {node} paused with too many events"),
+            );
             self.finished = true;
             return;
         }
@@ -496,8 +586,18 @@ impl<P: Proto> Sim<P> {
             let mut timers = std::mem::take(&mut self.effects.timers_set);
             for (timer, local_delay_ns, tag) in timers.drain(..) {
                 self.live_timers.insert(timer);
-                let time_ns = self.now_ns.saturating_add(clock.real_delay_ns(local_delay_ns));
-                self.push(time_ns, Event::Timer { node: id, incarnation, timer, tag });
+                let time_ns = self
+                    .now_ns
+                    .saturating_add(clock.real_delay_ns(local_delay_ns));
+                self.push(
+                    time_ns,
+                    Event::Timer {
+                        node: id,
+                        incarnation,
+                        timer,
+                        tag,
+                    },
+                );
             }
             self.effects.timers_set = timers;
         }
@@ -510,7 +610,10 @@ impl<P: Proto> Sim<P> {
         if !self.effects.notes.is_empty() {
             for text in std::mem::take(&mut self.effects.notes) {
                 let bytes = text.as_bytes();
-                self.trace.record(self.now_ns, EventKind::Note, id, None, 0, bytes, || text.clone());
+                self.trace
+                    .record(self.now_ns, EventKind::Note, id, None, 0, bytes, || {
+                        text.clone()
+                    });
             }
         }
         if !self.effects.history.is_empty() {
@@ -534,7 +637,10 @@ impl<P: Proto> Sim<P> {
     fn drain_observations(&mut self, id: NodeId) {
         let mut observations = std::mem::take(&mut self.effects.observations);
         for obs in &observations {
-            self.trace.record(self.now_ns, EventKind::Observe, id, None, 0, &[], || format!("{obs:?}"));
+            self.trace
+                .record(self.now_ns, EventKind::Observe, id, None, 0, &[], || {
+                    format!("{obs:?}")
+                });
             for index in 0..self.invariants.len() {
                 if self.invariant_failed[index] {
                     continue;
@@ -556,19 +662,40 @@ impl<P: Proto> Sim<P> {
         let mut payload = std::mem::take(&mut self.scratch);
         payload.clear();
         let payload = postcard::to_extend(&msg, payload).expect("messages serialise");
-        self.trace.record(self.now_ns, EventKind::Send, from, Some(to), msg_id, &payload, || {
-            format!("{msg:?}")
-        });
+        self.trace.record(
+            self.now_ns,
+            EventKind::Send,
+            from,
+            Some(to),
+            msg_id,
+            &payload,
+            || format!("{msg:?}"),
+        );
         self.scratch = payload;
         match self.net.fate(from, to) {
             Fate::Drop(reason) => self.record_drop(to, from, msg_id, reason, &msg),
-            Fate::Deliver { delay_ns, duplicate_delay_ns } => {
+            Fate::Deliver {
+                delay_ns,
+                duplicate_delay_ns,
+            } => {
                 let incarnation = self.slots[to as usize].incarnation;
                 if let Some(duplicate_ns) = duplicate_delay_ns {
-                    let copy = Event::Deliver { from, to, incarnation, msg_id, msg: msg.clone() };
+                    let copy = Event::Deliver {
+                        from,
+                        to,
+                        incarnation,
+                        msg_id,
+                        msg: msg.clone(),
+                    };
                     self.push(self.now_ns + duplicate_ns, copy);
                 }
-                let event = Event::Deliver { from, to, incarnation, msg_id, msg };
+                let event = Event::Deliver {
+                    from,
+                    to,
+                    incarnation,
+                    msg_id,
+                    msg,
+                };
                 self.push(self.now_ns + delay_ns, event);
             }
         }
@@ -581,7 +708,15 @@ impl<P: Proto> Sim<P> {
             Fault::Pause { node } => {
                 if self.slots[node as usize].status == Status::Up {
                     self.slots[node as usize].status = Status::Paused;
-                    self.trace.record(self.now_ns, EventKind::Pause, node, None, 0, &[], String::new);
+                    self.trace.record(
+                        self.now_ns,
+                        EventKind::Pause,
+                        node,
+                        None,
+                        0,
+                        &[],
+                        String::new,
+                    );
                 }
             }
             Fault::Resume { node } => self.resume(node),
@@ -592,7 +727,11 @@ impl<P: Proto> Sim<P> {
                     Fault::Partition { groups } => self.net.partition(groups),
                     Fault::PartitionOneWay { from, to } => self.net.cut_one_way(from, to),
                     Fault::Heal => self.net.heal(),
-                    Fault::ClockSkew { node, offset_ns, drift_ppm } => {
+                    Fault::ClockSkew {
+                        node,
+                        offset_ns,
+                        drift_ppm,
+                    } => {
                         let slot = &mut self.slots[*node as usize];
                         let local = slot.clock.local_ns(self.now_ns) as i128;
                         let skewed = if *offset_ns == 0 && *drift_ppm == 0 {
@@ -606,10 +745,20 @@ impl<P: Proto> Sim<P> {
                             drift_ppm: *drift_ppm,
                         };
                     }
-                    Fault::DiskFault { node, faults } => self.slots[*node as usize].disk.set_faults(*faults),
+                    Fault::DiskFault { node, faults } => {
+                        self.slots[*node as usize].disk.set_faults(*faults)
+                    }
                     _ => unreachable!("node faults are handled above"),
                 }
-                self.trace.record(self.now_ns, EventKind::Fault, node, None, 0, text.as_bytes(), || text.clone());
+                self.trace.record(
+                    self.now_ns,
+                    EventKind::Fault,
+                    node,
+                    None,
+                    0,
+                    text.as_bytes(),
+                    || text.clone(),
+                );
             }
         }
     }
@@ -624,9 +773,20 @@ impl<P: Proto> Sim<P> {
         slot.incarnation += 1;
         slot.disk.crash();
         let held = std::mem::take(&mut slot.held);
-        self.trace.record(self.now_ns, EventKind::Crash, node, None, 0, &[], String::new);
+        self.trace.record(
+            self.now_ns,
+            EventKind::Crash,
+            node,
+            None,
+            0,
+            &[],
+            String::new,
+        );
         for queued in held {
-            if let Event::Deliver { from, msg_id, msg, .. } = queued.event {
+            if let Event::Deliver {
+                from, msg_id, msg, ..
+            } = queued.event
+            {
                 self.record_drop(node, from, msg_id, DropReason::Crashed, &msg);
             }
         }
@@ -642,7 +802,15 @@ impl<P: Proto> Sim<P> {
         }
         slot.node = Some((self.factory)(node, &slot.kind));
         slot.status = Status::Up;
-        self.trace.record(self.now_ns, EventKind::Restart, node, None, 0, &[], String::new);
+        self.trace.record(
+            self.now_ns,
+            EventKind::Restart,
+            node,
+            None,
+            0,
+            &[],
+            String::new,
+        );
         self.call(node, |node, ctx| node.on_start(ctx));
     }
 
@@ -653,7 +821,15 @@ impl<P: Proto> Sim<P> {
         }
         slot.status = Status::Up;
         let held = std::mem::take(&mut slot.held);
-        self.trace.record(self.now_ns, EventKind::Resume, node, None, 0, &[], String::new);
+        self.trace.record(
+            self.now_ns,
+            EventKind::Resume,
+            node,
+            None,
+            0,
+            &[],
+            String::new,
+        );
         for queued in held {
             self.push(self.now_ns, queued.event);
         }
@@ -661,7 +837,15 @@ impl<P: Proto> Sim<P> {
 
     fn heal_all(&mut self) {
         let text = "fault phase over: heal all, resume paused, restart crashed";
-        self.trace.record(self.now_ns, EventKind::Fault, 0, None, 0, text.as_bytes(), || text.into());
+        self.trace.record(
+            self.now_ns,
+            EventKind::Fault,
+            0,
+            None,
+            0,
+            text.as_bytes(),
+            || text.into(),
+        );
         self.net.heal();
         for node in 0..self.slots.len() as NodeId {
             match self.slots[node as usize].status {
@@ -678,7 +862,11 @@ impl<P: Proto> Sim<P> {
         }
         let end = EndState {
             time_ns: self.now_ns,
-            up: self.slots.iter().map(|slot| slot.status != Status::Down).collect(),
+            up: self
+                .slots
+                .iter()
+                .map(|slot| slot.status != Status::Down)
+                .collect(),
         };
         for index in 0..self.invariants.len() {
             if self.invariant_failed[index] {
@@ -703,7 +891,11 @@ impl<P: Proto> Run for Sim<P> {
             self.finish();
             return false;
         };
-        let queued = Queued { time_ns, seq, event };
+        let queued = Queued {
+            time_ns,
+            seq,
+            event,
+        };
         debug_assert!(queued.time_ns >= self.now_ns, "time never runs backwards");
         self.now_ns = queued.time_ns;
         if self.trace.events() >= self.config.limits.events_max {

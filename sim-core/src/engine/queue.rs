@@ -29,7 +29,11 @@ pub struct EventQueue<T> {
 
 impl<T> Default for EventQueue<T> {
     fn default() -> Self {
-        Self { heap: BinaryHeap::new(), slab: Vec::new(), free: Vec::new() }
+        Self {
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+        }
     }
 }
 
@@ -48,12 +52,18 @@ impl<T> EventQueue<T> {
                 slot
             }
             None => {
-                assert!((self.slab.len() as u64) < QUEUE_SLOTS_MAX as u64, "queue outgrew its slab");
+                assert!(
+                    (self.slab.len() as u64) < QUEUE_SLOTS_MAX as u64,
+                    "queue outgrew its slab"
+                );
                 self.slab.push(Some(event));
                 self.slab.len() as u32 - 1
             }
         };
-        self.heap.push(Reverse(Key { time_ns, seq_slot: seq << SLOT_BITS | slot as u64 }));
+        self.heap.push(Reverse(Key {
+            time_ns,
+            seq_slot: seq << SLOT_BITS | slot as u64,
+        }));
     }
 
     /// The earliest event with its time and sequence number.
@@ -61,7 +71,9 @@ impl<T> EventQueue<T> {
     pub fn pop(&mut self) -> Option<(u64, u64, T)> {
         let Reverse(key) = self.heap.pop()?;
         let slot = (key.seq_slot & (QUEUE_SLOTS_MAX as u64 - 1)) as u32;
-        let event = self.slab[slot as usize].take().expect("a queued key has its event");
+        let event = self.slab[slot as usize]
+            .take()
+            .expect("a queued key has its event");
         self.free.push(slot);
         Some((key.time_ns, key.seq_slot >> SLOT_BITS, event))
     }
@@ -90,6 +102,10 @@ mod tests {
             queue.push(seq, seq, seq);
             assert_eq!(queue.pop(), Some((seq, seq, seq)));
         }
-        assert_eq!(queue.slab.len(), 1, "one slot serves a queue that never holds two");
+        assert_eq!(
+            queue.slab.len(),
+            1,
+            "one slot serves a queue that never holds two"
+        );
     }
 }

@@ -3,15 +3,30 @@
 
 /// (name, file text), in the order `faultline list` shows them.
 pub const BUILTINS: &[(&str, &str)] = &[
-    ("broadcast", include_str!("../../../scenarios/broadcast.toml")),
-    ("broadcast-calm", include_str!("../../../scenarios/broadcast-calm.toml")),
-    ("ping-pong", include_str!("../../../scenarios/ping-pong.toml")),
-    ("ping-pong-lossy", include_str!("../../../scenarios/ping-pong-lossy.toml")),
+    (
+        "broadcast",
+        include_str!("../../../scenarios/broadcast.toml"),
+    ),
+    (
+        "broadcast-calm",
+        include_str!("../../../scenarios/broadcast-calm.toml"),
+    ),
+    (
+        "ping-pong",
+        include_str!("../../../scenarios/ping-pong.toml"),
+    ),
+    (
+        "ping-pong-lossy",
+        include_str!("../../../scenarios/ping-pong-lossy.toml"),
+    ),
 ];
 
 /// The text of a built-in scenario.
 pub fn builtin(name: &str) -> Option<&'static str> {
-    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    BUILTINS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -39,7 +39,11 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -94,7 +98,10 @@ impl Scenario {
     pub fn kinds(&self) -> Vec<String> {
         let mut kinds = Vec::with_capacity(self.node_count() as usize);
         for group in &self.nodes {
-            kinds.extend(std::iter::repeat_n(group.kind.clone(), group.count as usize));
+            kinds.extend(std::iter::repeat_n(
+                group.kind.clone(),
+                group.count as usize,
+            ));
         }
         kinds
     }
@@ -106,7 +113,10 @@ impl Scenario {
         }
         let spec = protocol(&self.protocol).expect("validated protocol");
         let param = spec.params.iter().find(|p| p.name == name);
-        param.unwrap_or_else(|| panic!("{} has no parameter {name}", self.protocol)).kind.default()
+        param
+            .unwrap_or_else(|| panic!("{} has no parameter {name}", self.protocol))
+            .kind
+            .default()
     }
 
     /// Whether the scenario checks invariant `name`.

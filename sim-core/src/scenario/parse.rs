@@ -18,20 +18,58 @@ use crate::net::{Latency, LinkModel, LATENCY_NS_MAX, PPM};
 use crate::node::NodeId;
 
 const ROOT_KEYS: &[&str] = &[
-    "name", "description", "protocol", "seed", "duration", "quiet", "nodes", "network",
-    "faults", "nemesis", "checks", "bugs", "params", "limits",
+    "name",
+    "description",
+    "protocol",
+    "seed",
+    "duration",
+    "quiet",
+    "nodes",
+    "network",
+    "faults",
+    "nemesis",
+    "checks",
+    "bugs",
+    "params",
+    "limits",
 ];
 const LINK_KEYS: &[&str] = &["latency", "loss", "duplicate", "reorder", "reorder_window"];
-const NETWORK_KEYS: &[&str] =
-    &["latency", "loss", "duplicate", "reorder", "reorder_window", "links"];
-const LINK_OVERRIDE_KEYS: &[&str] =
-    &["from", "to", "latency", "loss", "duplicate", "reorder", "reorder_window"];
-const NEMESIS_KEYS: &[&str] =
-    &["faults", "interval_min", "interval_max", "fault_min", "fault_max", "skew_max"];
+const NETWORK_KEYS: &[&str] = &[
+    "latency",
+    "loss",
+    "duplicate",
+    "reorder",
+    "reorder_window",
+    "links",
+];
+const LINK_OVERRIDE_KEYS: &[&str] = &[
+    "from",
+    "to",
+    "latency",
+    "loss",
+    "duplicate",
+    "reorder",
+    "reorder_window",
+];
+const NEMESIS_KEYS: &[&str] = &[
+    "faults",
+    "interval_min",
+    "interval_max",
+    "fault_min",
+    "fault_max",
+    "skew_max",
+];
 const LIMIT_KEYS: &[&str] = &["events_max", "queue_max", "trace_events_max", "history_max"];
 const FAULT_ACTIONS: &[&str] = &[
-    "crash", "restart", "pause", "resume", "partition", "partition-one-way", "heal",
-    "clock-skew", "disk-fault",
+    "crash",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "partition-one-way",
+    "heal",
+    "clock-skew",
+    "disk-fault",
 ];
 const DURATION_NS_MAX: i128 = 24 * 3_600 * 1_000_000_000;
 const DRIFT_PPM_MAX: i64 = 100_000;
@@ -40,7 +78,11 @@ type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Parses and validates a scenario. `file` only names the source in error messages.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
-    let mut reader = Reader { file, text, errors: Vec::new() };
+    let mut reader = Reader {
+        file,
+        text,
+        errors: Vec::new(),
+    };
     let (root, syntax_errors) = DeTable::parse_recoverable(text);
     for error in syntax_errors {
         let offset = error.span().map(|span| span.start).unwrap_or(0);
@@ -74,7 +116,12 @@ impl<'t> Reader<'t> {
         let line = before.matches('\n').count() as u32 + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let column = before[line_start..].chars().count() as u32 + 1;
-        self.errors.push(ScenarioError { file: self.file.to_string(), line, column, message });
+        self.errors.push(ScenarioError {
+            file: self.file.to_string(),
+            line,
+            column,
+            message,
+        });
     }
 
     fn finish_errors(&mut self) -> Vec<ScenarioError> {
@@ -87,23 +134,39 @@ impl<'t> Reader<'t> {
     fn scenario(&mut self, root: &DeTable<'_>) -> Scenario {
         self.check_keys(root, ROOT_KEYS, "the scenario");
         let name = self.required_string(root, "name", 0).unwrap_or_default();
-        let description = self.required_string(root, "description", 0).unwrap_or_default();
+        let description = self
+            .required_string(root, "description", 0)
+            .unwrap_or_default();
         let spec = self.protocol(root);
-        let seed = self.integer(root, "seed", 0, i64::MAX).map(|s| s as u64).unwrap_or(1);
+        let seed = self
+            .integer(root, "seed", 0, i64::MAX)
+            .map(|s| s as u64)
+            .unwrap_or(1);
         let duration_ns = match get(root, "duration") {
-            Some(_) => self.duration(root, "duration", 1_000, DURATION_NS_MAX).map(|ns| ns as u64),
+            Some(_) => self
+                .duration(root, "duration", 1_000, DURATION_NS_MAX)
+                .map(|ns| ns as u64),
             None => {
-                self.error(0, "missing key `duration` (the length of the fault phase, e.g. \"10s\")".into());
+                self.error(
+                    0,
+                    "missing key `duration` (the length of the fault phase, e.g. \"10s\")".into(),
+                );
                 None
             }
         };
-        let quiet_ns = self.duration(root, "quiet", 0, DURATION_NS_MAX).unwrap_or(5_000_000_000) as u64;
+        let quiet_ns = self
+            .duration(root, "quiet", 0, DURATION_NS_MAX)
+            .unwrap_or(5_000_000_000) as u64;
         let nodes = self.nodes(root, spec);
         let node_count: u32 = nodes.iter().map(|g| g.count).sum();
         let (link, links) = self.network(root, node_count);
         // Without a valid duration, fault times are only checked against the global bound,
         // so one mistake does not cascade into misleading errors on every fault.
-        let faults = self.faults(root, node_count, duration_ns.unwrap_or(DURATION_NS_MAX as u64));
+        let faults = self.faults(
+            root,
+            node_count,
+            duration_ns.unwrap_or(DURATION_NS_MAX as u64),
+        );
         let duration_ns = duration_ns.unwrap_or(1_000);
         let nemesis = self.nemesis(root);
         let checks = self.name_list(root, "checks", spec.map(|s| s.invariants), "invariant");
@@ -178,7 +241,10 @@ impl<'t> Reader<'t> {
 
     fn wrong_type(&mut self, value: &Value<'_>, key: &str, expected: &str, found: &DeValue<'_>) {
         let found = found.type_str();
-        self.error(value.span().start, format!("`{key}` must be {expected}, found {found}"));
+        self.error(
+            value.span().start,
+            format!("`{key}` must be {expected}, found {found}"),
+        );
     }
 
     fn integer(&mut self, table: &DeTable<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
@@ -195,7 +261,9 @@ impl<'t> Reader<'t> {
         match parsed {
             Some(n) if n >= min as i128 && n <= max as i128 => Some(n as i64),
             _ => {
-                let shown = parsed.map(|n| n.to_string()).unwrap_or_else(|| integer.to_string());
+                let shown = parsed
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| integer.to_string());
                 let message = format!("`{key}` must be between {min} and {max}, found {shown}");
                 self.error(value.span().start, message);
                 None
@@ -207,7 +275,8 @@ impl<'t> Reader<'t> {
         let value = get(table, key)?;
         let DeValue::String(text) = value.get_ref() else {
             let found = value.get_ref().type_str();
-            let message = format!("`{key}` must be a duration string such as \"250ms\", found {found}");
+            let message =
+                format!("`{key}` must be a duration string such as \"250ms\", found {found}");
             self.error(value.span().start, message);
             return None;
         };
@@ -215,7 +284,10 @@ impl<'t> Reader<'t> {
             Ok(ns) if ns >= min && ns <= max => Some(ns),
             Ok(_) => {
                 let (lo, hi) = (show_ns(min), show_ns(max));
-                self.error(value.span().start, format!("`{key}` must be between {lo} and {hi}, found \"{text}\""));
+                self.error(
+                    value.span().start,
+                    format!("`{key}` must be between {lo} and {hi}, found \"{text}\""),
+                );
                 None
             }
             Err(message) => {
@@ -240,13 +312,20 @@ impl<'t> Reader<'t> {
             // Rounding a product is exact IEEE arithmetic: the same on every target.
             Some(p) if (0.0..=1.0).contains(&p) => Some((p * PPM as f64).round() as u32),
             _ => {
-                self.error(value.span().start, format!("`{key}` must be a probability between 0 and 1"));
+                self.error(
+                    value.span().start,
+                    format!("`{key}` must be a probability between 0 and 1"),
+                );
                 None
             }
         }
     }
 
-    fn table<'a, 'i>(&mut self, table: &'a DeTable<'i>, key: &str) -> Option<(&'a DeTable<'i>, usize)> {
+    fn table<'a, 'i>(
+        &mut self,
+        table: &'a DeTable<'i>,
+        key: &str,
+    ) -> Option<(&'a DeTable<'i>, usize)> {
         let value = get(table, key)?;
         match value.get_ref() {
             DeValue::Table(inner) => Some((inner, value.span().start)),
@@ -269,8 +348,14 @@ impl<'t> Reader<'t> {
     }
 
     /// An array of tables, each with its span start.
-    fn tables<'a, 'i>(&mut self, table: &'a DeTable<'i>, key: &str) -> Vec<(&'a DeTable<'i>, usize)> {
-        let Some(items) = self.array(table, key) else { return Vec::new() };
+    fn tables<'a, 'i>(
+        &mut self,
+        table: &'a DeTable<'i>,
+        key: &str,
+    ) -> Vec<(&'a DeTable<'i>, usize)> {
+        let Some(items) = self.array(table, key) else {
+            return Vec::new();
+        };
         let mut tables = Vec::new();
         for item in items.iter() {
             match item.get_ref() {
@@ -294,7 +379,11 @@ impl<'t> Reader<'t> {
 
     fn nodes(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> Vec<NodeGroup> {
         if get(root, "nodes").is_none() {
-            self.error(0, "missing key `nodes` (an array of tables: [[nodes]] kind = ..., count = ...)".into());
+            self.error(
+                0,
+                "missing key `nodes` (an array of tables: [[nodes]] kind = ..., count = ...)"
+                    .into(),
+            );
             return Vec::new();
         }
         let mut groups = Vec::new();
@@ -313,19 +402,29 @@ impl<'t> Reader<'t> {
                 }
             }
             if let (Some(kind), Some(count)) = (kind, count) {
-                groups.push(NodeGroup { kind, count: count as u32 });
+                groups.push(NodeGroup {
+                    kind,
+                    count: count as u32,
+                });
             }
         }
         let total: u64 = groups.iter().map(|g| g.count as u64).sum();
         if total > NODES_MAX as u64 {
             let at = get(root, "nodes").map(|v| v.span().start).unwrap_or(0);
-            self.error(at, format!("{total} nodes in all; a scenario may have at most {NODES_MAX}"));
+            self.error(
+                at,
+                format!("{total} nodes in all; a scenario may have at most {NODES_MAX}"),
+            );
             groups.clear();
         }
         groups
     }
 
-    fn network(&mut self, root: &DeTable<'_>, node_count: u32) -> (LinkModel, Vec<(NodeId, NodeId, LinkModel)>) {
+    fn network(
+        &mut self,
+        root: &DeTable<'_>,
+        node_count: u32,
+    ) -> (LinkModel, Vec<(NodeId, NodeId, LinkModel)>) {
         let Some((table, at)) = self.table(root, "network") else {
             return (LinkModel::default(), Vec::new());
         };
@@ -353,14 +452,21 @@ impl<'t> Reader<'t> {
             }
         }
         model.loss_ppm = self.probability(table, "loss").unwrap_or(base.loss_ppm);
-        model.duplicate_ppm = self.probability(table, "duplicate").unwrap_or(base.duplicate_ppm);
-        model.reorder_ppm = self.probability(table, "reorder").unwrap_or(base.reorder_ppm);
+        model.duplicate_ppm = self
+            .probability(table, "duplicate")
+            .unwrap_or(base.duplicate_ppm);
+        model.reorder_ppm = self
+            .probability(table, "reorder")
+            .unwrap_or(base.reorder_ppm);
         model.reorder_ns_max = self
             .duration(table, "reorder_window", 0, LATENCY_NS_MAX as i128)
             .map(|ns| ns as u64)
             .unwrap_or(base.reorder_ns_max);
         if model.reorder_ppm > 0 && model.reorder_ns_max == 0 {
-            self.error(at, "`reorder` needs a `reorder_window` above zero (how late a message may be)".into());
+            self.error(
+                at,
+                "`reorder` needs a `reorder_window` above zero (how late a message may be)".into(),
+            );
         }
         model
     }
@@ -376,7 +482,11 @@ impl<'t> Reader<'t> {
                 Latency::Fixed { ns }
             }
             "uniform" | "long-tail" => {
-                self.check_keys(table, &["dist", "min", "max"], "a uniform or long-tail latency");
+                self.check_keys(
+                    table,
+                    &["dist", "min", "max"],
+                    "a uniform or long-tail latency",
+                );
                 let min_ns = self.required_duration(table, "min", 0, max, at);
                 let max_ns = self.required_duration(table, "max", 0, max, at);
                 let (min_ns, max_ns) = (min_ns?, max_ns?);
@@ -399,15 +509,31 @@ impl<'t> Reader<'t> {
         Some(latency)
     }
 
-    fn required_duration(&mut self, table: &DeTable<'_>, key: &str, min: i128, max: i128, at: usize) -> Option<u64> {
+    fn required_duration(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        min: i128,
+        max: i128,
+        at: usize,
+    ) -> Option<u64> {
         if get(table, key).is_none() {
-            self.error(at, format!("missing key `{key}` (a duration such as \"5ms\")"));
+            self.error(
+                at,
+                format!("missing key `{key}` (a duration such as \"5ms\")"),
+            );
             return None;
         }
         self.duration(table, key, min, max).map(|ns| ns as u64)
     }
 
-    fn node_id_key(&mut self, table: &DeTable<'_>, key: &str, node_count: u32, at: usize) -> Option<NodeId> {
+    fn node_id_key(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        node_count: u32,
+        at: usize,
+    ) -> Option<NodeId> {
         match get(table, key) {
             Some(value) => self.node_id(value, key, node_count),
             None => {
@@ -419,10 +545,17 @@ impl<'t> Reader<'t> {
 
     fn node_id(&mut self, value: &Value<'_>, key: &str, node_count: u32) -> Option<NodeId> {
         let last = node_count.saturating_sub(1) as i64;
-        self.integer_value(value, key, 0, last).map(|id| id as NodeId)
+        self.integer_value(value, key, 0, last)
+            .map(|id| id as NodeId)
     }
 
-    fn node_list(&mut self, table: &DeTable<'_>, key: &str, node_count: u32, at: usize) -> Option<Vec<NodeId>> {
+    fn node_list(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        node_count: u32,
+        at: usize,
+    ) -> Option<Vec<NodeId>> {
         let Some(items) = self.array(table, key) else {
             self.error(at, format!("missing key `{key}` (an array of node ids)"));
             return None;
@@ -438,10 +571,17 @@ impl<'t> Reader<'t> {
         Some(nodes)
     }
 
-    fn faults(&mut self, root: &DeTable<'_>, node_count: u32, duration_ns: u64) -> Vec<ScheduledFault> {
+    fn faults(
+        &mut self,
+        root: &DeTable<'_>,
+        node_count: u32,
+        duration_ns: u64,
+    ) -> Vec<ScheduledFault> {
         let mut faults = Vec::new();
         for (table, at) in self.tables(root, "faults") {
-            let Some(action) = self.required_string(table, "action", at) else { continue };
+            let Some(action) = self.required_string(table, "action", at) else {
+                continue;
+            };
             let keys: &[&str] = match action.as_str() {
                 "crash" | "restart" | "pause" | "resume" => &["at", "action", "node"],
                 "partition" => &["at", "action", "groups"],
@@ -460,70 +600,129 @@ impl<'t> Reader<'t> {
             let at_ns = match get(table, "at") {
                 Some(_) => self.duration(table, "at", 0, last_ns),
                 None => {
-                    self.error(at, "missing key `at` (when the fault strikes, inside `duration`)".into());
+                    self.error(
+                        at,
+                        "missing key `at` (when the fault strikes, inside `duration`)".into(),
+                    );
                     None
                 }
             };
-            if let (Some(at_ns), Some(fault)) = (at_ns, self.fault(table, &action, node_count, at)) {
-                faults.push(ScheduledFault { at_ns: at_ns as u64, fault });
+            if let (Some(at_ns), Some(fault)) = (at_ns, self.fault(table, &action, node_count, at))
+            {
+                faults.push(ScheduledFault {
+                    at_ns: at_ns as u64,
+                    fault,
+                });
             }
         }
         faults
     }
 
-    fn fault(&mut self, table: &DeTable<'_>, action: &str, node_count: u32, at: usize) -> Option<Fault> {
+    fn fault(
+        &mut self,
+        table: &DeTable<'_>,
+        action: &str,
+        node_count: u32,
+        at: usize,
+    ) -> Option<Fault> {
         let fault = match action {
-            "crash" => Fault::Crash { node: self.node_id_key(table, "node", node_count, at)? },
-            "restart" => Fault::Restart { node: self.node_id_key(table, "node", node_count, at)? },
-            "pause" => Fault::Pause { node: self.node_id_key(table, "node", node_count, at)? },
-            "resume" => Fault::Resume { node: self.node_id_key(table, "node", node_count, at)? },
+            "crash" => Fault::Crash {
+                node: self.node_id_key(table, "node", node_count, at)?,
+            },
+            "restart" => Fault::Restart {
+                node: self.node_id_key(table, "node", node_count, at)?,
+            },
+            "pause" => Fault::Pause {
+                node: self.node_id_key(table, "node", node_count, at)?,
+            },
+            "resume" => Fault::Resume {
+                node: self.node_id_key(table, "node", node_count, at)?,
+            },
             "heal" => Fault::Heal,
-            "partition" => Fault::Partition { groups: self.groups(table, node_count, at)? },
+            "partition" => Fault::Partition {
+                groups: self.groups(table, node_count, at)?,
+            },
             "partition-one-way" => {
                 let from = self.node_list(table, "from", node_count, at);
                 let to = self.node_list(table, "to", node_count, at);
-                Fault::PartitionOneWay { from: from?, to: to? }
+                Fault::PartitionOneWay {
+                    from: from?,
+                    to: to?,
+                }
             }
             "clock-skew" => {
                 let node = self.node_id_key(table, "node", node_count, at);
-                let offset_ns = self.duration(table, "offset", -DURATION_NS_MAX, DURATION_NS_MAX).unwrap_or(0);
-                let drift_ppm = self.integer(table, "drift_ppm", -DRIFT_PPM_MAX, DRIFT_PPM_MAX).unwrap_or(0);
-                Fault::ClockSkew { node: node?, offset_ns: offset_ns as i64, drift_ppm: drift_ppm as i32 }
+                let offset_ns = self
+                    .duration(table, "offset", -DURATION_NS_MAX, DURATION_NS_MAX)
+                    .unwrap_or(0);
+                let drift_ppm = self
+                    .integer(table, "drift_ppm", -DRIFT_PPM_MAX, DRIFT_PPM_MAX)
+                    .unwrap_or(0);
+                Fault::ClockSkew {
+                    node: node?,
+                    offset_ns: offset_ns as i64,
+                    drift_ppm: drift_ppm as i32,
+                }
             }
             "disk-fault" => {
                 let node = self.node_id_key(table, "node", node_count, at);
                 let torn_write_ppm = self.probability(table, "torn_writes").unwrap_or(0);
                 let lost_sync_ppm = self.probability(table, "lost_syncs").unwrap_or(0);
-                Fault::DiskFault { node: node?, faults: DiskFaults { torn_write_ppm, lost_sync_ppm } }
+                Fault::DiskFault {
+                    node: node?,
+                    faults: DiskFaults {
+                        torn_write_ppm,
+                        lost_sync_ppm,
+                    },
+                }
             }
             _ => unreachable!("actions are checked by the caller"),
         };
         Some(fault)
     }
 
-    fn groups(&mut self, table: &DeTable<'_>, node_count: u32, at: usize) -> Option<Vec<Vec<NodeId>>> {
+    fn groups(
+        &mut self,
+        table: &DeTable<'_>,
+        node_count: u32,
+        at: usize,
+    ) -> Option<Vec<Vec<NodeId>>> {
         let Some(items) = self.array(table, "groups") else {
-            self.error(at, "missing key `groups` (an array of arrays of node ids, e.g. [[0, 1], [2]])".into());
+            self.error(
+                at,
+                "missing key `groups` (an array of arrays of node ids, e.g. [[0, 1], [2]])".into(),
+            );
             return None;
         };
         let mut groups = Vec::new();
         let mut seen = vec![false; node_count as usize];
         for item in items.iter() {
             let DeValue::Array(members) = item.get_ref() else {
-                self.wrong_type(item, "groups", "an array of arrays of node ids", item.get_ref());
+                self.wrong_type(
+                    item,
+                    "groups",
+                    "an array of arrays of node ids",
+                    item.get_ref(),
+                );
                 return None;
             };
             let mut group = Vec::new();
             for member in members.iter() {
                 let node = self.node_id(member, "groups", node_count)?;
                 if std::mem::replace(&mut seen[node as usize], true) {
-                    self.error(member.span().start, format!("node {node} is in two partition groups"));
+                    self.error(
+                        member.span().start,
+                        format!("node {node} is in two partition groups"),
+                    );
                     return None;
                 }
                 group.push(node);
             }
             if group.is_empty() {
-                self.error(item.span().start, "a partition group must not be empty".into());
+                self.error(
+                    item.span().start,
+                    "a partition group must not be empty".into(),
+                );
                 return None;
             }
             groups.push(group);
@@ -549,7 +748,10 @@ impl<'t> Reader<'t> {
         };
         let hour = 3_600_000_000_000i128;
         let span = |reader: &mut Self, key: &str, default_ns: u64| {
-            reader.duration(table, key, 1_000, hour).map(|ns| ns as u64).unwrap_or(default_ns)
+            reader
+                .duration(table, key, 1_000, hour)
+                .map(|ns| ns as u64)
+                .unwrap_or(default_ns)
         };
         let interval_ns_min = span(self, "interval_min", 200_000_000);
         let interval_ns_max = span(self, "interval_max", 1_000_000_000);
@@ -564,12 +766,27 @@ impl<'t> Reader<'t> {
             self.error(at, "the nemesis needs at least one fault kind".into());
             return None;
         }
-        Some(NemesisConfig { kinds, interval_ns_min, interval_ns_max, fault_ns_min, fault_ns_max, skew_ns_max })
+        Some(NemesisConfig {
+            kinds,
+            interval_ns_min,
+            interval_ns_max,
+            fault_ns_min,
+            fault_ns_max,
+            skew_ns_max,
+        })
     }
 
     /// An array of names, each of which must be in `known` (when known is given).
-    fn name_list(&mut self, table: &DeTable<'_>, key: &str, known: Option<&[&str]>, what: &str) -> Vec<String> {
-        let Some(items) = self.array(table, key) else { return Vec::new() };
+    fn name_list(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        known: Option<&[&str]>,
+        what: &str,
+    ) -> Vec<String> {
+        let Some(items) = self.array(table, key) else {
+            return Vec::new();
+        };
         let mut names = Vec::new();
         for item in items.iter() {
             let DeValue::String(name) = item.get_ref() else {
@@ -587,7 +804,9 @@ impl<'t> Reader<'t> {
     }
 
     fn bugs(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> Vec<String> {
-        let Some(items) = self.array(root, "bugs") else { return Vec::new() };
+        let Some(items) = self.array(root, "bugs") else {
+            return Vec::new();
+        };
         let mut names = Vec::new();
         for item in items.iter() {
             let DeValue::String(name) = item.get_ref() else {
@@ -615,18 +834,22 @@ impl<'t> Reader<'t> {
             return params;
         };
         let names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
-        self.check_keys(table, &names, &format!("[params] of protocol `{}`", spec.name));
+        self.check_keys(
+            table,
+            &names,
+            &format!("[params] of protocol `{}`", spec.name),
+        );
         for param in spec.params {
             if get(table, param.name).is_none() {
                 continue;
             }
             let value = match param.kind {
-                ParamKind::Count { min, max, .. } => {
-                    self.integer(table, param.name, min as i64, max as i64).map(|n| n as u64)
-                }
-                ParamKind::Duration { min_ns, max_ns, .. } => {
-                    self.duration(table, param.name, min_ns as i128, max_ns as i128).map(|n| n as u64)
-                }
+                ParamKind::Count { min, max, .. } => self
+                    .integer(table, param.name, min as i64, max as i64)
+                    .map(|n| n as u64),
+                ParamKind::Duration { min_ns, max_ns, .. } => self
+                    .duration(table, param.name, min_ns as i128, max_ns as i128)
+                    .map(|n| n as u64),
             };
             if let Some(value) = value {
                 params.insert(param.name.to_string(), value);
@@ -637,7 +860,9 @@ impl<'t> Reader<'t> {
 
     fn limits(&mut self, root: &DeTable<'_>) -> Limits {
         let mut limits = Limits::default();
-        let Some((table, _)) = self.table(root, "limits") else { return limits };
+        let Some((table, _)) = self.table(root, "limits") else {
+            return limits;
+        };
         self.check_keys(table, LIMIT_KEYS, "[limits]");
         if let Some(n) = self.integer(table, "events_max", 1, EVENTS_MAX as i64) {
             limits.events_max = n as u64;
@@ -656,14 +881,20 @@ impl<'t> Reader<'t> {
 }
 
 fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
-    table.iter().find(|(k, _)| {
-        let k: &str = k.get_ref();
-        k == key
-    }).map(|(_, v)| v)
+    table
+        .iter()
+        .find(|(k, _)| {
+            let k: &str = k.get_ref();
+            k == key
+        })
+        .map(|(_, v)| v)
 }
 
 fn unknown(what: &str, name: &str, known: &[&str]) -> String {
-    let mut message = format!("unknown {what}: `{name}`; expected one of: {}", known.join(", "));
+    let mut message = format!(
+        "unknown {what}: `{name}`; expected one of: {}",
+        known.join(", ")
+    );
     if let Some(close) = closest(name, known) {
         message.push_str(&format!(" (did you mean `{close}`?)"));
     }

@@ -3,12 +3,15 @@
 /// Parses "1.5s", "250ms", "10us", "100ns", "2m", with an optional leading '-', into
 /// integer nanoseconds. At most nine decimals; no exponent.
 pub fn parse_duration_ns(text: &str) -> Result<i128, String> {
-    let expected = "expected a duration such as \"250ms\", \"1.5s\" or \"10us\" (units: ns, us, ms, s, m)";
+    let expected =
+        "expected a duration such as \"250ms\", \"1.5s\" or \"10us\" (units: ns, us, ms, s, m)";
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let split = body.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(body.len());
+    let split = body
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(body.len());
     let (number, unit) = body.split_at(split);
     let unit_ns: i128 = match unit {
         "ns" => 1,
@@ -28,7 +31,9 @@ pub fn parse_duration_ns(text: &str) -> Result<i128, String> {
     }
     let mut fraction_digits: i128 = 0;
     for digit in fraction.chars() {
-        let digit = digit.to_digit(10).ok_or_else(|| format!("`{text}`: {expected}"))? as i128;
+        let digit = digit
+            .to_digit(10)
+            .ok_or_else(|| format!("`{text}`: {expected}"))? as i128;
         fraction_digits = fraction_digits * 10 + digit;
     }
     let scale = 10i128.pow(fraction.len() as u32);
@@ -72,17 +77,32 @@ mod tests {
 
     #[test]
     fn bad_durations_say_what_is_expected() {
-        for bad in ["", "5", "ms", "1.2.3s", "5 ms", "5h", "1e3ms", "0.0000000001s"] {
+        for bad in [
+            "",
+            "5",
+            "ms",
+            "1.2.3s",
+            "5 ms",
+            "5h",
+            "1e3ms",
+            "0.0000000001s",
+        ] {
             let error = parse_duration_ns(bad).unwrap_err();
             assert!(error.contains("expected a duration"), "{bad}: {error}");
         }
-        assert!(parse_duration_ns("1.5ns").unwrap_err().contains("finer than one nanosecond"));
+        assert!(parse_duration_ns("1.5ns")
+            .unwrap_err()
+            .contains("finer than one nanosecond"));
     }
 
     #[test]
     fn durations_format_back_to_what_parses() {
         for ns in [0u64, 3, 1_000, 1_500_000_000, 250_000_000, 1_234_567] {
-            assert_eq!(parse_duration_ns(&format_duration(ns)), Ok(ns as i128), "{ns}");
+            assert_eq!(
+                parse_duration_ns(&format_duration(ns)),
+                Ok(ns as i128),
+                "{ns}"
+            );
         }
         assert_eq!(format_duration(1_500_000_000), "1.5s");
     }

@@ -22,13 +22,17 @@ impl Invariant<Broadcast> for Integrity {
         match obs {
             Obs::Broadcast(id) => {
                 if id.0 != node || !self.broadcast.insert(*id) {
-                    return Err(format!("node {node} broadcast {id:?} twice or not as origin"));
+                    return Err(format!(
+                        "node {node} broadcast {id:?} twice or not as origin"
+                    ));
                 }
             }
             Obs::Deliver(id) => {
                 // The origin delivers its own message just before reporting the broadcast.
                 if id.0 != node && !self.broadcast.contains(id) {
-                    return Err(format!("node {node} delivered {id:?}, which nobody broadcast"));
+                    return Err(format!(
+                        "node {node} delivered {id:?}, which nobody broadcast"
+                    ));
                 }
                 if !self.delivered.entry(node).or_default().insert(*id) {
                     return Err(format!("node {node} delivered {id:?} twice"));
@@ -38,7 +42,9 @@ impl Invariant<Broadcast> for Integrity {
                 let recovered: BTreeSet<MessageId> = ids.iter().copied().collect();
                 let before = self.delivered.entry(node).or_default();
                 if let Some(lost) = before.difference(&recovered).next() {
-                    return Err(format!("node {node} forgot {lost:?}, which it had delivered"));
+                    return Err(format!(
+                        "node {node} forgot {lost:?}, which it had delivered"
+                    ));
                 }
                 *before = recovered;
             }

@@ -38,8 +38,15 @@ pub type MessageId = (NodeId, u32);
 
 #[derive(Clone, Debug, Serialize)]
 pub enum Msg {
-    Data { origin: NodeId, seq: u32, payload: u64 },
-    Ack { origin: NodeId, seq: u32 },
+    Data {
+        origin: NodeId,
+        seq: u32,
+        payload: u64,
+    },
+    Ack {
+        origin: NodeId,
+        seq: u32,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::Rng;
 
 use super::bugs::{ACK_BEFORE_PERSIST, NO_RETRANSMIT};
-use super::{
-    Broadcast, LogRecord, MessageId, Msg, Obs, Params, MESSAGES_MAX, RETRANSMITS_MAX,
-};
+use super::{Broadcast, LogRecord, MessageId, Msg, Obs, Params, MESSAGES_MAX, RETRANSMITS_MAX};
 use crate::check::{HistoryEvent, OpFunction, OpType};
 use crate::node::{Ctx, Node, NodeId, TimerId};
 
@@ -46,14 +44,20 @@ impl Peer {
     }
 
     fn others(ctx: &Ctx<'_, Broadcast>, except: &[NodeId]) -> BTreeSet<NodeId> {
-        (0..ctx.node_count()).filter(|peer| !except.contains(peer)).collect()
+        (0..ctx.node_count())
+            .filter(|peer| !except.contains(peer))
+            .collect()
     }
 
     /// Persists (append, sync), then delivers. Order matters: a delivery must survive
     /// our own crash, or the integrity checker sees us forget it.
     fn persist_and_deliver(&mut self, ctx: &mut Ctx<'_, Broadcast>, id: MessageId, payload: u64) {
         assert!(!self.log.contains(&id), "each message is persisted once");
-        let record = LogRecord { origin: id.0, seq: id.1, payload };
+        let record = LogRecord {
+            origin: id.0,
+            seq: id.1,
+            payload,
+        };
         ctx.disk().append_record(LOG_FILE, &record);
         ctx.disk().sync();
         self.log.insert(id);
@@ -61,12 +65,32 @@ impl Peer {
     }
 
     /// Starts sending `id` to every peer in `to` until each acks.
-    fn start_sending(&mut self, ctx: &mut Ctx<'_, Broadcast>, id: MessageId, payload: u64, to: BTreeSet<NodeId>) {
+    fn start_sending(
+        &mut self,
+        ctx: &mut Ctx<'_, Broadcast>,
+        id: MessageId,
+        payload: u64,
+        to: BTreeSet<NodeId>,
+    ) {
         for peer in &to {
-            ctx.send(*peer, Msg::Data { origin: id.0, seq: id.1, payload });
+            ctx.send(
+                *peer,
+                Msg::Data {
+                    origin: id.0,
+                    seq: id.1,
+                    payload,
+                },
+            );
         }
         if !to.is_empty() {
-            self.pending.insert(id, Pending { payload, unacked: to, retransmits: 0 });
+            self.pending.insert(
+                id,
+                Pending {
+                    payload,
+                    unacked: to,
+                    retransmits: 0,
+                },
+            );
         }
     }
 
@@ -77,7 +101,12 @@ impl Peer {
         let id = (ctx.id(), self.own_next);
         let payload: u64 = ctx.rng().random();
         let value = serde_json::Value::String(format!("{}:{}", id.0, id.1));
-        let invoke = HistoryEvent::new(ctx.id() as u64, OpType::Invoke, OpFunction::Append, value.clone());
+        let invoke = HistoryEvent::new(
+            ctx.id() as u64,
+            OpType::Invoke,
+            OpFunction::Append,
+            value.clone(),
+        );
         ctx.history(invoke.with_key("log"));
         self.persist_and_deliver(ctx, id, payload);
         ctx.observe(Obs::Broadcast(id));
@@ -101,7 +130,14 @@ impl Peer {
             let mut exhausted = Vec::new();
             for (id, pending) in &mut self.pending {
                 for peer in &pending.unacked {
-                    ctx.send(*peer, Msg::Data { origin: id.0, seq: id.1, payload: pending.payload });
+                    ctx.send(
+                        *peer,
+                        Msg::Data {
+                            origin: id.0,
+                            seq: id.1,
+                            payload: pending.payload,
+                        },
+                    );
                 }
                 pending.retransmits += 1;
                 if pending.retransmits >= RETRANSMITS_MAX {
@@ -109,14 +145,22 @@ impl Peer {
                 }
             }
             for id in exhausted {
-                ctx.note(format!("giving up on message {id:?} after {RETRANSMITS_MAX} retransmits"));
+                ctx.note(format!(
+                    "giving up on message {id:?} after {RETRANSMITS_MAX} retransmits"
+                ));
                 self.pending.remove(&id);
             }
         }
         ctx.set_timer(self.params.retransmit_ns, TAG_RETRANSMIT);
     }
 
-    fn on_message_data(&mut self, ctx: &mut Ctx<'_, Broadcast>, from: NodeId, id: MessageId, payload: u64) {
+    fn on_message_data(
+        &mut self,
+        ctx: &mut Ctx<'_, Broadcast>,
+        from: NodeId,
+        id: MessageId,
+        payload: u64,
+    ) {
         let known = self.log.contains(&id) || self.unflushed.contains_key(&id);
         if !known {
             if ctx.bug(ACK_BEFORE_PERSIST) {
@@ -128,7 +172,13 @@ impl Peer {
                 self.start_sending(ctx, id, payload, to);
             }
         }
-        ctx.send(from, Msg::Ack { origin: id.0, seq: id.1 });
+        ctx.send(
+            from,
+            Msg::Ack {
+                origin: id.0,
+                seq: id.1,
+            },
+        );
     }
 }
 
@@ -160,7 +210,11 @@ impl Node<Broadcast> for Peer {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Broadcast>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Data { origin, seq, payload } => self.on_message_data(ctx, from, (origin, seq), payload),
+            Msg::Data {
+                origin,
+                seq,
+                payload,
+            } => self.on_message_data(ctx, from, (origin, seq), payload),
             Msg::Ack { origin, seq } => {
                 let id = (origin, seq);
                 if let Some(pending) = self.pending.get_mut(&id) {

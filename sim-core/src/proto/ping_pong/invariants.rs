@@ -25,7 +25,9 @@ impl Invariant<PingPong> for Order {
             }
             let expected = &mut self.next[node as usize];
             if *round != *expected {
-                return Err(format!("client {node} saw round {round}, expected {expected}"));
+                return Err(format!(
+                    "client {node} saw round {round}, expected {expected}"
+                ));
             }
             *expected += 1;
         }
@@ -47,7 +49,10 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(clients: Vec<NodeId>) -> Self {
-        Self { clients, done: BTreeMap::new() }
+        Self {
+            clients,
+            done: BTreeMap::new(),
+        }
     }
 }
 
@@ -68,12 +73,18 @@ impl Invariant<PingPong> for Progress {
     }
 
     fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
-        let stalled: Vec<NodeId> =
-            self.clients.iter().copied().filter(|c| !self.done.contains_key(c)).collect();
+        let stalled: Vec<NodeId> = self
+            .clients
+            .iter()
+            .copied()
+            .filter(|c| !self.done.contains_key(c))
+            .collect();
         if stalled.is_empty() {
             Ok(())
         } else {
-            Err(format!("no progress: clients {stalled:?} did not finish their rounds"))
+            Err(format!(
+                "no progress: clients {stalled:?} did not finish their rounds"
+            ))
         }
     }
 }

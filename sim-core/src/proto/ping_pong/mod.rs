@@ -51,7 +51,12 @@ pub struct Client {
 impl Client {
     pub fn new(server: NodeId, params: Params) -> Self {
         assert!(params.messages >= 2, "a round is a ping and a pong");
-        Self { server, params, round: 0, timer: None }
+        Self {
+            server,
+            params,
+            round: 0,
+            timer: None,
+        }
     }
 
     fn rounds(&self) -> u64 {
@@ -100,7 +105,12 @@ impl Node<PingPong> for Client {
     }
 
     fn inspect(&self) -> String {
-        format!("round {} of {}, server {}", self.round, self.rounds(), self.server)
+        format!(
+            "round {} of {}, server {}",
+            self.round,
+            self.rounds(),
+            self.server
+        )
     }
 }
 
