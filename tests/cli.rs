@@ -35,8 +35,17 @@ fn temp(name: &str) -> PathBuf {
 /// Asserts exit code 2 and that stderr says `expected`.
 fn assert_bad_input(args: &[&str], expected: &str) {
     let output = faultline(args);
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
-    assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{args:?}: {}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains(expected),
+        "{args:?}: {}",
+        stderr(&output)
+    );
     assert!(stdout(&output).is_empty(), "nothing half-printed on stdout");
 }
 
@@ -64,24 +73,50 @@ fn run_json_has_the_contract_fields() {
 
 #[test]
 fn the_same_seed_gives_the_same_hash_across_processes_and_other_seeds_differ() {
-    let hash = |seed: &str| json(&faultline(&["run", "broadcast", "--seed", seed, "--json"]))["trace_hash"].clone();
+    let hash = |seed: &str| {
+        json(&faultline(&["run", "broadcast", "--seed", seed, "--json"]))["trace_hash"].clone()
+    };
     assert_eq!(hash("11"), hash("11"));
     assert_ne!(hash("11"), hash("12"));
 }
 
 #[test]
 fn a_planted_bug_is_a_finding_with_a_reproduce_command_and_exit_1() {
-    let output = faultline(&["run", "broadcast", "--seed", "0", "--bug", "broadcast.no-retransmit", "--json"]);
+    let output = faultline(&[
+        "run",
+        "broadcast",
+        "--seed",
+        "0",
+        "--bug",
+        "broadcast.no-retransmit",
+        "--json",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let report = json(&output);
     let finding = &report["findings"][0];
     assert_eq!(finding["invariant"], "broadcast.agreement");
     assert!(finding["time_ns"].as_u64().is_some());
-    assert!(finding["message"].as_str().unwrap().starts_with("no progress"));
-    assert_eq!(report["reproduce"], "faultline run broadcast --seed 0 --bug broadcast.no-retransmit");
-    let text = stdout(&faultline(&["run", "broadcast", "--seed", "0", "--bug", "broadcast.no-retransmit"]));
+    assert!(finding["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("no progress"));
+    assert_eq!(
+        report["reproduce"],
+        "faultline run broadcast --seed 0 --bug broadcast.no-retransmit"
+    );
+    let text = stdout(&faultline(&[
+        "run",
+        "broadcast",
+        "--seed",
+        "0",
+        "--bug",
+        "broadcast.no-retransmit",
+    ]));
     assert!(text.contains("FINDING broadcast.agreement"), "{text}");
-    assert!(text.contains("reproduce: faultline run broadcast --seed 0 --bug broadcast.no-retransmit"), "{text}");
+    assert!(
+        text.contains("reproduce: faultline run broadcast --seed 0 --bug broadcast.no-retransmit"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -89,7 +124,12 @@ fn history_and_trace_files_are_json_lines() {
     let history = temp("history.jsonl");
     let trace = temp("trace.jsonl");
     let output = faultline(&[
-        "run", "broadcast-calm", "--history", history.to_str().unwrap(), "--trace", trace.to_str().unwrap(),
+        "run",
+        "broadcast-calm",
+        "--history",
+        history.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let history = std::fs::read_to_string(history).unwrap();
@@ -100,10 +140,20 @@ fn history_and_trace_files_are_json_lines() {
     let events = std::fs::read_to_string(trace).unwrap();
     let kinds: Vec<String> = events
         .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap()["kind"].as_str().unwrap().to_string())
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    for kind in ["start", "send", "deliver", "timer", "crash", "restart", "fault", "observe"] {
-        assert!(kinds.iter().any(|k| k == kind), "no {kind} event in the trace");
+    for kind in [
+        "start", "send", "deliver", "timer", "crash", "restart", "fault", "observe",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} event in the trace"
+        );
     }
 }
 
@@ -111,22 +161,56 @@ fn history_and_trace_files_are_json_lines() {
 fn replay_matches_a_saved_trace_and_points_at_the_first_difference() {
     let saved = temp("saved.jsonl");
     let path = saved.to_str().unwrap();
-    assert_eq!(faultline(&["run", "broadcast-calm", "--seed", "4", "--trace", path]).status.code(), Some(0));
-    let output = faultline(&["replay", "--scenario", "broadcast-calm", "--seed", "4", "--trace", path]);
+    assert_eq!(
+        faultline(&["run", "broadcast-calm", "--seed", "4", "--trace", path])
+            .status
+            .code(),
+        Some(0)
+    );
+    let output = faultline(&[
+        "replay",
+        "--scenario",
+        "broadcast-calm",
+        "--seed",
+        "4",
+        "--trace",
+        path,
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stdout(&output).starts_with("trace matches: "), "{}", stdout(&output));
+    assert!(
+        stdout(&output).starts_with("trace matches: "),
+        "{}",
+        stdout(&output)
+    );
 
-    let output = faultline(&["replay", "--scenario", "broadcast-calm", "--seed", "5", "--trace", path]);
+    let output = faultline(&[
+        "replay",
+        "--scenario",
+        "broadcast-calm",
+        "--seed",
+        "5",
+        "--trace",
+        path,
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    assert!(text.contains("the run no longer matches the saved trace at event #"), "{text}");
+    assert!(
+        text.contains("the run no longer matches the saved trace at event #"),
+        "{text}"
+    );
     assert!(text.contains("events that led to it"), "{text}");
-    assert!(text.contains("\nsaved: #") && text.contains("\nnow:   #"), "{text}");
+    assert!(
+        text.contains("\nsaved: #") && text.contains("\nnow:   #"),
+        "{text}"
+    );
 
     let broken = temp("broken.jsonl");
     std::fs::write(&broken, "{\"index\":0}\nnot json\n").unwrap();
     let broken = broken.to_str().unwrap();
-    assert_bad_input(&["replay", "--scenario", "ping-pong", "--trace", broken], "broken.jsonl:1:");
+    assert_bad_input(
+        &["replay", "--scenario", "ping-pong", "--trace", broken],
+        "broken.jsonl:1:",
+    );
 }
 
 #[test]
@@ -137,8 +221,12 @@ fn replay_without_a_trace_prints_the_event_log() {
     assert!(text.starts_with("#0 "), "{text}");
     assert!(text.contains("send") && text.contains("Ping(0)"), "{text}");
     let last = text.lines().last().unwrap();
-    let hash = json(&faultline(&["run", "ping-pong", "--seed", "2", "--json"]))["trace_hash"].clone();
-    assert!(last.contains(hash.as_str().unwrap()), "replay reaches the same hash: {last}");
+    let hash =
+        json(&faultline(&["run", "ping-pong", "--seed", "2", "--json"]))["trace_hash"].clone();
+    assert!(
+        last.contains(hash.as_str().unwrap()),
+        "replay reaches the same hash: {last}"
+    );
 }
 
 #[test]
@@ -150,7 +238,15 @@ fn swarm_reports_seeds_findings_and_speed() {
     assert_eq!(report["findings"], Value::Array(vec![]));
     assert!(report["seeds_per_sec"].as_f64().unwrap() > 0.0);
 
-    let output = faultline(&["swarm", "broadcast", "--seeds", "20", "--bug", "broadcast.no-retransmit", "--json"]);
+    let output = faultline(&[
+        "swarm",
+        "broadcast",
+        "--seeds",
+        "20",
+        "--bug",
+        "broadcast.no-retransmit",
+        "--json",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let report = json(&output);
     let finding = &report["findings"][0];
@@ -165,9 +261,22 @@ fn swarm_reports_seeds_findings_and_speed() {
 fn swarm_shards_are_disjoint_and_cover_the_range() {
     let run = |shard: &str| {
         let report = json(&faultline(&[
-            "swarm", "broadcast", "--seeds", "30", "--bug", "broadcast.no-retransmit", "--shard", shard, "--json",
+            "swarm",
+            "broadcast",
+            "--seeds",
+            "30",
+            "--bug",
+            "broadcast.no-retransmit",
+            "--shard",
+            shard,
+            "--json",
         ]));
-        let mut seeds: Vec<u64> = report["findings"].as_array().unwrap().iter().map(|f| f["seed"].as_u64().unwrap()).collect();
+        let mut seeds: Vec<u64> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["seed"].as_u64().unwrap())
+            .collect();
         seeds.dedup();
         (report["seeds"].as_u64().unwrap(), seeds)
     };
@@ -184,12 +293,23 @@ fn swarm_shards_are_disjoint_and_cover_the_range() {
 #[test]
 fn list_and_bugs_print_the_catalogues() {
     let list = json(&faultline(&["list", "--json"]));
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"broadcast") && names.contains(&"ping-pong"), "{names:?}");
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"broadcast") && names.contains(&"ping-pong"),
+        "{names:?}"
+    );
     let bugs = json(&faultline(&["bugs", "--json"]));
     for bug in bugs.as_array().unwrap() {
         for field in ["name", "protocol", "description", "scenario"] {
-            assert!(bug[field].as_str().is_some_and(|s| !s.is_empty()), "{bug}: {field}");
+            assert!(
+                bug[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{bug}: {field}"
+            );
         }
     }
     assert!(stdout(&faultline(&["bugs"])).contains("broadcast.ack-before-persist"));
@@ -197,7 +317,13 @@ fn list_and_bugs_print_the_catalogues() {
 
 #[test]
 fn bench_prints_its_json_contract() {
-    let report = json(&faultline(&["bench", "ping-pong", "--messages", "10000", "--json"]));
+    let report = json(&faultline(&[
+        "bench",
+        "ping-pong",
+        "--messages",
+        "10000",
+        "--json",
+    ]));
     let object = report.as_object().unwrap();
     let keys: Vec<&String> = object.keys().collect();
     assert_eq!(keys, ["messages", "msgs_per_sec", "wall_s"]);
@@ -206,13 +332,34 @@ fn bench_prints_its_json_contract() {
 
 #[test]
 fn bad_input_anywhere_is_a_clear_error_and_exit_2() {
-    assert_bad_input(&["run", "no-such-scenario"], "unknown scenario `no-such-scenario`: not a built-in");
-    assert_bad_input(&["run", "--seed", "abc"], "invalid value 'abc' for '--seed <SEED>'");
-    assert_bad_input(&["swarm", "broadcast", "--seeds", "0"], "0 is not in 1..=100000000");
-    assert_bad_input(&["swarm", "broadcast", "--seeds", "5", "--shard", "2/2"], "expected I/N with 0 <= I < N");
-    assert_bad_input(&["run", "--bug", "broadcast.no-retransmt"], "did you mean `broadcast.no-retransmit`?");
-    assert_bad_input(&["run", "ping-pong", "--bug", "broadcast.no-retransmit"], "belongs to protocol `broadcast`");
-    assert_bad_input(&["bench", "ping-pong", "--messages", "1"], "1 is not in 2..=300000000");
+    assert_bad_input(
+        &["run", "no-such-scenario"],
+        "unknown scenario `no-such-scenario`: not a built-in",
+    );
+    assert_bad_input(
+        &["run", "--seed", "abc"],
+        "invalid value 'abc' for '--seed <SEED>'",
+    );
+    assert_bad_input(
+        &["swarm", "broadcast", "--seeds", "0"],
+        "0 is not in 1..=100000000",
+    );
+    assert_bad_input(
+        &["swarm", "broadcast", "--seeds", "5", "--shard", "2/2"],
+        "expected I/N with 0 <= I < N",
+    );
+    assert_bad_input(
+        &["run", "--bug", "broadcast.no-retransmt"],
+        "did you mean `broadcast.no-retransmit`?",
+    );
+    assert_bad_input(
+        &["run", "ping-pong", "--bug", "broadcast.no-retransmit"],
+        "belongs to protocol `broadcast`",
+    );
+    assert_bad_input(
+        &["bench", "ping-pong", "--messages", "1"],
+        "1 is not in 2..=300000000",
+    );
     assert_bad_input(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
 
     let not_toml = temp("not-toml.toml");
@@ -221,23 +368,35 @@ fn bad_input_anywhere_is_a_clear_error_and_exit_2() {
 
     let binary = temp("binary.toml");
     std::fs::write(&binary, [b'n', 0xff, 0xfe, 0]).unwrap();
-    assert_bad_input(&["run", binary.to_str().unwrap()], "not UTF-8 text (invalid byte at offset 1)");
+    assert_bad_input(
+        &["run", binary.to_str().unwrap()],
+        "not UTF-8 text (invalid byte at offset 1)",
+    );
 
     let huge = temp("huge.toml");
     let text = "name = \"h\"\ndescription = \"d\"\nprotocol = \"broadcast\"\nduration = \"1s\"\n\
                 [[nodes]]\nkind = \"peer\"\ncount = 10000000\n";
     std::fs::write(&huge, text).unwrap();
-    assert_bad_input(&["run", huge.to_str().unwrap()], "huge.toml:7:9: `count` must be between 1 and 100000, found 10000000");
+    assert_bad_input(
+        &["run", huge.to_str().unwrap()],
+        "huge.toml:7:9: `count` must be between 1 and 100000, found 10000000",
+    );
 }
 
 #[test]
 fn a_scenario_with_several_mistakes_reports_them_all() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sim-core/tests/testdata/mistakes.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sim-core/tests/testdata/mistakes.toml"
+    );
     let output = faultline(&["run", path]);
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     assert!(text.contains("11 problems in the scenario:"), "{text}");
-    assert!(text.contains("mistakes.toml:16:1: unknown key `latncy` in [network]"), "{text}");
+    assert!(
+        text.contains("mistakes.toml:16:1: unknown key `latncy` in [network]"),
+        "{text}"
+    );
     assert!(text.contains("(did you mean `latency`?)"), "{text}");
 }
 

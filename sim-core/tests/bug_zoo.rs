@@ -16,7 +16,11 @@ fn first_failing_seed(scenario: &str, bug: Option<&str>, seeds: u64) -> Option<(
         bugs.enable(bug).expect("known bug");
     }
     for seed in 0..seeds {
-        let options = RunOptions { seed: Some(seed), bugs: bugs.clone(), ..Default::default() };
+        let options = RunOptions {
+            seed: Some(seed),
+            bugs: bugs.clone(),
+            ..Default::default()
+        };
         let mut run = scenario.build(&options);
         let report = run_to_end(run.as_mut());
         if let Some(finding) = report.findings.first() {
@@ -31,9 +35,16 @@ fn every_planted_bug_is_caught_within_the_seed_bound() {
     for bug in catalogue() {
         let caught = first_failing_seed(bug.scenario, Some(bug.name), SEEDS_MAX);
         let (seed, finding) = caught.unwrap_or_else(|| {
-            panic!("{} survived {SEEDS_MAX} seeds of {}", bug.name, bug.scenario)
+            panic!(
+                "{} survived {SEEDS_MAX} seeds of {}",
+                bug.name, bug.scenario
+            )
         });
-        assert!(!finding.starts_with("panic"), "{}: a checker, not a panic: {finding}", bug.name);
+        assert!(
+            !finding.starts_with("panic"),
+            "{}: a checker, not a panic: {finding}",
+            bug.name
+        );
         eprintln!("{} caught at seed {seed}: {finding}", bug.name);
     }
 }

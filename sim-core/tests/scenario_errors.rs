@@ -65,7 +65,10 @@ fn an_unknown_protocol_is_suggested_a_known_one() {
 #[test]
 fn a_bug_of_another_protocol_is_refused() {
     let mut text = MINIMAL.replace("\"broadcast\"", "\"ping-pong\"");
-    text = text.replace("kind = \"peer\"\ncount = 3", "kind = \"client\"\n[[nodes]]\nkind = \"server\"");
+    text = text.replace(
+        "kind = \"peer\"\ncount = 3",
+        "kind = \"client\"\n[[nodes]]\nkind = \"server\"",
+    );
     let text = format!("bugs = [\"broadcast.no-retransmit\"]\n{text}");
     let report = errors(&text);
     assert_eq!(report, "s.toml:1:9: bug `broadcast.no-retransmit` belongs to protocol `broadcast`, not `ping-pong`\n");
@@ -75,20 +78,33 @@ fn a_bug_of_another_protocol_is_refused() {
 fn faults_must_fall_inside_the_fault_phase() {
     let text = format!("{MINIMAL}[[faults]]\nat = \"2s\"\naction = \"heal\"\n");
     let report = errors(&text);
-    assert_eq!(report, "s.toml:10:6: `at` must be between 0ns and 999.999999ms, found \"2s\"\n");
+    assert_eq!(
+        report,
+        "s.toml:10:6: `at` must be between 0ns and 999.999999ms, found \"2s\"\n"
+    );
 }
 
 #[test]
 fn partition_groups_may_not_overlap() {
-    let text = format!("{MINIMAL}[[faults]]\nat = \"1ms\"\naction = \"partition\"\ngroups = [[0, 1], [1, 2]]\n");
-    assert_eq!(errors(&text), "s.toml:12:20: node 1 is in two partition groups\n");
+    let text = format!(
+        "{MINIMAL}[[faults]]\nat = \"1ms\"\naction = \"partition\"\ngroups = [[0, 1], [1, 2]]\n"
+    );
+    assert_eq!(
+        errors(&text),
+        "s.toml:12:20: node 1 is in two partition groups\n"
+    );
 }
 
 #[test]
 fn ping_pong_needs_a_server_per_client() {
-    let text = MINIMAL.replace("\"broadcast\"", "\"ping-pong\"").replace("\"peer\"", "\"client\"");
+    let text = MINIMAL
+        .replace("\"broadcast\"", "\"ping-pong\"")
+        .replace("\"peer\"", "\"client\"");
     let report = errors(&text);
-    assert!(report.contains("needs as many servers as clients (found 3 clients and 0 servers)"), "{report}");
+    assert!(
+        report.contains("needs as many servers as clients (found 3 clients and 0 servers)"),
+        "{report}"
+    );
 }
 
 #[test]
