@@ -72,7 +72,7 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ensure_wasm_target() -> anyhow::Result<()> {
+pub fn ensure_wasm_target() -> anyhow::Result<()> {
     let installed = capture(Command::new("rustup").args(["target", "list", "--installed"]))?;
     if installed.lines().any(|line| line.trim() == WASM_TARGET) {
         println!("{WASM_TARGET} is installed");
@@ -83,7 +83,7 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 
 /// The test runner must be the exact version of the `wasm-bindgen` crate in Cargo.lock:
 /// the two share an unversioned wire format and refuse to work across versions.
-fn ensure_wasm_bindgen() -> anyhow::Result<()> {
+pub fn ensure_wasm_bindgen() -> anyhow::Result<()> {
     let lock_path = root().join("Cargo.lock");
     let lock = std::fs::read_to_string(&lock_path)
         .with_context(|| format!("reading {}", lock_path.display()))?;

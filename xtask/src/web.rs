@@ -62,8 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Compiles the app to wasm, generates its JavaScript glue into `dist/` and copies the
-/// entry page beside it.
+/// entry page beside it. Installs the wasm target and wasm-bindgen-cli first if missing,
+/// so a fresh checkout needs only `cargo xtask web`.
 pub fn build() -> anyhow::Result<()> {
+    crate::test::ensure_wasm_target()?;
+    crate::test::ensure_wasm_bindgen()?;
     let target = "wasm32-unknown-unknown";
     exec(cargo().args(["build", "-p", "web-ui", "--release", "--target", target]))?;
     let dist = root().join("dist");
