@@ -4,10 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
-const ROOTS: &[&str] = &["src", "sim-core/src", "sim-core/tests", "web-ui/src", "xtask/src", "tests", "benches"];
+const ROOTS: &[&str] = &[
+    "src",
+    "sim-core/src",
+    "sim-core/tests",
+    "web-ui/src",
+    "xtask/src",
+    "tests",
+    "benches",
+];
 
 fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.expect("readable directory").path();
         if path.is_dir() {
@@ -35,11 +45,17 @@ fn every_rust_file_starts_with_a_module_doc() {
         .into_iter()
         .filter(|path| {
             let text = std::fs::read_to_string(path).unwrap();
-            !text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| l.starts_with("//!"))
+            !text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.starts_with("//!"))
         })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a `//!` doc: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` doc: {missing:#?}"
+    );
 }
 
 #[test]
@@ -75,11 +91,17 @@ fn the_engine_names_no_protocol() {
     for path in files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let in_engine = path.components().any(|c| c.as_os_str() == "engine");
-        let core = ["net.rs", "disk.rs", "fault.rs", "trace.rs", "node.rs", "hash.rs"];
+        let core = [
+            "net.rs", "disk.rs", "fault.rs", "trace.rs", "node.rs", "hash.rs",
+        ];
         if !(in_engine || core.contains(&name.as_str())) {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("proto::"), "{} names a protocol", path.display());
+        assert!(
+            !text.contains("proto::"),
+            "{} names a protocol",
+            path.display()
+        );
     }
 }

@@ -47,6 +47,11 @@ pub trait Invariant<P: Proto> {
     fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
         Ok(())
     }
+
+    /// Counts worth reporting that are not violations (documented trade-offs, totals).
+    fn stats(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

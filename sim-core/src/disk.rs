@@ -141,13 +141,7 @@ impl Disk {
 
     /// Appends one framed record (see the module doc).
     pub fn append_record<T: Serialize>(&mut self, name: &str, record: &T) {
-        let payload = postcard::to_allocvec(record).expect("records serialise");
-        let checksum = crate::hash::hash_bytes(&payload) as u32;
-        let mut frame = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&checksum.to_le_bytes());
-        frame.extend_from_slice(&payload);
-        self.append(name, &frame);
+        self.append(name, &frame_record(record));
     }
 
     /// Reads back every intact record of `name`, and whether a torn or corrupt tail
@@ -196,6 +190,17 @@ impl Disk {
     fn draw_ppm(&mut self, ppm: u32) -> bool {
         self.rng.random_range(0..1_000_000u32) < ppm
     }
+}
+
+/// One record framed as `append_record` writes it, for callers that rewrite a whole file.
+pub fn frame_record<T: Serialize>(record: &T) -> Vec<u8> {
+    let payload = postcard::to_allocvec(record).expect("records serialise");
+    let checksum = crate::hash::hash_bytes(&payload) as u32;
+    let mut frame = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&checksum.to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame
 }
 
 /// The length of the whole frame at the start of `bytes`, if it is intact.

@@ -83,6 +83,9 @@ impl Latency {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkModel {
     pub latency: Latency,
+    /// Deliver in send order, as a TCP stream does: a message never overtakes an earlier
+    /// one on the same link (it waits for it). Jitter is kept, reordering is not.
+    pub fifo: bool,
     pub loss_ppm: u32,
     pub duplicate_ppm: u32,
     pub reorder_ppm: u32,
@@ -93,6 +96,7 @@ impl Default for LinkModel {
     fn default() -> Self {
         Self {
             latency: Latency::Fixed { ns: 1_000_000 },
+            fifo: false,
             loss_ppm: 0,
             duplicate_ppm: 0,
             reorder_ppm: 0,
@@ -163,6 +167,8 @@ pub struct Net {
     one_way_cuts: BTreeSet<(NodeId, NodeId)>,
     /// True when any cut is in force, so the common case skips the lookups.
     any_cut: bool,
+    /// The latest arrival time scheduled on each FIFO link.
+    fifo_arrival_ns: BTreeMap<(NodeId, NodeId), u64>,
     rng: ChaCha8Rng,
 }
 
@@ -175,6 +181,7 @@ impl Net {
             sides: vec![0; node_count as usize],
             one_way_cuts: BTreeSet::new(),
             any_cut: false,
+            fifo_arrival_ns: BTreeMap::new(),
             rng,
         }
     }
@@ -229,9 +236,9 @@ impl Net {
         &self.sides
     }
 
-    /// Decides at send time what happens to one message from `from` to `to`.
+    /// Decides at send time (`now_ns`) what happens to one message from `from` to `to`.
     #[inline]
-    pub fn fate(&mut self, from: NodeId, to: NodeId) -> Fate {
+    pub fn fate(&mut self, from: NodeId, to: NodeId, now_ns: u64) -> Fate {
         if from == to {
             return Fate::Deliver {
                 delay_ns: SELF_DELAY_NS,
@@ -249,13 +256,23 @@ impl Net {
         if model.loss_ppm > 0 && self.rng.random_range(0..PPM) < model.loss_ppm {
             return Fate::Drop(DropReason::Loss);
         }
-        let delay_ns = self.delay(&model);
-        let duplicate_delay_ns =
-            if model.duplicate_ppm > 0 && self.rng.random_range(0..PPM) < model.duplicate_ppm {
-                Some(self.delay(&model))
-            } else {
-                None
-            };
+        let mut delay_ns = self.delay(&model);
+        let duplicate =
+            model.duplicate_ppm > 0 && self.rng.random_range(0..PPM) < model.duplicate_ppm;
+        let mut duplicate_delay_ns = if duplicate {
+            Some(self.delay(&model))
+        } else {
+            None
+        };
+        if model.fifo {
+            let last = self.fifo_arrival_ns.entry((from, to)).or_insert(0);
+            delay_ns = delay_ns.max(last.saturating_sub(now_ns));
+            *last = now_ns + delay_ns;
+            if let Some(copy_ns) = &mut duplicate_delay_ns {
+                *copy_ns = (*copy_ns).max(delay_ns);
+                *last = now_ns + *copy_ns;
+            }
+        }
         Fate::Deliver {
             delay_ns,
             duplicate_delay_ns,
@@ -287,7 +304,7 @@ mod tests {
         net.partition(&[vec![0, 1]]);
         assert!(net.is_cut(0, 2) && net.is_cut(2, 0));
         assert!(!net.is_cut(0, 1) && !net.is_cut(2, 3), "same side talks");
-        assert_eq!(net.fate(0, 3), Fate::Drop(DropReason::Partition));
+        assert_eq!(net.fate(0, 3, 0), Fate::Drop(DropReason::Partition));
         net.heal();
         assert!(!net.is_cut(0, 2));
     }
@@ -307,7 +324,7 @@ mod tests {
             ..LinkModel::default()
         });
         net.partition(&[vec![0]]);
-        assert!(matches!(net.fate(0, 0), Fate::Deliver { .. }));
+        assert!(matches!(net.fate(0, 0, 0), Fate::Deliver { .. }));
     }
 
     #[test]
@@ -320,7 +337,7 @@ mod tests {
         let mut net = net(model);
         let (mut lost, mut duplicated) = (0, 0);
         for _ in 0..10_000 {
-            match net.fate(0, 1) {
+            match net.fate(0, 1, 0) {
                 Fate::Drop(DropReason::Loss) => lost += 1,
                 Fate::Deliver {
                     duplicate_delay_ns: Some(_),
@@ -344,7 +361,7 @@ mod tests {
         };
         let mut net = net(model);
         let mut delays: Vec<u64> = (0..10_001)
-            .map(|_| match net.fate(0, 1) {
+            .map(|_| match net.fate(0, 1, 0) {
                 Fate::Deliver { delay_ns, .. } => delay_ns,
                 Fate::Drop(_) => unreachable!("no loss configured"),
             })
@@ -374,8 +391,36 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(net.fate(0, 1), Fate::Drop(DropReason::Loss));
-        assert!(matches!(net.fate(1, 0), Fate::Deliver { .. }));
+        assert_eq!(net.fate(0, 1, 0), Fate::Drop(DropReason::Loss));
+        assert!(matches!(net.fate(1, 0, 0), Fate::Deliver { .. }));
+    }
+
+    #[test]
+    fn a_fifo_link_keeps_send_order_despite_jitter() {
+        let jittery = LinkModel {
+            latency: Latency::Uniform {
+                min_ns: 1,
+                max_ns: 1_000,
+            },
+            ..Default::default()
+        };
+        let arrivals = |fifo: bool| {
+            let mut net = net(LinkModel { fifo, ..jittery });
+            (0..200u64)
+                .map(|now| match net.fate(0, 1, now) {
+                    Fate::Deliver { delay_ns, .. } => now + delay_ns,
+                    Fate::Drop(_) => unreachable!("no loss configured"),
+                })
+                .collect::<Vec<u64>>()
+        };
+        assert!(
+            arrivals(true).windows(2).all(|w| w[0] <= w[1]),
+            "FIFO keeps order"
+        );
+        assert!(
+            arrivals(false).windows(2).any(|w| w[0] > w[1]),
+            "jitter alone reorders"
+        );
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub struct Effects<P: Proto> {
     pub(crate) observations: Vec<P::Obs>,
     pub(crate) notes: Vec<String>,
     pub(crate) history: Vec<HistoryEvent>,
+    pub(crate) metrics: Vec<(String, u64)>,
     pub(crate) timer_id_next: TimerId,
 }
 
@@ -69,6 +70,7 @@ impl<P: Proto> Default for Effects<P> {
             observations: Vec::new(),
             notes: Vec::new(),
             history: Vec::new(),
+            metrics: Vec::new(),
             timer_id_next: 1,
         }
     }
@@ -82,6 +84,7 @@ impl<P: Proto> Effects<P> {
             && self.observations.is_empty()
             && self.notes.is_empty()
             && self.history.is_empty()
+            && self.metrics.is_empty()
     }
 }
 
@@ -157,6 +160,12 @@ impl<'a, P: Proto> Ctx<'a, P> {
     /// The engine stamps the virtual time.
     pub fn history(&mut self, event: HistoryEvent) {
         self.effects.history.push(event);
+    }
+
+    /// One sample of a time series (queue depth, requests served...), for charts. Metrics
+    /// describe a run; they are not part of its trace hash.
+    pub fn metric(&mut self, name: impl Into<String>, value: u64) {
+        self.effects.metrics.push((name.into(), value));
     }
 
     /// A free-text note in the trace, for humans reading a run.

@@ -27,7 +27,7 @@ s.toml:4:12: `duration`: `5 seconds`: expected a duration such as \"250ms\", \"1
 s.toml:5:8: `seed` must be between 0 and 9223372036854775807, found -3
 s.toml:9:9: `count` must be between 1 and 100000, found 10000000
 s.toml:12:8: unknown node kind for protocol `broadcast`: `server`; expected one of: peer
-s.toml:16:1: unknown key `latncy` in [network]; expected one of: latency, loss, duplicate, reorder, reorder_window, links (did you mean `latency`?)
+s.toml:16:1: unknown key `latncy` in [network]; expected one of: latency, fifo, loss, duplicate, reorder, reorder_window, links (did you mean `latency`?)
 s.toml:17:8: `loss` must be a probability between 0 and 1
 s.toml:22:8: `node` must be between 0 and 1, found 99
 s.toml:26:10: unknown fault action: `partiton`; expected one of: crash, restart, pause, resume, partition, partition-one-way, heal, clock-skew, disk-fault (did you mean `partition`?)

@@ -29,6 +29,9 @@ pub struct Args {
     /// Write every event as JSON Lines.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Write the metric samples (queue depths...) as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -61,6 +64,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(path) = &args.trace {
         write_trace(path, run.as_ref())?;
     }
+    if let Some(path) = &args.metrics {
+        load::write_whole(path, &json_lines(run.metrics())?)?;
+    }
     let reproduce = load::reproduce(&loaded.argument, report.seed, &bugs);
     if args.json {
         let json = JsonReport {
@@ -71,6 +77,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string(&json)?);
     } else {
         print_summary(&report, &reproduce);
+        print_metrics(run.metrics());
     }
     Ok(if report.findings.is_empty() {
         ExitCode::SUCCESS
@@ -113,6 +120,19 @@ fn write_trace(path: &std::path::Path, run: &dyn Run) -> Result<()> {
     Ok(())
 }
 
+/// One line per metric: its peak and its last value, so a queue that absorbed a burst and
+/// drained shows both.
+fn print_metrics(samples: &[sim_core::engine::MetricSample]) {
+    let mut summary: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
+    for sample in samples {
+        let entry = summary.entry(&sample.name).or_insert((0, 0, 0));
+        *entry = (entry.0.max(sample.value), sample.value, entry.2 + 1);
+    }
+    for (name, (max, last, count)) in summary {
+        println!("metric {name}: max {max}, last {last} ({count} samples; --metrics FILE for all)");
+    }
+}
+
 fn print_summary(report: &RunReport, reproduce: &str) {
     println!(
         "{} seed {}: {} events, {} virtual, trace hash {}",
@@ -122,6 +142,9 @@ fn print_summary(report: &RunReport, reproduce: &str) {
         seconds(report.sim_time_ns),
         report.trace_hash
     );
+    for (name, value) in &report.stats {
+        println!("stat {name}: {value}");
+    }
     if report.findings.is_empty() {
         println!("{}", paint(GREEN, "no findings: every invariant held"));
         return;

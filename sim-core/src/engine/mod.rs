@@ -40,6 +40,8 @@ pub const NODES_MAX: u32 = 100_000;
 pub const EVENTS_MAX: u64 = 1_000_000_000;
 pub const QUEUE_MAX: u32 = 10_000_000;
 pub const FINDINGS_MAX: u32 = 64;
+/// Metric samples kept per run; later samples are not recorded (the run says so).
+pub const METRIC_SAMPLES_MAX: u32 = 1_000_000;
 /// Events held for one paused node before the run stops with a limit finding.
 pub const HELD_EVENTS_MAX: u32 = 1_000_000;
 
@@ -184,6 +186,15 @@ struct Slot<P: Proto> {
     held: Vec<Queued<P::Msg>>,
 }
 
+/// One sample of a metric: what node `node` reported at `time_ns`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MetricSample {
+    pub time_ns: u64,
+    pub node: NodeId,
+    pub name: String,
+    pub value: u64,
+}
+
 /// What one node looks like from outside, for displays and inspectors.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeView {
@@ -203,6 +214,8 @@ pub struct RunReport {
     pub events: u64,
     pub sim_time_ns: u64,
     pub findings: Vec<Finding>,
+    /// Counts the invariants report besides violations (see `Invariant::stats`).
+    pub stats: std::collections::BTreeMap<String, u64>,
 }
 
 /// A run with its protocol types erased, so the CLI and the browser drive any scenario.
@@ -215,6 +228,8 @@ pub trait Run {
     fn trace(&self) -> &Trace;
     fn history(&self) -> &[HistoryEvent];
     fn findings(&self) -> &[Finding];
+    /// The run's metric samples in time order (see `Ctx::metric`).
+    fn metrics(&self) -> &[MetricSample];
     fn nodes(&self) -> Vec<NodeView>;
     /// Partition side of each node; all equal when the network is whole.
     fn sides(&self) -> Vec<u32>;
@@ -262,6 +277,7 @@ pub struct Sim<P: Proto> {
     invariant_failed: Vec<bool>,
     findings: Vec<Finding>,
     history: Vec<HistoryEvent>,
+    metrics: Vec<MetricSample>,
     effects: Effects<P>,
     live_timers: BTreeSet<TimerId>,
     net: Net,
@@ -318,6 +334,7 @@ impl<P: Proto> Sim<P> {
             invariant_failed,
             findings: Vec::new(),
             history: Vec::new(),
+            metrics: Vec::new(),
             effects: Effects::default(),
             live_timers: BTreeSet::new(),
             net,
@@ -619,6 +636,16 @@ impl<P: Proto> Sim<P> {
         if !self.effects.history.is_empty() {
             self.drain_history();
         }
+        for (name, value) in self.effects.metrics.drain(..) {
+            if self.metrics.len() < METRIC_SAMPLES_MAX as usize {
+                self.metrics.push(MetricSample {
+                    time_ns: self.now_ns,
+                    node: id,
+                    name,
+                    value,
+                });
+            }
+        }
     }
 
     fn drain_history(&mut self) {
@@ -672,7 +699,7 @@ impl<P: Proto> Sim<P> {
             || format!("{msg:?}"),
         );
         self.scratch = payload;
-        match self.net.fate(from, to) {
+        match self.net.fate(from, to, self.now_ns) {
             Fate::Drop(reason) => self.record_drop(to, from, msg_id, reason, &msg),
             Fate::Deliver {
                 delay_ns,
@@ -932,6 +959,10 @@ impl<P: Proto> Run for Sim<P> {
         &self.findings
     }
 
+    fn metrics(&self) -> &[MetricSample] {
+        &self.metrics
+    }
+
     fn nodes(&self) -> Vec<NodeView> {
         let mut views = Vec::with_capacity(self.slots.len());
         for (id, slot) in self.slots.iter().enumerate() {
@@ -967,6 +998,11 @@ impl<P: Proto> Run for Sim<P> {
             events: self.trace.events(),
             sim_time_ns: self.now_ns,
             findings: self.findings.clone(),
+            stats: self
+                .invariants
+                .iter()
+                .flat_map(|invariant| invariant.stats())
+                .collect(),
         }
     }
 }

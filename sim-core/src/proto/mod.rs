@@ -5,6 +5,8 @@
 //! - `ping_pong`: two kinds of node and one message in flight; the speed benchmark.
 //! - `broadcast`: reliable broadcast with acks, retransmission and persistence; the
 //!   small protocol that exercises faults, invariants and the bug zoo end to end.
+//! - `broker`: a RabbitMQ-style message broker, its client library and workloads.
 
 pub mod broadcast;
+pub mod broker;
 pub mod ping_pong;

@@ -1,24 +1,29 @@
 //! The built-in scenarios, embedded from the repository's `scenarios/` folder so the CLI
 //! and the browser carry the same files.
 
+/// Embeds `scenarios/NAME.toml` for each name, so a file and its name cannot drift apart.
+macro_rules! builtins {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../scenarios/", $name, ".toml")))),*]
+    };
+}
+
 /// (name, file text), in the order `faultline list` shows them.
-pub const BUILTINS: &[(&str, &str)] = &[
-    (
-        "broadcast",
-        include_str!("../../../scenarios/broadcast.toml"),
-    ),
-    (
-        "broadcast-calm",
-        include_str!("../../../scenarios/broadcast-calm.toml"),
-    ),
-    (
-        "ping-pong",
-        include_str!("../../../scenarios/ping-pong.toml"),
-    ),
-    (
-        "ping-pong-lossy",
-        include_str!("../../../scenarios/ping-pong-lossy.toml"),
-    ),
+pub const BUILTINS: &[(&str, &str)] = builtins![
+    "broadcast",
+    "broadcast-calm",
+    "broker-work-queue",
+    "broker-pubsub",
+    "broker-routing",
+    "broker-topics",
+    "broker-crash-durable",
+    "broker-crash-transient",
+    "broker-consumer-crash",
+    "broker-consumer-crash-auto-ack",
+    "broker-peak-shaving",
+    "broker-dead-letter",
+    "ping-pong",
+    "ping-pong-lossy",
 ];
 
 /// The text of a built-in scenario.

@@ -13,7 +13,9 @@ mod values;
 
 pub use builtin::{builtin, builtin_names, BUILTINS};
 pub use parse::parse;
-pub use protocols::{ping_pong_sim, protocol, ParamKind, ParamSpec, ProtocolSpec, PROTOCOLS};
+pub use protocols::{
+    ping_pong_sim, protocol, ParamKind, ParamSpec, ParamValue, ProtocolSpec, PROTOCOLS,
+};
 pub use values::{format_duration, parse_duration_ns};
 
 use std::collections::BTreeMap;
@@ -73,7 +75,7 @@ pub struct Scenario {
     pub checks: Vec<String>,
     pub bugs: Vec<String>,
     /// Protocol parameters, validated against the protocol's `ParamSpec`s.
-    pub params: BTreeMap<String, u64>,
+    pub params: BTreeMap<String, ParamValue>,
     pub limits: Limits,
 }
 
@@ -107,16 +109,40 @@ impl Scenario {
     }
 
     /// A protocol parameter: the file's value or the protocol's default.
-    pub fn param(&self, name: &str) -> u64 {
+    pub fn param_value(&self, name: &str) -> ParamValue {
         if let Some(value) = self.params.get(name) {
-            return *value;
+            return value.clone();
         }
         let spec = protocol(&self.protocol).expect("validated protocol");
         let param = spec.params.iter().find(|p| p.name == name);
-        param
-            .unwrap_or_else(|| panic!("{} has no parameter {name}", self.protocol))
-            .kind
-            .default()
+        let param = param.unwrap_or_else(|| panic!("{} has no parameter {name}", self.protocol));
+        param.kind.default_value()
+    }
+
+    /// A count, duration (ns) or flag (0 or 1) parameter.
+    pub fn param(&self, name: &str) -> u64 {
+        match self.param_value(name) {
+            ParamValue::Number(n) => n,
+            other => panic!("parameter {name} is not a number: {other:?}"),
+        }
+    }
+
+    pub fn param_flag(&self, name: &str) -> bool {
+        self.param(name) != 0
+    }
+
+    pub fn param_text(&self, name: &str) -> String {
+        match self.param_value(name) {
+            ParamValue::Text(text) => text,
+            other => panic!("parameter {name} is not text: {other:?}"),
+        }
+    }
+
+    pub fn param_list(&self, name: &str) -> Vec<String> {
+        match self.param_value(name) {
+            ParamValue::List(items) => items,
+            other => panic!("parameter {name} is not a list: {other:?}"),
+        }
     }
 
     /// Whether the scenario checks invariant `name`.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
-use super::protocols::{protocol, ParamKind, ProtocolSpec, PROTOCOLS};
+use super::protocols::{protocol, ParamKind, ParamValue, ProtocolSpec, PROTOCOLS};
 use super::values::parse_duration_ns;
 use super::{NodeGroup, Scenario, ScenarioError};
 use crate::bugs::{closest, find as find_bug};
@@ -33,9 +33,17 @@ const ROOT_KEYS: &[&str] = &[
     "params",
     "limits",
 ];
-const LINK_KEYS: &[&str] = &["latency", "loss", "duplicate", "reorder", "reorder_window"];
+const LINK_KEYS: &[&str] = &[
+    "latency",
+    "fifo",
+    "loss",
+    "duplicate",
+    "reorder",
+    "reorder_window",
+];
 const NETWORK_KEYS: &[&str] = &[
     "latency",
+    "fifo",
     "loss",
     "duplicate",
     "reorder",
@@ -46,6 +54,7 @@ const LINK_OVERRIDE_KEYS: &[&str] = &[
     "from",
     "to",
     "latency",
+    "fifo",
     "loss",
     "duplicate",
     "reorder",
@@ -191,8 +200,8 @@ impl<'t> Reader<'t> {
             limits,
         };
         if let (Some(spec), true) = (spec, self.errors.is_empty()) {
-            if let Err(message) = (spec.check)(&scenario) {
-                let offset = get(root, "nodes").map(|v| v.span().start).unwrap_or(0);
+            if let Err((key, message)) = (spec.check)(&scenario) {
+                let offset = get(root, key).map(|v| v.span().start).unwrap_or(0);
                 self.error(offset, message);
             }
         }
@@ -245,6 +254,32 @@ impl<'t> Reader<'t> {
             value.span().start,
             format!("`{key}` must be {expected}, found {found}"),
         );
+    }
+
+    fn text_choice(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        choices: &[&str],
+    ) -> Option<ParamValue> {
+        let text = self.string(table, key)?;
+        if !choices.is_empty() && !choices.contains(&text.as_str()) {
+            let at = get(table, key).map(|v| v.span().start).unwrap_or(0);
+            self.error(at, unknown(&format!("value of `{key}`"), &text, choices));
+            return None;
+        }
+        Some(ParamValue::Text(text))
+    }
+
+    fn flag(&mut self, table: &DeTable<'_>, key: &str) -> Option<bool> {
+        let value = get(table, key)?;
+        match value.get_ref() {
+            DeValue::Boolean(flag) => Some(*flag),
+            other => {
+                self.wrong_type(value, key, "true or false", other);
+                None
+            }
+        }
     }
 
     fn integer(&mut self, table: &DeTable<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
@@ -451,6 +486,7 @@ impl<'t> Reader<'t> {
                 model.latency = parsed;
             }
         }
+        model.fifo = self.flag(table, "fifo").unwrap_or(base.fifo);
         model.loss_ppm = self.probability(table, "loss").unwrap_or(base.loss_ppm);
         model.duplicate_ppm = self
             .probability(table, "duplicate")
@@ -828,7 +864,11 @@ impl<'t> Reader<'t> {
         names
     }
 
-    fn params(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> BTreeMap<String, u64> {
+    fn params(
+        &mut self,
+        root: &DeTable<'_>,
+        spec: Option<&ProtocolSpec>,
+    ) -> BTreeMap<String, ParamValue> {
         let mut params = BTreeMap::new();
         let (Some((table, _)), Some(spec)) = (self.table(root, "params"), spec) else {
             return params;
@@ -846,10 +886,18 @@ impl<'t> Reader<'t> {
             let value = match param.kind {
                 ParamKind::Count { min, max, .. } => self
                     .integer(table, param.name, min as i64, max as i64)
-                    .map(|n| n as u64),
+                    .map(|n| ParamValue::Number(n as u64)),
                 ParamKind::Duration { min_ns, max_ns, .. } => self
                     .duration(table, param.name, min_ns as i128, max_ns as i128)
-                    .map(|n| n as u64),
+                    .map(|n| ParamValue::Number(n as u64)),
+                ParamKind::Flag { .. } => self
+                    .flag(table, param.name)
+                    .map(|b| ParamValue::Number(b as u64)),
+                ParamKind::Text { choices, .. } => self.text_choice(table, param.name, choices),
+                ParamKind::List { .. } => {
+                    let items = self.name_list(table, param.name, None, param.name);
+                    Some(ParamValue::List(items))
+                }
             };
             if let Some(value) = value {
                 params.insert(param.name.to_string(), value);

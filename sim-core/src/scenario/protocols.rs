@@ -7,7 +7,7 @@
 use crate::check::Invariant;
 use crate::engine::{Factory, Run, Sim, SimConfig};
 use crate::node::{Node, NodeId};
-use crate::proto::{broadcast, ping_pong};
+use crate::proto::{broadcast, broker, ping_pong};
 
 use super::Scenario;
 
@@ -23,13 +23,37 @@ pub enum ParamKind {
         max_ns: u64,
         default_ns: u64,
     },
+    Flag {
+        default: bool,
+    },
+    /// A string; one of `choices` unless that is empty.
+    Text {
+        default: &'static str,
+        choices: &'static [&'static str],
+    },
+    List {
+        default: &'static [&'static str],
+    },
+}
+
+/// A parameter's value as the scenario gives it (or its default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamValue {
+    Number(u64),
+    Text(String),
+    List(Vec<String>),
 }
 
 impl ParamKind {
-    pub fn default(self) -> u64 {
+    pub fn default_value(self) -> ParamValue {
         match self {
-            ParamKind::Count { default, .. } => default,
-            ParamKind::Duration { default_ns, .. } => default_ns,
+            ParamKind::Count { default, .. } => ParamValue::Number(default),
+            ParamKind::Duration { default_ns, .. } => ParamValue::Number(default_ns),
+            ParamKind::Flag { default } => ParamValue::Number(default as u64),
+            ParamKind::Text { default, .. } => ParamValue::Text(default.to_string()),
+            ParamKind::List { default } => {
+                ParamValue::List(default.iter().map(|s| s.to_string()).collect())
+            }
         }
     }
 }
@@ -47,12 +71,13 @@ pub struct ProtocolSpec {
     pub kinds: &'static [&'static str],
     pub params: &'static [ParamSpec],
     pub invariants: &'static [&'static str],
-    /// Checks that need the whole scenario (node kinds that must pair up...).
-    pub check: fn(&Scenario) -> Result<(), String>,
+    /// Checks that need the whole scenario (node kinds that must pair up...); an error
+    /// names the root key it is about (`nodes` or `params`) for its location.
+    pub check: fn(&Scenario) -> Result<(), (&'static str, String)>,
     pub build: fn(&Scenario, SimConfig) -> Box<dyn Run>,
 }
 
-pub const PROTOCOLS: &[ProtocolSpec] = &[PING_PONG, BROADCAST];
+pub const PROTOCOLS: &[ProtocolSpec] = &[PING_PONG, BROADCAST, BROKER];
 
 pub fn protocol(name: &str) -> Option<&'static ProtocolSpec> {
     PROTOCOLS.iter().find(|spec| spec.name == name)
@@ -89,15 +114,16 @@ const PING_PONG: ProtocolSpec = ProtocolSpec {
     build: build_ping_pong,
 };
 
-fn check_ping_pong(scenario: &Scenario) -> Result<(), String> {
+fn check_ping_pong(scenario: &Scenario) -> Result<(), (&'static str, String)> {
     let kinds = scenario.kinds();
     let clients = kinds.iter().filter(|k| *k == "client").count();
     let servers = kinds.len() - clients;
     if clients != servers || clients == 0 {
-        return Err(format!(
+        let message = format!(
             "ping-pong pairs client i with server i: it needs as many servers as clients \
              (found {clients} clients and {servers} servers)"
-        ));
+        );
+        return Err(("nodes", message));
     }
     Ok(())
 }
@@ -199,6 +225,230 @@ fn build_broadcast(scenario: &Scenario, config: SimConfig) -> Box<dyn Run> {
     }
     if scenario.checks("broadcast.agreement") {
         checkers.push(Box::new(invariants::Agreement::default()));
+    }
+    Box::new(Sim::new(config, factory, checkers))
+}
+
+const fn duration(name: &'static str, doc: &'static str, default_ns: u64) -> ParamSpec {
+    let kind = ParamKind::Duration {
+        min_ns: 1_000,
+        max_ns: 3_600_000 * MS,
+        default_ns,
+    };
+    ParamSpec { name, doc, kind }
+}
+
+const fn flag(name: &'static str, doc: &'static str, default: bool) -> ParamSpec {
+    ParamSpec {
+        name,
+        doc,
+        kind: ParamKind::Flag { default },
+    }
+}
+
+const fn count(name: &'static str, doc: &'static str, max: u64, default: u64) -> ParamSpec {
+    ParamSpec {
+        name,
+        doc,
+        kind: ParamKind::Count {
+            min: 0,
+            max,
+            default,
+        },
+    }
+}
+
+const BROKER: ProtocolSpec = ProtocolSpec {
+    name: "broker",
+    description: "a RabbitMQ-style broker with publishers and consumers",
+    kinds: &["broker", "publisher", "consumer"],
+    params: &[
+        duration(
+            "heartbeat",
+            "connection heartbeat interval; two silent ones close it",
+            100 * MS,
+        ),
+        duration(
+            "sync_interval",
+            "the broker's group commit: how often it syncs its log",
+            2 * MS,
+        ),
+        ParamSpec {
+            name: "exchange",
+            doc: "the exchange publishers use; \"\" is the default exchange",
+            kind: ParamKind::Text {
+                default: "work",
+                choices: &[],
+            },
+        },
+        ParamSpec {
+            name: "exchange_type",
+            doc: "direct, topic or fanout",
+            kind: ParamKind::Text {
+                default: "direct",
+                choices: &["direct", "topic", "fanout"],
+            },
+        },
+        flag(
+            "durable",
+            "exchanges and queues survive a broker restart",
+            true,
+        ),
+        flag(
+            "persistent",
+            "messages are persistent (delivery mode 2)",
+            true,
+        ),
+        flag(
+            "mandatory",
+            "unroutable messages come back to the publisher",
+            false,
+        ),
+        flag("confirms", "publishers use publisher confirms", true),
+        ParamSpec {
+            name: "routing_keys",
+            doc: "routing keys publishers cycle through",
+            kind: ParamKind::List { default: &[] },
+        },
+        count(
+            "messages",
+            "messages each publisher publishes",
+            100_000,
+            100,
+        ),
+        duration(
+            "publish_interval",
+            "time between a publisher's bursts",
+            10 * MS,
+        ),
+        count("burst", "messages per burst", 10_000, 1),
+        ParamSpec {
+            name: "queues",
+            doc: "queue specs, consumer i uses queue i mod len: `name <- key, key ; options`",
+            kind: ParamKind::List { default: &["work"] },
+        },
+        count(
+            "prefetch",
+            "unacked deliveries per consumer (0: unlimited)",
+            10_000,
+            10,
+        ),
+        flag("auto_ack", "consumers use automatic acknowledgement", false),
+        duration(
+            "process_time",
+            "how long a consumer works on one message",
+            5 * MS,
+        ),
+        count(
+            "reject_every",
+            "consumers reject every n-th message without requeue (0: never)",
+            1_000_000,
+            0,
+        ),
+    ],
+    invariants: &[
+        "broker.confirmed-durable",
+        "broker.at-least-once",
+        "broker.queue-order",
+        "broker.no-duplicates",
+    ],
+    check: check_broker,
+    build: build_broker,
+};
+
+fn check_broker(scenario: &Scenario) -> Result<(), (&'static str, String)> {
+    let kinds = scenario.kinds();
+    let brokers = kinds.iter().filter(|k| *k == "broker").count();
+    if brokers != 1 {
+        return Err((
+            "nodes",
+            format!("a broker scenario needs exactly one broker node, found {brokers}"),
+        ));
+    }
+    for spec in scenario.param_list("queues") {
+        broker::apps::QueueSpec::parse(&spec).map_err(|message| ("params", message))?;
+    }
+    if scenario.param_list("queues").is_empty() && kinds.iter().any(|k| k == "consumer") {
+        return Err((
+            "params",
+            "consumers need at least one entry in `queues`".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn build_broker(scenario: &Scenario, config: SimConfig) -> Box<dyn Run> {
+    use broker::apps::{Consumer, Publisher, QueueSpec, Workload};
+    use broker::{invariants, Broker, BrokerProto, ExchangeKind};
+    let broker_id = config
+        .kinds
+        .iter()
+        .position(|k| k == "broker")
+        .expect("checked") as NodeId;
+    let exchange_kind = match scenario.param_text("exchange_type").as_str() {
+        "topic" => ExchangeKind::Topic,
+        "fanout" => ExchangeKind::Fanout,
+        _ => ExchangeKind::Direct,
+    };
+    let queues: Vec<QueueSpec> = scenario
+        .param_list("queues")
+        .iter()
+        .map(|spec| QueueSpec::parse(spec).expect("checked"))
+        .collect();
+    let workload = Workload {
+        broker: broker_id,
+        heartbeat_ns: scenario.param("heartbeat"),
+        exchange: scenario.param_text("exchange"),
+        exchange_kind,
+        durable: scenario.param_flag("durable"),
+        persistent: scenario.param_flag("persistent"),
+        mandatory: scenario.param_flag("mandatory"),
+        confirms: scenario.param_flag("confirms"),
+        routing_keys: scenario.param_list("routing_keys"),
+        messages: scenario.param("messages") as u32,
+        publish_interval_ns: scenario.param("publish_interval"),
+        burst: scenario.param("burst").max(1) as u32,
+        queues: queues.clone(),
+        prefetch: scenario.param("prefetch") as u32,
+        auto_ack: scenario.param_flag("auto_ack"),
+        process_ns: scenario.param("process_time"),
+        reject_every: scenario.param("reject_every") as u32,
+    };
+    let params = broker::server::BrokerParams {
+        heartbeat_ns: workload.heartbeat_ns,
+        sync_interval_ns: scenario.param("sync_interval"),
+    };
+    // consumer_index[id]: which queue spec consumer `id` uses (round robin over specs).
+    let mut consumer_index = vec![0usize; config.kinds.len()];
+    let mut next = 0;
+    for (id, kind) in config.kinds.iter().enumerate() {
+        if kind == "consumer" {
+            consumer_index[id] = next % queues.len().max(1);
+            next += 1;
+        }
+    }
+    let factory: Factory<BrokerProto> = Box::new(move |id, kind| -> Box<dyn Node<BrokerProto>> {
+        match kind {
+            "broker" => Box::new(Broker::new(params)),
+            "publisher" => Box::new(Publisher::new(workload.clone())),
+            _ => Box::new(Consumer::new(
+                workload.clone(),
+                queues[consumer_index[id as usize]].clone(),
+            )),
+        }
+    });
+    let mut checkers: Vec<Box<dyn Invariant<BrokerProto>>> = Vec::new();
+    if scenario.checks("broker.confirmed-durable") {
+        checkers.push(Box::new(invariants::ConfirmedDurable::new()));
+    }
+    if scenario.checks("broker.at-least-once") {
+        checkers.push(Box::new(invariants::AtLeastOnce::new(broker_id)));
+    }
+    if scenario.checks("broker.queue-order") {
+        checkers.push(Box::new(invariants::QueueOrder::default()));
+    }
+    if scenario.checks("broker.no-duplicates") {
+        checkers.push(Box::new(invariants::NoDuplicates::default()));
     }
     Box::new(Sim::new(config, factory, checkers))
 }

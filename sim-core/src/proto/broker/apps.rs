@@ -1,0 +1,529 @@
+//! The workloads that run on the client library: publishers and consumers whose shape
+//! (exchange, keys, queues, rates, acks, prefetch) comes from the scenario's parameters.
+//!
+//! A queue is described by one string: `name <- key1, key2 ; option, option`, where a key
+//! `@exchange` binds to that (fanout) exchange instead of the workload's, and options are
+//! `max-length=N`, `overflow=drop-head|reject-publish`, `ttl=DURATION`, `dlx=EXCHANGE`,
+//! `dlx-key=KEY`, `transient`, `exclusive`, `auto-delete`.
+
+use std::collections::VecDeque;
+
+use super::client::{Client, Event, TAG_CLIENT};
+use super::{BrokerProto, ExchangeKind, Message, Method, Msg, Obs, Overflow, QueueArgs};
+use crate::node::{Ctx, Node, NodeId, TimerId};
+use crate::scenario::parse_duration_ns;
+
+const TAG_PUBLISH: u64 = 1;
+const TAG_WORK: u64 = 2;
+/// Republish attempts of one message; the attempt number lives in the id's low 8 bits.
+const ATTEMPTS_MAX: u64 = 255;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub name: String,
+    /// (exchange, binding key); the exchange is the workload's unless written `@name`.
+    pub bindings: Vec<(Option<String>, String)>,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub args: QueueArgs,
+}
+
+impl QueueSpec {
+    pub fn parse(text: &str) -> Result<QueueSpec, String> {
+        let (head, options) = text.split_once(';').unwrap_or((text, ""));
+        let (name, keys) = head.split_once("<-").unwrap_or((head, ""));
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!(
+                "queue `{text}`: expected `name <- key, key ; option, option`"
+            ));
+        }
+        let bindings = keys
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|key| match key.strip_prefix('@') {
+                Some(exchange) => (Some(exchange.to_string()), String::new()),
+                None => (None, key.to_string()),
+            })
+            .collect();
+        let mut spec = QueueSpec {
+            name: name.to_string(),
+            bindings,
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            args: QueueArgs::default(),
+        };
+        for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            spec.apply_option(option)
+                .map_err(|e| format!("queue `{name}`: {e}"))?;
+        }
+        Ok(spec)
+    }
+
+    fn apply_option(&mut self, option: &str) -> Result<(), String> {
+        let (key, value) = option
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .unwrap_or((option, ""));
+        match (key, value) {
+            ("transient", "") => self.durable = false,
+            ("exclusive", "") => self.exclusive = true,
+            ("auto-delete", "") => self.auto_delete = true,
+            ("max-length", n) => {
+                let n: u32 = n.parse().map_err(|_| format!("max-length `{n}` is not a count"))?;
+                self.args.max_length = Some(n);
+            }
+            ("overflow", "drop-head") => self.args.overflow = Overflow::DropHead,
+            ("overflow", "reject-publish") => self.args.overflow = Overflow::RejectPublish,
+            ("ttl", text) => {
+                let ns = parse_duration_ns(text)?;
+                self.args.message_ttl_ns = Some(u64::try_from(ns).map_err(|_| "a negative ttl".to_string())?);
+            }
+            ("dlx", exchange) if !exchange.is_empty() => self.args.dead_letter_exchange = Some(exchange.into()),
+            ("dlx-key", key) => self.args.dead_letter_routing_key = Some(key.into()),
+            _ => {
+                return Err(format!(
+                    "unknown option `{option}`; expected max-length=N, overflow=drop-head|reject-publish, \
+                     ttl=DURATION, dlx=EXCHANGE, dlx-key=KEY, transient, exclusive, auto-delete"
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shape of a broker scenario's traffic, shared by all its clients.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub broker: NodeId,
+    pub heartbeat_ns: u64,
+    /// The exchange publishers use; empty for the default exchange.
+    pub exchange: String,
+    pub exchange_kind: ExchangeKind,
+    pub durable: bool,
+    pub persistent: bool,
+    pub mandatory: bool,
+    pub confirms: bool,
+    pub routing_keys: Vec<String>,
+    pub messages: u32,
+    pub publish_interval_ns: u64,
+    pub burst: u32,
+    pub queues: Vec<QueueSpec>,
+    pub prefetch: u32,
+    pub auto_ack: bool,
+    pub process_ns: u64,
+    /// Consumers reject (without requeue) every n-th message; 0 never.
+    pub reject_every: u32,
+}
+
+fn declare_exchange(
+    client: &mut Client,
+    ctx: &mut Ctx<'_, BrokerProto>,
+    name: &str,
+    kind: ExchangeKind,
+    durable: bool,
+) {
+    if !name.is_empty() {
+        client.call(
+            ctx,
+            Method::ExchangeDeclare {
+                name: name.to_string(),
+                kind,
+                durable,
+            },
+        );
+    }
+}
+
+pub struct Publisher {
+    workload: Workload,
+    client: Client,
+    published: u32,
+    retry: VecDeque<Message>,
+    started: bool,
+}
+
+impl Publisher {
+    pub fn new(workload: Workload) -> Self {
+        let client = Client::new(workload.broker, workload.heartbeat_ns);
+        Self {
+            workload,
+            client,
+            published: 0,
+            retry: VecDeque::new(),
+            started: false,
+        }
+    }
+
+    fn on_timer_publish(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        for _ in 0..self.workload.burst {
+            let message = match self.retry.pop_front() {
+                Some(message) => message,
+                None if self.published < self.workload.messages => {
+                    let index = self.published as u64;
+                    self.published += 1;
+                    let id = (ctx.id() as u64) << 40 | index << 8;
+                    Message {
+                        id,
+                        persistent: self.workload.persistent,
+                        body: index,
+                        deaths: 0,
+                    }
+                }
+                None => break,
+            };
+            let keys = &self.workload.routing_keys;
+            let key = if keys.is_empty() {
+                String::new()
+            } else {
+                keys[((message.id >> 8) % keys.len() as u64) as usize].clone()
+            };
+            let exchange = self.workload.exchange.clone();
+            if !self.client.publish(
+                ctx,
+                &exchange,
+                &key,
+                self.workload.mandatory,
+                message.clone(),
+            ) {
+                self.retry.push_front(message);
+                break;
+            }
+        }
+        if self.published < self.workload.messages || !self.retry.is_empty() {
+            ctx.set_timer(self.workload.publish_interval_ns, TAG_PUBLISH);
+        } else {
+            self.started = false;
+        }
+    }
+
+    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
+        match event {
+            Event::Ready { recovered } => {
+                if !recovered && self.published == 0 {
+                    let w = &self.workload;
+                    let (exchange, kind, durable) =
+                        (w.exchange.clone(), w.exchange_kind, w.durable);
+                    declare_exchange(&mut self.client, ctx, &exchange, kind, durable);
+                    for spec in &self.workload.queues {
+                        declare_queue(&mut self.client, ctx, &self.workload, spec);
+                    }
+                    if self.workload.confirms {
+                        self.client.call(ctx, Method::ConfirmSelect);
+                    }
+                }
+                if !self.started {
+                    self.started = true;
+                    ctx.set_timer(self.workload.publish_interval_ns, TAG_PUBLISH);
+                }
+            }
+            Event::Lost { unconfirmed } => {
+                for mut message in unconfirmed {
+                    if message.id & 0xff < ATTEMPTS_MAX {
+                        message.id += 1; // A new attempt is a new message to the broker.
+                        self.retry.push_back(message);
+                    }
+                }
+                if !self.retry.is_empty() && !self.started {
+                    self.started = true;
+                    ctx.set_timer(self.workload.publish_interval_ns, TAG_PUBLISH);
+                }
+            }
+            Event::Confirmed {
+                message,
+                ack: false,
+            } => {
+                ctx.note(format!("broker refused message {:#x} (nack)", message.id));
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Node<BrokerProto> for Publisher {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        self.client.start(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
+        for event in self.client.on_message(ctx, msg) {
+            self.on_event(ctx, event);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
+        match tag {
+            TAG_CLIENT => {
+                for event in self.client.on_timer(ctx) {
+                    self.on_event(ctx, event);
+                }
+            }
+            TAG_PUBLISH => self.on_timer_publish(ctx),
+            _ => unreachable!("unknown publisher timer {tag}"),
+        }
+    }
+
+    fn role(&self) -> String {
+        "publisher".into()
+    }
+
+    fn inspect(&self) -> String {
+        format!(
+            "published {} of {}, {} to retry, connection {}",
+            self.published,
+            self.workload.messages,
+            self.retry.len(),
+            self.client.connection()
+        )
+    }
+}
+
+/// One delivery waiting to be processed.
+struct Work {
+    connection: u32,
+    delivery_tag: u64,
+    queue: String,
+    message: Message,
+}
+
+pub struct Consumer {
+    workload: Workload,
+    spec: QueueSpec,
+    client: Client,
+    work: VecDeque<Work>,
+    busy: bool,
+    processed: u32,
+    declared: bool,
+}
+
+impl Consumer {
+    pub fn new(workload: Workload, spec: QueueSpec) -> Self {
+        let client = Client::new(workload.broker, workload.heartbeat_ns);
+        Self {
+            workload,
+            spec,
+            client,
+            work: VecDeque::new(),
+            busy: false,
+            processed: 0,
+            declared: false,
+        }
+    }
+
+    fn declare(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        declare_queue(&mut self.client, ctx, &self.workload, &self.spec);
+        let w = &self.workload;
+        let tag = format!("consumer-{}", ctx.id());
+        let consume = Method::BasicConsume {
+            queue: self.spec.name.clone(),
+            tag,
+            auto_ack: w.auto_ack,
+        };
+        self.client.call(
+            ctx,
+            Method::BasicQos {
+                prefetch: w.prefetch,
+            },
+        );
+        self.client.call(ctx, consume);
+    }
+
+    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
+        match event {
+            Event::Ready { recovered: false } if !self.declared => {
+                self.declared = true;
+                self.declare(ctx);
+            }
+            Event::Delivery {
+                connection,
+                delivery_tag,
+                redelivered,
+                queue,
+                message,
+            } => {
+                let auto_ack = self.workload.auto_ack;
+                ctx.observe(Obs::Delivered {
+                    queue: queue.clone(),
+                    id: message.id,
+                    redelivered,
+                    auto_ack,
+                    consumer: ctx.id(),
+                });
+                self.work.push_back(Work {
+                    connection,
+                    delivery_tag,
+                    queue,
+                    message,
+                });
+                if !self.busy {
+                    self.busy = true;
+                    ctx.set_timer(self.workload.process_ns, TAG_WORK);
+                }
+            }
+            Event::Lost { .. } if !self.workload.auto_ack => {
+                // Unacked deliveries of the dead connection are requeued by the broker.
+                let current = self.client.connection();
+                self.work.retain(|w| w.connection == current);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer_work(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        let Some(work) = self.work.pop_front() else {
+            self.busy = false;
+            return;
+        };
+        self.processed += 1;
+        let reject = self.workload.reject_every > 0
+            && self.processed.is_multiple_of(self.workload.reject_every);
+        if self.workload.auto_ack {
+            ctx.observe(Obs::Processed {
+                queue: work.queue,
+                id: work.message.id,
+            });
+        } else if reject {
+            self.client
+                .reject(ctx, work.connection, work.delivery_tag, false);
+        } else if self.client.ack(ctx, work.connection, work.delivery_tag) {
+            ctx.observe(Obs::Processed {
+                queue: work.queue,
+                id: work.message.id,
+            });
+        }
+        if self.work.is_empty() {
+            self.busy = false;
+        } else {
+            ctx.set_timer(self.workload.process_ns, TAG_WORK);
+        }
+    }
+}
+
+/// Declares the exchanges a queue needs, the queue and its bindings. Publishers and
+/// consumers both do it, so messages published before a consumer starts have a queue to
+/// wait in (the classic RabbitMQ pitfall: publishing to an exchange with no queue bound
+/// drops the message).
+fn declare_queue(
+    client: &mut Client,
+    ctx: &mut Ctx<'_, BrokerProto>,
+    w: &Workload,
+    spec: &QueueSpec,
+) {
+    declare_exchange(client, ctx, &w.exchange, w.exchange_kind, w.durable);
+    let mut fanouts: Vec<String> = spec
+        .bindings
+        .iter()
+        .filter_map(|(x, _)| x.clone())
+        .collect();
+    fanouts.extend(spec.args.dead_letter_exchange.clone());
+    fanouts.dedup();
+    for exchange in fanouts {
+        declare_exchange(client, ctx, &exchange, ExchangeKind::Fanout, w.durable);
+    }
+    client.call(
+        ctx,
+        Method::QueueDeclare {
+            name: spec.name.clone(),
+            durable: spec.durable,
+            exclusive: spec.exclusive,
+            auto_delete: spec.auto_delete,
+            args: spec.args.clone(),
+        },
+    );
+    // No keys given: bind by queue name (a fanout exchange ignores the key anyway).
+    let bindings = if spec.bindings.is_empty() && !w.exchange.is_empty() {
+        vec![(None, spec.name.clone())]
+    } else {
+        spec.bindings.clone()
+    };
+    for (exchange, key) in bindings {
+        let exchange = exchange.unwrap_or_else(|| w.exchange.clone());
+        if !exchange.is_empty() {
+            client.call(
+                ctx,
+                Method::QueueBind {
+                    queue: spec.name.clone(),
+                    exchange,
+                    key,
+                },
+            );
+        }
+    }
+}
+
+impl Node<BrokerProto> for Consumer {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        self.client.start(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
+        for event in self.client.on_message(ctx, msg) {
+            self.on_event(ctx, event);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
+        match tag {
+            TAG_CLIENT => {
+                for event in self.client.on_timer(ctx) {
+                    self.on_event(ctx, event);
+                }
+            }
+            TAG_WORK => self.on_timer_work(ctx),
+            _ => unreachable!("unknown consumer timer {tag}"),
+        }
+    }
+
+    fn role(&self) -> String {
+        "consumer".into()
+    }
+
+    fn inspect(&self) -> String {
+        format!(
+            "queue {}: processed {}, {} waiting, connection {}",
+            self.spec.name,
+            self.processed,
+            self.work.len(),
+            self.client.connection()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_specs_parse_names_bindings_and_options() {
+        let spec = QueueSpec::parse("errors <- *.error, @dead ; max-length=5, overflow=reject-publish, ttl=50ms, dlx=dead, transient").unwrap();
+        assert_eq!(spec.name, "errors");
+        assert_eq!(
+            spec.bindings,
+            vec![
+                (None, "*.error".into()),
+                (Some("dead".into()), String::new())
+            ]
+        );
+        assert!(!spec.durable);
+        assert_eq!(spec.args.max_length, Some(5));
+        assert_eq!(spec.args.overflow, Overflow::RejectPublish);
+        assert_eq!(spec.args.message_ttl_ns, Some(50_000_000));
+        assert_eq!(spec.args.dead_letter_exchange.as_deref(), Some("dead"));
+    }
+
+    #[test]
+    fn bad_queue_specs_say_what_is_expected() {
+        assert!(QueueSpec::parse(" <- a")
+            .unwrap_err()
+            .contains("expected `name <- key"));
+        assert!(QueueSpec::parse("q ; colour=red")
+            .unwrap_err()
+            .contains("unknown option `colour=red`"));
+        assert!(QueueSpec::parse("q ; max-length=lots")
+            .unwrap_err()
+            .contains("not a count"));
+    }
+}

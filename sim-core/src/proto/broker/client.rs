@@ -1,0 +1,370 @@
+//! The client library: a connection with one channel, embedded in a client node.
+//!
+//! Synchronous methods (declare, bind, qos, consume, confirm.select) wait for their reply
+//! one at a time, queued in call order, as the Java client's RPC continuation does;
+//! publishes and acks go out at once. The client sends heartbeats and declares the broker
+//! dead after two silent intervals, or when the broker closes the connection or the frame
+//! stream breaks; it then reconnects with a new connection number, reopens its channel and
+//! replays the recorded topology (exchanges, queues, bindings, qos, confirm mode,
+//! consumers), as the Java client's automatic recovery does. Publishes not yet confirmed
+//! are handed back to the application, which decides whether to republish them.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::{BrokerProto, Frame, Message, Method, Msg, Reply};
+use crate::node::{Ctx, NodeId};
+
+/// Timer tag reserved for the client library; applications use other tags.
+pub const TAG_CLIENT: u64 = 1 << 40;
+/// Channel reopen attempts after errors before the client gives up on the channel.
+const CHANNEL_REOPENS_MAX: u32 = 16;
+
+/// What the client library tells its application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The channel is open and the recorded topology is in place again.
+    Ready {
+        recovered: bool,
+    },
+    Reply(Reply),
+    Delivery {
+        connection: u32,
+        delivery_tag: u64,
+        redelivered: bool,
+        queue: String,
+        message: Message,
+    },
+    Returned {
+        code: u16,
+        message: Message,
+    },
+    Confirmed {
+        message: Message,
+        ack: bool,
+    },
+    ChannelClosed {
+        code: u16,
+        text: String,
+    },
+    /// The connection or channel went away; these publishes were never confirmed.
+    Lost {
+        unconfirmed: Vec<Message>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Connecting,
+    OpeningChannel,
+    Open,
+    Failed,
+}
+
+pub struct Client {
+    broker: NodeId,
+    heartbeat_ns: u64,
+    state: State,
+    connection: u32,
+    seq_out: u64,
+    seq_in: u64,
+    last_heard_ns: u64,
+    /// Methods replayed after a reconnect, in the order first called.
+    topology: Vec<Method>,
+    waiting: VecDeque<Method>,
+    in_flight: Option<Method>,
+    recovering: bool,
+    confirm_seq: u64,
+    unconfirmed: BTreeMap<u64, Message>,
+    channel_reopens: u32,
+}
+
+impl Client {
+    pub fn new(broker: NodeId, heartbeat_ns: u64) -> Self {
+        assert!(heartbeat_ns > 0);
+        Self {
+            broker,
+            heartbeat_ns,
+            state: State::Connecting,
+            connection: 0,
+            seq_out: 0,
+            seq_in: 0,
+            last_heard_ns: 0,
+            topology: Vec::new(),
+            waiting: VecDeque::new(),
+            in_flight: None,
+            recovering: false,
+            confirm_seq: 0,
+            unconfirmed: BTreeMap::new(),
+            channel_reopens: 0,
+        }
+    }
+
+    pub fn start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        self.connect(ctx);
+        ctx.set_timer(self.heartbeat_ns, TAG_CLIENT);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open && !self.recovering
+    }
+
+    pub fn connection(&self) -> u32 {
+        self.connection
+    }
+
+    fn send(&mut self, ctx: &mut Ctx<'_, BrokerProto>, frame: Frame) {
+        let msg = Msg {
+            connection: self.connection,
+            seq: self.seq_out,
+            frame,
+        };
+        self.seq_out += 1;
+        ctx.send(self.broker, msg);
+    }
+
+    fn connect(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        self.connection += 1;
+        self.seq_out = 0;
+        self.seq_in = 0;
+        self.state = State::Connecting;
+        self.last_heard_ns = ctx.now_ns();
+        self.send(ctx, Frame::Open);
+    }
+
+    /// Calls a synchronous method (queued behind the one in flight) and records it for
+    /// recovery if it shapes the topology.
+    pub fn call(&mut self, ctx: &mut Ctx<'_, BrokerProto>, method: Method) {
+        assert!(
+            method.is_synchronous(),
+            "use publish/ack for asynchronous methods"
+        );
+        let recorded = matches!(
+            method,
+            Method::ExchangeDeclare { .. }
+                | Method::QueueDeclare { .. }
+                | Method::QueueBind { .. }
+                | Method::BasicQos { .. }
+                | Method::BasicConsume { .. }
+                | Method::ConfirmSelect
+        );
+        if recorded && !self.topology.contains(&method) {
+            self.topology.push(method.clone());
+        }
+        self.waiting.push_back(method);
+        self.pump(ctx);
+    }
+
+    fn pump(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        if self.state != State::Open || self.in_flight.is_some() {
+            return;
+        }
+        let Some(method) = self.waiting.pop_front() else {
+            if self.recovering {
+                self.recovering = false;
+            }
+            return;
+        };
+        self.in_flight = Some(method.clone());
+        self.send(ctx, Frame::Method(method));
+    }
+
+    /// Publishes one message; in confirm mode it is held until the broker confirms it.
+    /// Returns false when the channel is not open (the application should retry).
+    pub fn publish(
+        &mut self,
+        ctx: &mut Ctx<'_, BrokerProto>,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        message: Message,
+    ) -> bool {
+        if !self.is_open() {
+            return false;
+        }
+        if self.topology.contains(&Method::ConfirmSelect) {
+            self.confirm_seq += 1;
+            self.unconfirmed.insert(self.confirm_seq, message.clone());
+        }
+        let method = Method::BasicPublish {
+            exchange: exchange.to_string(),
+            routing_key: routing_key.to_string(),
+            mandatory,
+            message,
+        };
+        self.send(ctx, Frame::Method(method));
+        true
+    }
+
+    /// Acks a delivery; a delivery from an older connection is not ackable any more (its
+    /// message was requeued when that connection died), so the ack is skipped.
+    pub fn ack(
+        &mut self,
+        ctx: &mut Ctx<'_, BrokerProto>,
+        connection: u32,
+        delivery_tag: u64,
+    ) -> bool {
+        self.settle(
+            ctx,
+            connection,
+            Method::BasicAck {
+                delivery_tag,
+                multiple: false,
+            },
+        )
+    }
+
+    pub fn reject(
+        &mut self,
+        ctx: &mut Ctx<'_, BrokerProto>,
+        connection: u32,
+        delivery_tag: u64,
+        requeue: bool,
+    ) -> bool {
+        self.settle(
+            ctx,
+            connection,
+            Method::BasicReject {
+                delivery_tag,
+                requeue,
+            },
+        )
+    }
+
+    fn settle(&mut self, ctx: &mut Ctx<'_, BrokerProto>, connection: u32, method: Method) -> bool {
+        if connection != self.connection || self.state != State::Open {
+            return false;
+        }
+        self.send(ctx, Frame::Method(method));
+        true
+    }
+
+    /// Handles a frame from the broker; returns what the application should know.
+    pub fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, msg: Msg) -> Vec<Event> {
+        if msg.connection != self.connection {
+            return Vec::new(); // A frame of an older connection.
+        }
+        if let Frame::ConnectionClose { .. } = msg.frame {
+            return self.reconnect(ctx);
+        }
+        if msg.seq != self.seq_in {
+            return self.reconnect(ctx); // A lost frame broke the stream.
+        }
+        self.seq_in += 1;
+        self.last_heard_ns = ctx.now_ns();
+        let mut events = Vec::new();
+        match msg.frame {
+            Frame::OpenOk => {
+                self.state = State::OpeningChannel;
+                self.send(ctx, Frame::Method(Method::ChannelOpen));
+            }
+            Frame::Reply(Reply::ChannelOpenOk) => self.on_channel_open(ctx, &mut events),
+            Frame::Reply(reply) => {
+                self.in_flight = None;
+                if !self.recovering {
+                    events.push(Event::Reply(reply));
+                }
+                let was_recovering = self.recovering;
+                self.pump(ctx);
+                if was_recovering && !self.recovering {
+                    events.push(Event::Ready { recovered: true });
+                }
+            }
+            Frame::Deliver {
+                delivery_tag,
+                redelivered,
+                queue,
+                message,
+                ..
+            } => {
+                let connection = self.connection;
+                events.push(Event::Delivery {
+                    connection,
+                    delivery_tag,
+                    redelivered,
+                    queue,
+                    message,
+                });
+            }
+            Frame::Return { code, message } => events.push(Event::Returned { code, message }),
+            Frame::Confirm { seq, ack } => {
+                if let Some(message) = self.unconfirmed.remove(&seq) {
+                    events.push(Event::Confirmed { message, ack });
+                }
+            }
+            Frame::ChannelClose { code, text } => {
+                events.push(Event::ChannelClosed { code, text });
+                self.on_channel_close(ctx, &mut events);
+            }
+            Frame::Heartbeat
+            | Frame::Open
+            | Frame::Close
+            | Frame::Method(_)
+            | Frame::ConnectionClose { .. } => {}
+        }
+        events
+    }
+
+    fn on_channel_open(&mut self, ctx: &mut Ctx<'_, BrokerProto>, events: &mut Vec<Event>) {
+        self.state = State::Open;
+        self.in_flight = None;
+        self.confirm_seq = 0;
+        let recovered = !self.topology.is_empty();
+        // Recovery first, then whatever the application called meanwhile.
+        let pending: Vec<Method> = self.waiting.drain(..).collect();
+        self.waiting.extend(self.topology.iter().cloned());
+        self.waiting
+            .extend(pending.into_iter().filter(|m| !self.topology.contains(m)));
+        self.recovering = recovered;
+        self.pump(ctx);
+        if !recovered {
+            events.push(Event::Ready { recovered: false });
+        }
+    }
+
+    fn on_channel_close(&mut self, ctx: &mut Ctx<'_, BrokerProto>, events: &mut Vec<Event>) {
+        // The method that failed must not be replayed, or recovery would fail forever.
+        if let Some(failed) = self.in_flight.take() {
+            self.topology.retain(|m| *m != failed);
+        }
+        events.push(Event::Lost {
+            unconfirmed: std::mem::take(&mut self.unconfirmed)
+                .into_values()
+                .collect(),
+        });
+        self.channel_reopens += 1;
+        if self.channel_reopens > CHANNEL_REOPENS_MAX {
+            self.state = State::Failed;
+            ctx.note("giving up on the channel after repeated channel errors");
+            return;
+        }
+        self.state = State::OpeningChannel;
+        self.send(ctx, Frame::Method(Method::ChannelOpen));
+    }
+
+    fn reconnect(&mut self, ctx: &mut Ctx<'_, BrokerProto>) -> Vec<Event> {
+        self.in_flight = None;
+        self.recovering = false;
+        let unconfirmed = std::mem::take(&mut self.unconfirmed)
+            .into_values()
+            .collect();
+        self.connect(ctx);
+        vec![Event::Lost { unconfirmed }]
+    }
+
+    /// The library's own timer: heartbeats, and reconnecting when the broker is silent.
+    pub fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>) -> Vec<Event> {
+        ctx.set_timer(self.heartbeat_ns, TAG_CLIENT);
+        if self.state == State::Failed {
+            return Vec::new();
+        }
+        let silent_ns = ctx.now_ns().saturating_sub(self.last_heard_ns);
+        if silent_ns > 2 * self.heartbeat_ns {
+            return self.reconnect(ctx);
+        }
+        if self.state == State::Connecting {
+            return Vec::new(); // Waiting for open-ok; the silence check above retries.
+        }
+        self.send(ctx, Frame::Heartbeat);
+        Vec::new()
+    }
+}

@@ -1,0 +1,520 @@
+//! RabbitMQ's rules, one test each, checked against the simulated broker through the
+//! real client library. A scripted client runs one step every 5 ms and logs every event
+//! the library hands it; the broker's own report (`inspect`) shows its queues.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sim_core::engine::{run_to_end, Limits, Run, Sim, SimConfig};
+use sim_core::fault::{Fault, ScheduledFault};
+use sim_core::net::{Latency, LinkModel};
+use sim_core::proto::broker::client::{Client, Event, TAG_CLIENT};
+use sim_core::proto::broker::server::BrokerParams;
+use sim_core::proto::broker::{
+    Broker, BrokerProto, ExchangeKind, Message, Method, Msg, Overflow, QueueArgs,
+};
+use sim_core::{Ctx, Node, NodeId, TimerId};
+
+const MS: u64 = 1_000_000;
+const STEP_NS: u64 = 5 * MS;
+const TAG_STEP: u64 = 7;
+
+#[derive(Clone, Debug)]
+enum Step {
+    Call(Method),
+    Publish {
+        exchange: &'static str,
+        key: &'static str,
+        mandatory: bool,
+        id: u64,
+        persistent: bool,
+    },
+    /// Acks the n-th delivery this client received (0-based), or a made-up tag.
+    Ack(usize),
+    AckTag(u64),
+    Nack {
+        delivery: usize,
+        requeue: bool,
+    },
+}
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+struct Script {
+    client: Client,
+    steps: Vec<Step>,
+    next: usize,
+    deliveries: Vec<(u32, u64)>,
+    log: Log,
+}
+
+impl Script {
+    fn record(&mut self, ctx: &mut Ctx<'_, BrokerProto>, events: Vec<Event>) {
+        for event in events {
+            if let Event::Delivery {
+                connection,
+                delivery_tag,
+                ..
+            } = &event
+            {
+                self.deliveries.push((*connection, *delivery_tag));
+            }
+            let ready = matches!(event, Event::Ready { recovered: false });
+            self.log
+                .borrow_mut()
+                .push(format!("{} {}", ctx.id(), describe(&event)));
+            if ready {
+                ctx.set_timer(STEP_NS, TAG_STEP);
+            }
+        }
+    }
+
+    fn run_step(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        let Some(step) = self.steps.get(self.next).cloned() else {
+            return;
+        };
+        self.next += 1;
+        match step {
+            Step::Call(method) => self.client.call(ctx, method),
+            Step::Publish {
+                exchange,
+                key,
+                mandatory,
+                id,
+                persistent,
+            } => {
+                let message = Message {
+                    id,
+                    persistent,
+                    body: id,
+                    deaths: 0,
+                };
+                assert!(self.client.publish(ctx, exchange, key, mandatory, message));
+            }
+            Step::Ack(n) => {
+                let (connection, tag) = self.deliveries[n];
+                self.client.ack(ctx, connection, tag);
+            }
+            Step::AckTag(tag) => {
+                let connection = self.client.connection();
+                self.client.ack(ctx, connection, tag);
+            }
+            Step::Nack { delivery, requeue } => {
+                let (connection, tag) = self.deliveries[delivery];
+                self.client.reject(ctx, connection, tag, requeue);
+            }
+        }
+        ctx.set_timer(STEP_NS, TAG_STEP);
+    }
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Ready { recovered } => format!("ready recovered={recovered}"),
+        Event::Reply(reply) => format!("reply {reply:?}"),
+        Event::Delivery {
+            delivery_tag,
+            redelivered,
+            queue,
+            message,
+            ..
+        } => {
+            format!(
+                "deliver {} from {queue} tag={delivery_tag} redelivered={redelivered}",
+                message.id
+            )
+        }
+        Event::Returned { code, message } => format!("returned {} code={code}", message.id),
+        Event::Confirmed { message, ack } => format!("confirmed {} ack={ack}", message.id),
+        Event::ChannelClosed { code, text } => format!("channel closed {code} {text}"),
+        Event::Lost { unconfirmed } => format!("lost {} unconfirmed", unconfirmed.len()),
+    }
+}
+
+impl Node<BrokerProto> for Script {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        self.client.start(ctx);
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
+        let events = self.client.on_message(ctx, msg);
+        self.record(ctx, events);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
+        if tag == TAG_CLIENT {
+            let events = self.client.on_timer(ctx);
+            self.record(ctx, events);
+        } else {
+            self.run_step(ctx);
+        }
+    }
+}
+
+/// Node 0 is the broker; nodes 1.. run the scripts. Returns the log and the finished run.
+fn run(scripts: Vec<Vec<Step>>, faults: Vec<(u64, Fault)>) -> (Vec<String>, Box<dyn Run>) {
+    let log: Log = Rc::default();
+    let node_log = log.clone();
+    let mut kinds = vec!["broker".to_string()];
+    kinds.extend(scripts.iter().map(|_| "script".to_string()));
+    let config = SimConfig {
+        scenario: "broker-rules".into(),
+        seed: 1,
+        kinds,
+        link: LinkModel {
+            latency: Latency::Fixed { ns: MS },
+            ..LinkModel::default()
+        },
+        links: Vec::new(),
+        faults: faults
+            .into_iter()
+            .map(|(at_ns, fault)| ScheduledFault { at_ns, fault })
+            .collect(),
+        nemesis: None,
+        fault_phase_ns: 2_000 * MS,
+        quiet_ns: 0,
+        limits: Limits::default(),
+        bugs: Default::default(),
+        retain_trace: true,
+    };
+    let factory = Box::new(
+        move |id: NodeId, kind: &str| -> Box<dyn Node<BrokerProto>> {
+            if kind == "broker" {
+                return Box::new(Broker::new(BrokerParams {
+                    heartbeat_ns: 100 * MS,
+                    sync_interval_ns: 2 * MS,
+                }));
+            }
+            Box::new(Script {
+                client: Client::new(0, 100 * MS),
+                steps: scripts[id as usize - 1].clone(),
+                next: 0,
+                deliveries: Vec::new(),
+                log: node_log.clone(),
+            })
+        },
+    );
+    let mut sim: Box<dyn Run> = Box::new(Sim::new(config, factory, Vec::new()));
+    let report = run_to_end(sim.as_mut());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let lines = log.borrow().clone();
+    (lines, sim)
+}
+
+fn queue(name: &str, durable: bool) -> Step {
+    Step::Call(Method::QueueDeclare {
+        name: name.into(),
+        durable,
+        exclusive: false,
+        auto_delete: false,
+        args: QueueArgs::default(),
+    })
+}
+
+fn exchange(name: &str, kind: ExchangeKind) -> Step {
+    Step::Call(Method::ExchangeDeclare {
+        name: name.into(),
+        kind,
+        durable: true,
+    })
+}
+
+fn bind(queue: &str, exchange: &str, key: &str) -> Step {
+    Step::Call(Method::QueueBind {
+        queue: queue.into(),
+        exchange: exchange.into(),
+        key: key.into(),
+    })
+}
+
+fn consume(queue: &str) -> Step {
+    Step::Call(Method::BasicConsume {
+        queue: queue.into(),
+        tag: String::new(),
+        auto_ack: false,
+    })
+}
+
+fn publish(exchange: &'static str, key: &'static str, id: u64) -> Step {
+    Step::Publish {
+        exchange,
+        key,
+        mandatory: false,
+        id,
+        persistent: true,
+    }
+}
+
+fn has(log: &[String], line: &str) -> bool {
+    log.iter().any(|l| l == line)
+}
+
+fn broker_state(sim: &dyn Run) -> String {
+    sim.nodes()[0].state.clone()
+}
+
+#[test]
+fn the_default_exchange_routes_by_queue_name() {
+    let (log, _) = run(
+        vec![vec![queue("q", true), consume("q"), publish("", "q", 7)]],
+        vec![],
+    );
+    assert!(
+        has(&log, "1 deliver 7 from q tag=1 redelivered=false"),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn synchronous_calls_are_answered_one_at_a_time_in_order() {
+    let steps = vec![
+        Step::Call(Method::ConfirmSelect),
+        exchange("x", ExchangeKind::Direct),
+        queue("q", true),
+        bind("q", "x", "k"),
+    ];
+    let (log, sim) = run(vec![steps], vec![]);
+    let replies: Vec<&String> = log.iter().filter(|l| l.contains(" reply ")).collect();
+    assert_eq!(
+        replies,
+        [
+            "1 reply ConfirmSelectOk",
+            "1 reply ExchangeDeclareOk",
+            "1 reply QueueDeclareOk { name: \"q\", messages: 0, consumers: 0 }",
+            "1 reply QueueBindOk"
+        ]
+    );
+    // Never two synchronous methods on the wire at once: each send follows a reply.
+    let mut outstanding = 0;
+    for event in sim.trace().retained() {
+        let synchronous = [
+            "Method(ChannelOpen",
+            "Method(ConfirmSelect",
+            "Method(ExchangeDeclare",
+            "Method(QueueDeclare",
+            "Method(QueueBind",
+        ];
+        if event.node == 1
+            && event.kind == sim_core::trace::EventKind::Send
+            && synchronous.iter().any(|m| event.detail.contains(m))
+        {
+            outstanding += 1;
+            assert!(outstanding <= 1, "two RPCs in flight at {}", event.index);
+        }
+        if event.node == 1
+            && event.kind == sim_core::trace::EventKind::Deliver
+            && event.detail.contains("frame: Reply(")
+        {
+            outstanding -= 1;
+        }
+    }
+}
+
+#[test]
+fn acking_an_unknown_delivery_tag_closes_the_channel_with_406() {
+    let (log, _) = run(vec![vec![queue("q", true), Step::AckTag(99)]], vec![]);
+    assert!(
+        has(
+            &log,
+            "1 channel closed 406 PRECONDITION_FAILED - unknown delivery tag 99"
+        ),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn consuming_from_a_missing_queue_is_404() {
+    let (log, _) = run(vec![vec![consume("nowhere")]], vec![]);
+    assert!(
+        has(&log, "1 channel closed 404 NOT_FOUND - no queue 'nowhere'"),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn binding_to_the_default_exchange_is_403() {
+    let (log, _) = run(vec![vec![queue("q", true), bind("q", "", "q")]], vec![]);
+    assert!(
+        has(
+            &log,
+            "1 channel closed 403 ACCESS_REFUSED - operation not permitted on the default exchange"
+        ),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn redeclaring_an_exchange_as_another_type_is_406() {
+    let steps = vec![
+        exchange("x", ExchangeKind::Direct),
+        exchange("x", ExchangeKind::Topic),
+    ];
+    let (log, _) = run(vec![steps], vec![]);
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("1 channel closed 406 PRECONDITION_FAILED - inequivalent arg")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn an_exclusive_queue_is_locked_to_its_connection() {
+    let owner = vec![Step::Call(Method::QueueDeclare {
+        name: "mine".into(),
+        durable: false,
+        exclusive: true,
+        auto_delete: false,
+        args: QueueArgs::default(),
+    })];
+    let other = vec![Step::AckTag(0), Step::AckTag(0), consume("mine")];
+    let (log, _) = run(vec![owner, other], vec![]);
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("2 channel closed 405 RESOURCE_LOCKED")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn an_unroutable_mandatory_message_is_returned_then_confirmed() {
+    let steps = vec![
+        Step::Call(Method::ConfirmSelect),
+        exchange("x", ExchangeKind::Direct),
+        Step::Publish {
+            exchange: "x",
+            key: "nobody",
+            mandatory: true,
+            id: 5,
+            persistent: true,
+        },
+    ];
+    let (log, _) = run(vec![steps], vec![]);
+    let returned = log
+        .iter()
+        .position(|l| l == "1 returned 5 code=312")
+        .expect("returned");
+    let confirmed = log
+        .iter()
+        .position(|l| l == "1 confirmed 5 ack=true")
+        .expect("confirmed");
+    assert!(
+        returned < confirmed,
+        "basic.return comes before the confirm"
+    );
+}
+
+#[test]
+fn overlapping_topic_bindings_deliver_a_message_once_per_queue() {
+    let steps = vec![
+        exchange("t", ExchangeKind::Topic),
+        queue("q", true),
+        bind("q", "t", "*.critical"),
+        bind("q", "t", "kern.*"),
+        consume("q"),
+        publish("t", "kern.critical", 1),
+    ];
+    let (log, _) = run(vec![steps], vec![]);
+    let deliveries = log.iter().filter(|l| l.contains(" deliver 1 ")).count();
+    assert_eq!(deliveries, 1, "{log:#?}");
+}
+
+#[test]
+fn a_nack_with_requeue_redelivers_with_the_redelivered_flag() {
+    let steps = vec![
+        queue("q", true),
+        consume("q"),
+        publish("", "q", 3),
+        Step::Nack {
+            delivery: 0,
+            requeue: true,
+        },
+    ];
+    let (log, _) = run(vec![steps], vec![]);
+    assert!(
+        has(&log, "1 deliver 3 from q tag=1 redelivered=false"),
+        "{log:#?}"
+    );
+    assert!(
+        has(&log, "1 deliver 3 from q tag=2 redelivered=true"),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn a_full_queue_with_reject_publish_nacks_the_publisher() {
+    let args = QueueArgs {
+        max_length: Some(1),
+        overflow: Overflow::RejectPublish,
+        ..QueueArgs::default()
+    };
+    let steps = vec![
+        Step::Call(Method::ConfirmSelect),
+        Step::Call(Method::QueueDeclare {
+            name: "small".into(),
+            durable: false,
+            exclusive: false,
+            auto_delete: false,
+            args,
+        }),
+        publish("", "small", 1),
+        publish("", "small", 2),
+    ];
+    let (log, _) = run(vec![steps], vec![]);
+    assert!(has(&log, "1 confirmed 1 ack=true"), "{log:#?}");
+    assert!(has(&log, "1 confirmed 2 ack=false"), "{log:#?}");
+}
+
+#[test]
+fn a_restart_keeps_durable_queues_and_persistent_messages_only() {
+    let steps = vec![
+        Step::Call(Method::ConfirmSelect),
+        queue("durable-q", true),
+        queue("transient-q", false),
+        publish("", "durable-q", 1),
+        Step::Publish {
+            exchange: "",
+            key: "durable-q",
+            mandatory: false,
+            id: 2,
+            persistent: false,
+        },
+        publish("", "transient-q", 3),
+    ];
+    let faults = vec![
+        (200 * MS, Fault::Crash { node: 0 }),
+        (250 * MS, Fault::Restart { node: 0 }),
+    ];
+    let (log, sim) = run(vec![steps], faults);
+    assert!(
+        has(&log, "1 confirmed 1 ack=true"),
+        "persistent: confirmed after the sync"
+    );
+    let state = broker_state(sim.as_ref());
+    assert!(
+        state.contains("queue durable-q (durable): 1 ready"),
+        "{state}"
+    );
+    // The recovering client declared the transient queue again: it exists, empty.
+    assert!(state.contains("queue transient-q: 0 ready"), "{state}");
+    assert!(
+        log.iter().any(|l| l.starts_with("1 lost")),
+        "the client saw its connection die"
+    );
+    assert!(
+        has(&log, "1 ready recovered=true"),
+        "and recovered its topology: {log:#?}"
+    );
+}
+
+#[test]
+fn an_acked_message_leaves_the_queue_and_an_unacked_one_stays_held() {
+    let acked = vec![
+        queue("q", true),
+        consume("q"),
+        publish("", "q", 1),
+        Step::Ack(0),
+    ];
+    let (_, sim) = run(vec![acked], vec![]);
+    assert!(broker_state(sim.as_ref()).contains("queue q (durable): 0 ready, 0 unacked"));
+    let unacked = vec![queue("q", true), consume("q"), publish("", "q", 1)];
+    let (_, sim) = run(vec![unacked], vec![]);
+    assert!(broker_state(sim.as_ref()).contains("queue q (durable): 0 ready, 1 unacked"));
+}
