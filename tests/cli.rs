@@ -328,6 +328,9 @@ fn bench_prints_its_json_contract() {
     let keys: Vec<&String> = object.keys().collect();
     assert_eq!(keys, ["messages", "msgs_per_sec", "wall_s"]);
     assert_eq!(report["messages"], 10_000);
+    let broker = json(&faultline(&["bench", "broker", "--messages", "400", "--json"]));
+    assert_eq!(broker["messages"], 400, "every message made it through the broker");
+    assert!(broker["msgs_per_sec"].as_u64().unwrap() > 0);
 }
 
 #[test]
