@@ -143,7 +143,10 @@ process_time = "10us"
     let wall_s = started.elapsed().as_secs_f64();
     let done = processed(run.as_ref());
     if done < processed_target || !run.findings().is_empty() {
-        bail!("the benchmark run failed: {done} of {processed_target} processed, {:?}", run.findings());
+        bail!(
+            "the benchmark run failed: {done} of {processed_target} processed, {:?}",
+            run.findings()
+        );
     }
     let msgs_per_sec = (done as f64 / wall_s.max(1e-9)).round() as u64;
     if args.json {
@@ -159,5 +162,9 @@ process_time = "10us"
 }
 
 fn processed(run: &dyn sim_core::Run) -> u64 {
-    run.report().stats.get("broker.processed").copied().unwrap_or(0)
+    run.report()
+        .stats
+        .get("broker.processed")
+        .copied()
+        .unwrap_or(0)
 }

@@ -6,7 +6,9 @@
 //! - `broadcast`: reliable broadcast with acks, retransmission and persistence; the
 //!   small protocol that exercises faults, invariants and the bug zoo end to end.
 //! - `broker`: a RabbitMQ-style message broker, its client library and workloads.
+//! - `registry`: the ZooKeeper-style znode tree (the replicated service is to come).
 
 pub mod broadcast;
 pub mod broker;
 pub mod ping_pong;
+pub mod registry;
