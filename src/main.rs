@@ -35,6 +35,8 @@ enum Command {
     Swarm(cmd::swarm::Args),
     /// List the planted bugs (the bug zoo).
     Bugs(cmd::bugs::Args),
+    /// Check client histories for linearizability.
+    Check(cmd::check::Args),
     /// Measure the engine's speed.
     Bench(cmd::bench::Args),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::Swarm(args) => cmd::swarm::run(args),
         Command::Bugs(args) => cmd::bugs::run(args),
+        Command::Check(args) => cmd::check::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -328,8 +328,17 @@ fn bench_prints_its_json_contract() {
     let keys: Vec<&String> = object.keys().collect();
     assert_eq!(keys, ["messages", "msgs_per_sec", "wall_s"]);
     assert_eq!(report["messages"], 10_000);
-    let broker = json(&faultline(&["bench", "broker", "--messages", "400", "--json"]));
-    assert_eq!(broker["messages"], 400, "every message made it through the broker");
+    let broker = json(&faultline(&[
+        "bench",
+        "broker",
+        "--messages",
+        "400",
+        "--json",
+    ]));
+    assert_eq!(
+        broker["messages"], 400,
+        "every message made it through the broker"
+    );
     assert!(broker["msgs_per_sec"].as_u64().unwrap() > 0);
 }
 
@@ -410,4 +419,83 @@ fn output_files_are_not_left_half_written_on_bad_input() {
     let output = faultline(&["run", "nope", "--history", history.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(!history.exists());
+}
+
+#[test]
+fn check_gives_verdicts_per_file_and_the_worst_exit_code() {
+    let good = temp("good.jsonl");
+    std::fs::write(
+        &good,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n",
+    )
+    .unwrap();
+    let stale = temp("stale.jsonl");
+    std::fs::write(
+        &stale,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n\
+         {\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":null}\n",
+    )
+    .unwrap();
+    let (good, stale) = (good.to_str().unwrap(), stale.to_str().unwrap());
+    let output = faultline(&["check", "--model", "register", good]);
+    assert_eq!(output.status.code(), Some(0));
+    let output = faultline(&["check", "--model", "register", good, stale, "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["verdict"], "linearizable");
+    assert_eq!(lines[1]["verdict"], "not-linearizable");
+    assert_eq!(lines[1]["ops"], 2);
+    let failing_lines: Vec<u64> = lines[1]["failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failing_lines, [1, 3]);
+}
+
+#[test]
+fn check_reports_a_malformed_line_with_its_location_and_exit_2() {
+    let broken = temp("broken-history.jsonl");
+    std::fs::write(&broken, "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n{\"process\":0,\"type\":\"wat\",\"f\":\"write\"}\n").unwrap();
+    let output = faultline(&["check", "--model", "register", broken.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("broken-history.jsonl:2:14: `type` must be"),
+        "{}",
+        stderr(&output)
+    );
+    let append = temp("append.jsonl");
+    std::fs::write(
+        &append,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\",\"key\":\"x\",\"value\":\"a\"}\n",
+    )
+    .unwrap();
+    let output = faultline(&["check", "--model", "register", append.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("the register model has no append"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_runs_own_history_passes_the_checker() {
+    let history = temp("run-history.jsonl");
+    let path = history.to_str().unwrap();
+    assert_eq!(
+        faultline(&["run", "broadcast", "--seed", "3", "--history", path])
+            .status
+            .code(),
+        Some(0)
+    );
+    let output = faultline(&["check", "--model", "kv", path]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bugs;
+pub mod check;
 pub mod list;
 pub mod replay;
 pub mod run;

@@ -1,8 +1,12 @@
-//! Findings, the invariant trait, and client histories in faultline's Jepsen-style format.
+//! Findings, the invariant trait, client histories in faultline's Jepsen-style format, and
+//! the linearizability checker that reads them (`history`, `linearizable`).
 //!
 //! Checkers are apart from the code they check: an `Invariant` reads the observations
 //! nodes report and the state at the end of a run, and turns a violation into a
 //! `Finding`. This module reads; it never drives a run or reaches into a node.
+
+pub mod history;
+pub mod linearizable;
 
 use serde::{Deserialize, Serialize};
 

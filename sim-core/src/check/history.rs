@@ -1,0 +1,253 @@
+//! Reading history files (DESIGN.md, History files) into operations, with every problem
+//! located as file:line:column, and pairing invocations with their completions.
+
+use serde_json::Value;
+
+use super::{OpFunction, OpType};
+
+/// The most lines one history file may hold.
+pub const HISTORY_LINES_MAX: usize = 10_000_000;
+
+/// One operation: an invocation and what became of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operation {
+    pub process: u64,
+    pub f: OpFunction,
+    pub key: Option<String>,
+    /// The invocation's value (write: the value; cas: [expected, new]; append: the suffix).
+    pub input: Value,
+    /// What an `ok` read returned; `None` for an operation whose outcome is unknown.
+    pub output: Option<Value>,
+    /// Whether it completed `ok`; `false` means `info` (unknown: may take effect at any
+    /// point after its invocation, or never). `fail` operations are dropped on reading.
+    pub completed: bool,
+    pub invoke_time: u64,
+    /// `u64::MAX` for an operation that never completed.
+    pub return_time: u64,
+    /// 1-based line of the invocation, for reports.
+    pub line: u32,
+}
+
+/// A located problem in a history file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// Parses a whole history; on problems, returns them all (up to a bound).
+pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
+    let mut errors = Vec::new();
+    let mut events = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if index >= HISTORY_LINES_MAX {
+            errors.push(error(
+                index as u32 + 1,
+                1,
+                format!("more than {HISTORY_LINES_MAX} lines"),
+            ));
+            break;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(event) => events.push((index as u32 + 1, event)),
+            Err((column, message)) => errors.push(error(index as u32 + 1, column, message)),
+        }
+        if errors.len() >= 100 {
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    pair(events)
+}
+
+fn error(line: u32, column: u32, message: String) -> HistoryError {
+    HistoryError {
+        line,
+        column,
+        message,
+    }
+}
+
+struct Event {
+    process: u64,
+    kind: OpType,
+    f: OpFunction,
+    key: Option<String>,
+    value: Value,
+    time: Option<u64>,
+}
+
+fn parse_line(line: &str) -> Result<Event, (u32, String)> {
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| (e.column() as u32, format!("not a JSON object: {e}")))?;
+    let Value::Object(object) = value else {
+        return Err((1, "expected a JSON object per line".into()));
+    };
+    let column = |key: &str| {
+        line.find(&format!("\"{key}\""))
+            .map(|i| i as u32 + 1)
+            .unwrap_or(1)
+    };
+    let process = object
+        .get("process")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            (
+                column("process"),
+                "`process` must be a non-negative integer".to_string(),
+            )
+        })?;
+    let kind = match object.get("type").and_then(Value::as_str) {
+        Some("invoke") => OpType::Invoke,
+        Some("ok") => OpType::Ok,
+        Some("fail") => OpType::Fail,
+        Some("info") => OpType::Info,
+        _ => {
+            return Err((
+                column("type"),
+                "`type` must be \"invoke\", \"ok\", \"fail\" or \"info\"".into(),
+            ))
+        }
+    };
+    let f = match object.get("f").and_then(Value::as_str) {
+        Some("read") => OpFunction::Read,
+        Some("write") => OpFunction::Write,
+        Some("cas") => OpFunction::Cas,
+        Some("append") => OpFunction::Append,
+        _ => {
+            return Err((
+                column("f"),
+                "`f` must be \"read\", \"write\", \"cas\" or \"append\"".into(),
+            ))
+        }
+    };
+    let key = match object.get("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) => Some(key.clone()),
+        Some(_) => return Err((column("key"), "`key` must be a string".into())),
+    };
+    let value = object.get("value").cloned().unwrap_or(Value::Null);
+    if f == OpFunction::Cas
+        && kind == OpType::Invoke
+        && value.as_array().is_none_or(|a| a.len() != 2)
+    {
+        return Err((
+            column("value"),
+            "a cas takes `value`: [expected, new]".into(),
+        ));
+    }
+    if f == OpFunction::Append && kind == OpType::Invoke && !value.is_string() {
+        return Err((column("value"), "an append takes a string `value`".into()));
+    }
+    let time = match object.get("time") {
+        None | Some(Value::Null) => None,
+        Some(time) => Some(time.as_u64().ok_or((
+            column("time"),
+            "`time` must be a non-negative integer (ns)".to_string(),
+        ))?),
+    };
+    Ok(Event {
+        process,
+        kind,
+        f,
+        key,
+        value,
+        time,
+    })
+}
+
+/// Pairs each invocation with its process's next completion.
+fn pair(events: Vec<(u32, Event)>) -> Result<Vec<Operation>, Vec<HistoryError>> {
+    let timed = events.iter().filter(|(_, e)| e.time.is_some()).count();
+    if timed != 0 && timed != events.len() {
+        let (line, _) = events
+            .iter()
+            .find(|(_, e)| e.time.is_none())
+            .expect("some untimed");
+        return Err(vec![error(
+            *line,
+            1,
+            "`time` is on some lines but not this one; give it on all or none".into(),
+        )]);
+    }
+    let mut open: std::collections::BTreeMap<u64, usize> = Default::default();
+    let mut operations: Vec<Operation> = Vec::new();
+    let mut failed = Vec::new();
+    let mut last_time = 0;
+    for (index, (line, event)) in events.into_iter().enumerate() {
+        let time = event.time.unwrap_or(index as u64);
+        if time < last_time {
+            return Err(vec![error(
+                line,
+                1,
+                format!("`time` {time} goes back before {last_time}"),
+            )]);
+        }
+        last_time = time;
+        match event.kind {
+            OpType::Invoke => {
+                if open.contains_key(&event.process) {
+                    let message = format!(
+                        "process {} invokes again before its last operation completed",
+                        event.process
+                    );
+                    return Err(vec![error(line, 1, message)]);
+                }
+                open.insert(event.process, operations.len());
+                operations.push(Operation {
+                    process: event.process,
+                    f: event.f,
+                    key: event.key,
+                    input: event.value,
+                    output: None,
+                    completed: false,
+                    invoke_time: time,
+                    return_time: u64::MAX,
+                    line,
+                });
+            }
+            completion => {
+                let Some(at) = open.remove(&event.process) else {
+                    let message = format!(
+                        "process {} completes an operation it never invoked",
+                        event.process
+                    );
+                    return Err(vec![error(line, 1, message)]);
+                };
+                let operation = &mut operations[at];
+                if operation.f != event.f {
+                    return Err(vec![error(
+                        line,
+                        1,
+                        format!(
+                            "completion `{:?}` does not match the invocation on line {}",
+                            event.f, operation.line
+                        ),
+                    )]);
+                }
+                match completion {
+                    OpType::Ok => {
+                        operation.completed = true;
+                        operation.return_time = time;
+                        if operation.f == OpFunction::Read {
+                            operation.output = Some(event.value);
+                        }
+                    }
+                    OpType::Fail => failed.push(at),
+                    OpType::Info | OpType::Invoke => {} // Unknown outcome: stays pending.
+                }
+            }
+        }
+    }
+    // A failed operation did not happen: drop it.
+    for at in failed.into_iter().rev() {
+        operations.remove(at);
+    }
+    Ok(operations)
+}

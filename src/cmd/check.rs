@@ -1,0 +1,216 @@
+//! `faultline check`: linearizability of client histories (faultline's own or any
+//! system's, in DESIGN.md's JSON Lines format), one or more files in one process.
+//! Exit 0: every file linearizable; 1: some file is not; 2: a file is malformed or its
+//! search went over budget ("unknown").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use sim_core::check::history::{self, Operation};
+use sim_core::check::linearizable::{self, Model, Verdict};
+
+use crate::output::{paint, BOLD, GREEN, RED, YELLOW};
+
+/// A history file larger than this is refused rather than read into memory.
+const HISTORY_BYTES_MAX: u64 = 2 << 30;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The object the histories operate on.
+    #[arg(long, value_parser = ["register", "kv"])]
+    model: String,
+    /// History files (JSON Lines).
+    #[arg(required = true, value_name = "HISTORY.jsonl")]
+    files: Vec<PathBuf>,
+    /// Print one JSON object per file instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    file: String,
+    verdict: &'static str,
+    ops: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    failing: Vec<FailingOp>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct FailingOp {
+    line: u32,
+    process: u64,
+    f: String,
+    value: serde_json::Value,
+    result: String,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let model = Model::parse(&args.model).expect("clap restricts the model");
+    let reports: Vec<FileReport> = args
+        .files
+        .par_iter()
+        .map(|file| check_file(model, file))
+        .collect();
+    for report in &reports {
+        if args.json {
+            println!("{}", serde_json::to_string(report)?);
+        } else {
+            print_report(report);
+        }
+    }
+    let worst = reports.iter().map(|r| match r.verdict {
+        "linearizable" => 0,
+        "not-linearizable" => 1,
+        _ => 2,
+    });
+    Ok(ExitCode::from(worst.max().unwrap_or(0)))
+}
+
+fn check_file(model: Model, path: &std::path::Path) -> FileReport {
+    let file = path.display().to_string();
+    let operations = match read(path).and_then(|text| parse(model, &file, &text)) {
+        Ok(operations) => operations,
+        Err(error) => {
+            let errors = format!("{error:#}").lines().map(str::to_string).collect();
+            return FileReport {
+                file,
+                verdict: "malformed",
+                ops: 0,
+                key: None,
+                failing: Vec::new(),
+                errors,
+            };
+        }
+    };
+    let ops = operations.len();
+    match linearizable::check(model, &operations) {
+        Verdict::Linearizable => FileReport {
+            file,
+            verdict: "linearizable",
+            ops,
+            key: None,
+            failing: Vec::new(),
+            errors: Vec::new(),
+        },
+        Verdict::NotLinearizable { key, failing } => {
+            let failing = failing.iter().map(failing_op).collect();
+            FileReport {
+                file,
+                verdict: "not-linearizable",
+                ops,
+                key,
+                failing,
+                errors: Vec::new(),
+            }
+        }
+        Verdict::Unknown { key, reason } => FileReport {
+            file,
+            verdict: "unknown",
+            ops,
+            key,
+            failing: Vec::new(),
+            errors: vec![reason],
+        },
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<String> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?
+        .len();
+    if size > HISTORY_BYTES_MAX {
+        bail!("{shown}: {size} bytes is more than a history may hold");
+    }
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{shown}: not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn parse(model: Model, file: &str, text: &str) -> Result<Vec<Operation>> {
+    let operations = history::parse(text).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{file}:{}:{}: {}", e.line, e.column, e.message))
+            .collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })?;
+    for op in &operations {
+        if let Err(message) = model.check_supported(op) {
+            bail!("{file}:{}:1: {message}", op.line);
+        }
+    }
+    Ok(operations)
+}
+
+fn failing_op(op: &Operation) -> FailingOp {
+    let result = match (&op.output, op.completed) {
+        (Some(output), true) => format!("ok {output}"),
+        (None, true) => "ok".to_string(),
+        (_, false) => "unknown (info or never completed)".to_string(),
+    };
+    FailingOp {
+        line: op.line,
+        process: op.process,
+        f: format!("{:?}", op.f).to_lowercase(),
+        value: op.input.clone(),
+        result,
+    }
+}
+
+fn print_report(report: &FileReport) {
+    match report.verdict {
+        "linearizable" => println!(
+            "{}: {} ({} operations)",
+            report.file,
+            paint(GREEN, "linearizable"),
+            report.ops
+        ),
+        "not-linearizable" => {
+            let key = report
+                .key
+                .as_deref()
+                .map(|k| format!(" on key `{k}`"))
+                .unwrap_or_default();
+            println!(
+                "{}: {}{key} ({} operations); a minimal failing part:",
+                report.file,
+                paint(RED, "NOT linearizable"),
+                report.ops
+            );
+            for op in &report.failing {
+                println!(
+                    "  line {:>6}  process {:<4} {} {} -> {}",
+                    op.line,
+                    op.process,
+                    paint(BOLD, &op.f),
+                    op.value,
+                    op.result
+                );
+            }
+        }
+        "unknown" => println!(
+            "{}: {}: {}",
+            report.file,
+            paint(YELLOW, "unknown"),
+            report.errors.join("; ")
+        ),
+        _ => {
+            for error in &report.errors {
+                eprintln!("{} {error}", paint(RED, "error:"));
+            }
+        }
+    }
+}
