@@ -36,6 +36,8 @@ enum Step {
         delivery: usize,
         requeue: bool,
     },
+    /// Does nothing for one step (5 ms).
+    Wait,
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -99,6 +101,7 @@ impl Script {
                 let connection = self.client.connection();
                 self.client.ack(ctx, connection, tag);
             }
+            Step::Wait => {}
             Step::Nack { delivery, requeue } => {
                 let (connection, tag) = self.deliveries[delivery];
                 self.client.reject(ctx, connection, tag, requeue);
@@ -517,4 +520,112 @@ fn an_acked_message_leaves_the_queue_and_an_unacked_one_stays_held() {
     let unacked = vec![queue("q", true), consume("q"), publish("", "q", 1)];
     let (_, sim) = run(vec![unacked], vec![]);
     assert!(broker_state(sim.as_ref()).contains("queue q (durable): 0 ready, 1 unacked"));
+}
+
+fn declare(name: &str, auto_delete: bool, args: QueueArgs) -> Step {
+    Step::Call(Method::QueueDeclare {
+        name: name.into(),
+        durable: false,
+        exclusive: false,
+        auto_delete,
+        args,
+    })
+}
+
+#[test]
+fn prefetch_limits_a_consumers_unacked_deliveries() {
+    let steps = vec![
+        queue("q", true),
+        Step::Call(Method::BasicQos { prefetch: 2 }),
+        consume("q"),
+        publish("", "q", 1),
+        publish("", "q", 2),
+        publish("", "q", 3),
+    ];
+    let (log, sim) = run(vec![steps], vec![]);
+    assert_eq!(
+        log.iter().filter(|l| l.contains(" deliver ")).count(),
+        2,
+        "{log:#?}"
+    );
+    assert!(broker_state(sim.as_ref()).contains("queue q (durable): 1 ready, 2 unacked"));
+}
+
+#[test]
+fn drop_head_overflow_dead_letters_the_oldest_message() {
+    let args = QueueArgs {
+        max_length: Some(2),
+        dead_letter_exchange: Some("dead".into()),
+        ..QueueArgs::default()
+    };
+    let steps = vec![
+        exchange("dead", ExchangeKind::Fanout),
+        queue("graveyard", true),
+        bind("graveyard", "dead", ""),
+        declare("small", false, args),
+        publish("", "small", 1),
+        publish("", "small", 2),
+        publish("", "small", 3),
+        consume("graveyard"),
+    ];
+    let (log, sim) = run(vec![steps], vec![]);
+    assert!(
+        has(&log, "1 deliver 1 from graveyard tag=1 redelivered=false"),
+        "{log:#?}"
+    );
+    assert!(broker_state(sim.as_ref()).contains("queue small: 2 ready"));
+}
+
+#[test]
+fn an_expired_message_is_dead_lettered_and_never_delivered() {
+    let args = QueueArgs {
+        message_ttl_ns: Some(20 * MS),
+        dead_letter_exchange: Some("dead".into()),
+        ..QueueArgs::default()
+    };
+    let steps = vec![
+        exchange("dead", ExchangeKind::Fanout),
+        queue("graveyard", true),
+        bind("graveyard", "dead", ""),
+        declare("short-lived", false, args),
+        publish("", "short-lived", 9),
+        Step::Wait,
+        Step::Wait,
+        Step::Wait,
+        Step::Wait,
+        consume("graveyard"),
+        consume("short-lived"),
+    ];
+    let (log, _) = run(vec![steps], vec![]);
+    assert!(
+        has(&log, "1 deliver 9 from graveyard tag=1 redelivered=false"),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("from short-lived")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn an_auto_delete_queue_goes_when_its_last_consumer_cancels() {
+    let steps = vec![
+        declare("temp", true, QueueArgs::default()),
+        Step::Call(Method::BasicConsume {
+            queue: "temp".into(),
+            tag: "c".into(),
+            auto_ack: false,
+        }),
+        Step::Call(Method::BasicCancel { tag: "c".into() }),
+    ];
+    let (log, sim) = run(vec![steps], vec![]);
+    assert!(
+        has(&log, "1 reply BasicCancelOk { tag: \"c\" }"),
+        "{log:#?}"
+    );
+    assert!(
+        !broker_state(sim.as_ref()).contains("temp"),
+        "{}",
+        broker_state(sim.as_ref())
+    );
 }
