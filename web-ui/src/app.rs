@@ -5,8 +5,8 @@
 //! or `error`), `trace-hash` (present only when the run is done), `error`. The component
 //! never runs more than one slice per tick, so the browser paints between slices.
 //!
-//! wasm32 panics abort, so a panic inside a node stops the page where it is (the status
-//! stays `running`); the CLI reports the same seed as a `panic` finding.
+//! wasm32 panics abort, so a panic inside a node ends the app; the panic hook in `lib.rs`
+//! then sets `run-status` to `error` and shows the message in an `error` element.
 
 use gloo_timers::callback::Timeout;
 use sim_core::check::Finding;

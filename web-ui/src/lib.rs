@@ -16,6 +16,7 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    yew::set_custom_panic_hook(Box::new(|info| show_panic(&info.to_string())));
     // Mount into `#app` when the page has one, so the page keeps its own layout.
     let root = web_sys::window()
         .and_then(|window| window.document())
@@ -24,4 +25,32 @@ pub fn start() {
         Some(element) => yew::Renderer::<app::App>::with_root(element).render(),
         None => yew::Renderer::<app::App>::new().render(),
     };
+}
+
+/// wasm32 panics abort, so after a panic (say, an assertion inside a node) the app never
+/// renders again. Rather than leave `running` on screen forever, the hook writes the
+/// outcome into the page directly; the CLI reports the same seed as a `panic` finding.
+#[cfg(target_arch = "wasm32")]
+fn show_panic(message: &str) {
+    web_sys::console::error_1(&message.into());
+    let Some(document) = web_sys::window().and_then(|window| window.document()) else {
+        return;
+    };
+    if let Ok(Some(status)) = document.query_selector("[data-testid=\"run-status\"]") {
+        status.set_text_content(Some("error"));
+    }
+    let Ok(paragraph) = document.create_element("p") else {
+        return;
+    };
+    paragraph.set_class_name("error");
+    // Best effort: inside a panic hook there is nobody left to report a failure to.
+    let _ = paragraph.set_attribute("data-testid", "error");
+    paragraph.set_text_content(Some(&format!("the run panicked: {message}")));
+    let parent: Option<web_sys::Node> = match document.get_element_by_id("app") {
+        Some(app) => Some(app.into()),
+        None => document.body().map(Into::into),
+    };
+    if let Some(parent) = parent {
+        let _ = parent.append_child(&paragraph);
+    }
 }
