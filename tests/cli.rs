@@ -499,3 +499,31 @@ fn a_runs_own_history_passes_the_checker() {
     let output = faultline(&["check", "--model", "kv", path]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
+
+#[test]
+fn swarm_draws_a_progress_bar_on_a_terminal_only() {
+    // `script` (util-linux, in every Debian) gives the swarm a pseudo-terminal.
+    let command = format!(
+        "{} swarm broadcast --seeds 30",
+        env!("CARGO_BIN_EXE_faultline")
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).replace('\r', "\n");
+    assert!(
+        text.contains("/30 seeds"),
+        "a progress bar on the terminal: {text}"
+    );
+    assert!(
+        text.contains("swarm broadcast: 30 seeds"),
+        "then the summary: {text}"
+    );
+    let piped = faultline(&["swarm", "broadcast", "--seeds", "30"]);
+    assert!(
+        !stderr(&piped).contains("seeds"),
+        "no bar when stderr is not a terminal"
+    );
+}
