@@ -39,15 +39,18 @@ impl Hash64 {
         self.word(bytes.len() as u64);
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.word(u64::from_le_bytes(word));
+            self.word(u64::from_le_bytes(
+                chunk.try_into().expect("chunks of eight"),
+            ));
         }
+        // Assembled byte by byte: a variable-length copy would cost a libc call per event.
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(word));
+            let word = rest
+                .iter()
+                .enumerate()
+                .fold(0u64, |w, (i, b)| w | (*b as u64) << (8 * i));
+            self.word(word);
         }
     }
 
