@@ -527,3 +527,58 @@ fn swarm_draws_a_progress_bar_on_a_terminal_only() {
         "no bar when stderr is not a terminal"
     );
 }
+
+#[test]
+fn swarm_merge_combines_shards_into_the_whole_swarms_report() {
+    let shard = |index: &str| {
+        let output = faultline(&[
+            "swarm",
+            "broadcast",
+            "--seeds",
+            "24",
+            "--bug",
+            "broadcast.no-retransmit",
+            "--shard",
+            index,
+            "--json",
+        ]);
+        let path = temp(&format!("shard-{}.json", index.replace('/', "-")));
+        std::fs::write(&path, &output.stdout).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (a, b, c) = (shard("0/3"), shard("1/3"), shard("2/3"));
+    let output = faultline(&["swarm", "merge", &a, &b, &c, "--json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the merged swarm has findings"
+    );
+    let merged = json(&output);
+    let whole = json(&faultline(&[
+        "swarm",
+        "broadcast",
+        "--seeds",
+        "24",
+        "--bug",
+        "broadcast.no-retransmit",
+        "--json",
+    ]));
+    assert_eq!(merged["seeds"], whole["seeds"]);
+    assert_eq!(merged["failing_seeds"], whole["failing_seeds"]);
+    assert_eq!(merged["events"], whole["events"]);
+    assert_eq!(merged["findings"], whole["findings"]);
+
+    let other = temp("other-shard.json");
+    let output = faultline(&["swarm", "ping-pong", "--seeds", "2", "--json"]);
+    std::fs::write(&other, &output.stdout).unwrap();
+    assert_bad_input(
+        &["swarm", "merge", &a, other.to_str().unwrap()],
+        "is a shard of `ping-pong`",
+    );
+    let garbage = temp("garbage.json");
+    std::fs::write(&garbage, "{\"scenario\": 3}").unwrap();
+    assert_bad_input(
+        &["swarm", "merge", garbage.to_str().unwrap()],
+        "garbage.json:1:",
+    );
+}

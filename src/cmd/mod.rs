@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bugs;
 pub mod check;
 pub mod list;
+pub mod merge;
 pub mod replay;
 pub mod run;
 pub mod swarm;

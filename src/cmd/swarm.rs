@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sim_core::check::Finding;
 use sim_core::engine::run_to_end;
 use sim_core::scenario::RunOptions;
@@ -43,12 +43,16 @@ impl FromStr for Shard {
 }
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<SwarmCommand>,
     /// A built-in scenario name or a path to a .toml file.
-    scenario: String,
+    #[arg(required = true)]
+    scenario: Option<String>,
     /// How many seeds to run.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=SEEDS_MAX))]
-    seeds: u64,
+    #[arg(long, required = true, value_parser = clap::value_parser!(u64).range(1..=SEEDS_MAX))]
+    seeds: Option<u64>,
     /// The first seed.
     #[arg(long, default_value_t = 0)]
     start: u64,
@@ -63,34 +67,50 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct SeedFinding {
-    seed: u64,
+#[derive(clap::Subcommand)]
+enum SwarmCommand {
+    /// Combine the `--json` reports of a swarm's shards into one report.
+    Merge(super::merge::Args),
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SeedFinding {
+    pub(crate) seed: u64,
     #[serde(flatten)]
     finding: Finding,
     reproduce: String,
 }
 
-#[derive(Serialize)]
-struct Report {
-    scenario: String,
-    start: u64,
-    seeds: u64,
-    failing_seeds: u64,
-    seeds_per_sec: f64,
-    events: u64,
-    findings: Vec<SeedFinding>,
-    findings_truncated: bool,
+/// The `--json` report; `swarm merge` reads it back.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Report {
+    pub(crate) scenario: String,
+    pub(crate) start: u64,
+    pub(crate) seeds: u64,
+    pub(crate) failing_seeds: u64,
+    pub(crate) seeds_per_sec: f64,
+    pub(crate) events: u64,
+    pub(crate) findings: Vec<SeedFinding>,
+    pub(crate) findings_truncated: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let loaded = load::scenario(Some(&args.scenario))?;
+    if let Some(SwarmCommand::Merge(merge)) = args.command {
+        return super::merge::run(merge);
+    }
+    let scenario = args
+        .scenario
+        .expect("clap requires a scenario without a subcommand");
+    let seed_count = args
+        .seeds
+        .expect("clap requires --seeds without a subcommand");
+    let loaded = load::scenario(Some(&scenario))?;
     let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
-    let Some(end) = args.start.checked_add(args.seeds) else {
+    let Some(end) = args.start.checked_add(seed_count) else {
         bail!(
             "--start {} plus --seeds {} overflows the seed range",
             args.start,
-            args.seeds
+            seed_count
         );
     };
     let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
@@ -166,7 +186,7 @@ fn progress_bar(seeds: u64, json: bool) -> ProgressBar {
     bar
 }
 
-fn print_report(report: &Report, wall_s: f64) {
+pub(crate) fn print_report(report: &Report, wall_s: f64) {
     println!(
         "{}: {} seeds in {wall_s:.2}s ({:.1} seeds/s, {} events)",
         paint(BOLD, &format!("swarm {}", report.scenario)),
