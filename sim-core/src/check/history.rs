@@ -245,9 +245,13 @@ fn pair(events: Vec<(u32, Event)>) -> Result<Vec<Operation>, Vec<HistoryError>> 
             }
         }
     }
-    // A failed operation did not happen: drop it.
-    for at in failed.into_iter().rev() {
-        operations.remove(at);
+    // A failed operation did not happen: drop it. (Completions arrive in any order, so
+    // removing by index one by one would shift the indices still to come.)
+    let mut keep = vec![true; operations.len()];
+    for at in failed {
+        keep[at] = false;
     }
+    let mut flags = keep.into_iter();
+    operations.retain(|_| flags.next().expect("one flag per operation"));
     Ok(operations)
 }

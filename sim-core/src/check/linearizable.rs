@@ -510,3 +510,28 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod failed_operations {
+    use super::*;
+    use crate::check::history;
+
+    #[test]
+    fn failed_operations_are_dropped_whatever_order_they_complete_in() {
+        // The cas on line 1 completes (fails) after the one on line 2: dropping by index in
+        // completion order once removed the read instead.
+        let text = r#"{"process":0,"type":"invoke","f":"cas","value":[5,6]}
+{"process":1,"type":"invoke","f":"cas","value":[7,8]}
+{"process":2,"type":"invoke","f":"read","value":null}
+{"process":1,"type":"fail","f":"cas","value":[7,8]}
+{"process":0,"type":"fail","f":"cas","value":[5,6]}
+{"process":2,"type":"ok","f":"read","value":3}"#;
+        let ops = history::parse(text).unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].f, OpFunction::Read);
+        assert!(matches!(
+            check(Model::Register, &ops),
+            Verdict::NotLinearizable { .. }
+        ));
+    }
+}

@@ -5,6 +5,7 @@
 //! nodes report and the state at the end of a run, and turns a violation into a
 //! `Finding`. This module reads; it never drives a run or reaches into a node.
 
+pub mod generate;
 pub mod history;
 pub mod linearizable;
 
