@@ -42,7 +42,8 @@ fn ping_pong_by_cluster_size(c: &mut Criterion) {
     group.sample_size(10);
     for nodes in [10u32, 100, 1_000, 10_000] {
         let pairs = nodes / 2;
-        let per_pair = (messages / pairs as u64).max(2);
+        // At least 400 messages per pair, so large clusters are measured warm too.
+        let per_pair = (messages / pairs as u64).max(400);
         // Throughput in events (send, deliver, observe): what "cost per event" means.
         let events = {
             let mut sim = ping_pong_sim(
@@ -69,7 +70,15 @@ fn ping_pong_by_cluster_size(c: &mut Criterion) {
             )
         };
         group.bench_with_input(BenchmarkId::from_parameter(nodes), &nodes, |b, _| {
-            b.iter_batched(build, |mut sim| run_to_end(&mut sim), BatchSize::LargeInput)
+            // The simulation is returned so criterion drops it outside the timing.
+            b.iter_batched(
+                build,
+                |mut sim| {
+                    let report = run_to_end(&mut sim);
+                    (sim, report)
+                },
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();
