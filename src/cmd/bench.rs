@@ -5,10 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use sim_core::engine::{run_to_end, Limits, SimConfig};
-use sim_core::net::{Latency, LinkModel};
-use sim_core::proto::ping_pong::Params;
-use sim_core::scenario::ping_pong_sim;
+use sim_core::engine::run_to_end;
+use sim_core::net::Latency;
+use sim_core::scenario::ping_pong_bench;
 
 const MESSAGES_MAX: u64 = 300_000_000;
 const PAIRS_MAX: u32 = 50_000;
@@ -43,35 +42,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let messages = per_pair * args.pairs as u64;
-    let mut kinds = vec!["client".to_string(); args.pairs as usize];
-    kinds.extend(vec!["server".to_string(); args.pairs as usize]);
-    let config = SimConfig {
-        scenario: "bench-ping-pong".into(),
-        seed: 1,
-        kinds,
-        link: LinkModel {
-            latency: Latency::Fixed { ns: 10_000 },
-            ..LinkModel::default()
-        },
-        links: Vec::new(),
-        faults: Vec::new(),
-        nemesis: None,
-        fault_phase_ns: 1 << 62,
-        quiet_ns: 0,
-        limits: Limits {
-            events_max: messages * 3 + 1_000,
-            queue_max: 10 * args.pairs + 1_000,
-            ..Limits::default()
-        },
-        bugs: Default::default(),
-        retain_trace: false,
-    };
-    let params = Params {
-        messages: per_pair,
-        timeout_ns: 0,
-    };
     let started = Instant::now();
-    let mut sim = ping_pong_sim(config, params, |_| true);
+    let mut sim = ping_pong_bench(args.pairs, per_pair, Latency::Fixed { ns: 10_000 });
     let report = run_to_end(&mut sim);
     let wall_s = started.elapsed().as_secs_f64();
     if !report.findings.is_empty() {

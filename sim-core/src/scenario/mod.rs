@@ -14,7 +14,8 @@ mod values;
 pub use builtin::{builtin, builtin_names, BUILTINS};
 pub use parse::parse;
 pub use protocols::{
-    ping_pong_sim, protocol, ParamKind, ParamSpec, ParamValue, ProtocolSpec, PROTOCOLS,
+    ping_pong_bench, ping_pong_sim, protocol, ParamKind, ParamSpec, ParamValue, ProtocolSpec,
+    PROTOCOLS,
 };
 pub use values::{format_duration, parse_duration_ns};
 

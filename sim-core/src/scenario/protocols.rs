@@ -136,7 +136,46 @@ fn build_ping_pong(scenario: &Scenario, config: SimConfig) -> Box<dyn Run> {
     Box::new(ping_pong_sim(config, params, |name| scenario.checks(name)))
 }
 
-/// A ping-pong run straight from an engine configuration (also the benchmark's entry).
+/// A ping-pong cluster for benchmarks: `pairs` clients, then `pairs` servers, on links of
+/// `latency`; no faults and no deadline (the run ends when its queue drains), limits sized
+/// for the messages it will exchange. `faultline bench` and the criterion benches share it.
+pub fn ping_pong_bench(
+    pairs: u32,
+    messages_per_pair: u64,
+    latency: crate::net::Latency,
+) -> Sim<ping_pong::PingPong> {
+    assert!(pairs > 0 && messages_per_pair >= 2);
+    let mut kinds = vec!["client".to_string(); pairs as usize];
+    kinds.extend(vec!["server".to_string(); pairs as usize]);
+    let messages = messages_per_pair * pairs as u64;
+    let config = SimConfig {
+        scenario: "bench-ping-pong".into(),
+        seed: 1,
+        kinds,
+        link: crate::net::LinkModel {
+            latency,
+            ..Default::default()
+        },
+        links: Vec::new(),
+        faults: Vec::new(),
+        nemesis: None,
+        fault_phase_ns: 1 << 62,
+        quiet_ns: 0,
+        limits: crate::engine::Limits {
+            events_max: messages * 4 + 10_000,
+            ..Default::default()
+        },
+        bugs: Default::default(),
+        retain_trace: false,
+    };
+    let params = ping_pong::Params {
+        messages: messages_per_pair,
+        timeout_ns: 0,
+    };
+    ping_pong_sim(config, params, |_| true)
+}
+
+/// A ping-pong run straight from an engine configuration.
 pub fn ping_pong_sim(
     config: SimConfig,
     params: ping_pong::Params,

@@ -138,6 +138,47 @@ fn declare_exchange(
     }
 }
 
+/// What publishers and consumers share: a client library whose events drive them. The
+/// `Node` plumbing (start the client, feed it frames and its timer, hand its events on)
+/// is written once, here.
+trait App {
+    fn client(&mut self) -> &mut Client;
+    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event);
+    /// A timer of the application's own (any tag but the client library's).
+    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, tag: u64);
+    fn role(&self) -> String;
+    fn inspect(&self) -> String;
+}
+
+impl<A: App> Node<BrokerProto> for A {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+        self.client().start(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
+        for event in self.client().on_message(ctx, msg) {
+            self.on_event(ctx, event);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
+        if tag != TAG_CLIENT {
+            return self.on_app_timer(ctx, tag);
+        }
+        for event in self.client().on_timer(ctx) {
+            self.on_event(ctx, event);
+        }
+    }
+
+    fn role(&self) -> String {
+        App::role(self)
+    }
+
+    fn inspect(&self) -> String {
+        App::inspect(self)
+    }
+}
+
 pub struct Publisher {
     workload: Workload,
     client: Client,
@@ -243,27 +284,18 @@ impl Publisher {
     }
 }
 
-impl Node<BrokerProto> for Publisher {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
-        self.client.start(ctx);
+impl App for Publisher {
+    fn client(&mut self) -> &mut Client {
+        &mut self.client
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
-        for event in self.client.on_message(ctx, msg) {
-            self.on_event(ctx, event);
-        }
+    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
+        Publisher::on_event(self, ctx, event);
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
-        match tag {
-            TAG_CLIENT => {
-                for event in self.client.on_timer(ctx) {
-                    self.on_event(ctx, event);
-                }
-            }
-            TAG_PUBLISH => self.on_timer_publish(ctx),
-            _ => unreachable!("unknown publisher timer {tag}"),
-        }
+    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, tag: u64) {
+        assert_eq!(tag, TAG_PUBLISH, "unknown publisher timer");
+        self.on_timer_publish(ctx);
     }
 
     fn role(&self) -> String {
@@ -454,27 +486,18 @@ fn declare_queue(
     }
 }
 
-impl Node<BrokerProto> for Consumer {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
-        self.client.start(ctx);
+impl App for Consumer {
+    fn client(&mut self) -> &mut Client {
+        &mut self.client
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
-        for event in self.client.on_message(ctx, msg) {
-            self.on_event(ctx, event);
-        }
+    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
+        Consumer::on_event(self, ctx, event);
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
-        match tag {
-            TAG_CLIENT => {
-                for event in self.client.on_timer(ctx) {
-                    self.on_event(ctx, event);
-                }
-            }
-            TAG_WORK => self.on_timer_work(ctx),
-            _ => unreachable!("unknown consumer timer {tag}"),
-        }
+    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, tag: u64) {
+        assert_eq!(tag, TAG_WORK, "unknown consumer timer");
+        self.on_timer_work(ctx);
     }
 
     fn role(&self) -> String {
