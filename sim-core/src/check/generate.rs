@@ -19,28 +19,73 @@ pub struct Shape {
     pub crash_ppm: u32,
 }
 
+/// One operation as the generator plans it, before its outcome is known.
+struct Planned {
+    process: u64,
+    key: String,
+    f: OpFunction,
+    invoke: u64,
+    /// Its linearization point, inside [invoke, complete].
+    effect: u64,
+    complete: u64,
+    crashed: bool,
+    takes_effect: bool,
+    /// The value written (write, cas new value).
+    argument: u64,
+    /// The value a cas expects.
+    expected: u64,
+}
+
+impl Planned {
+    fn input(&self) -> Value {
+        match self.f {
+            OpFunction::Read => Value::Null,
+            OpFunction::Write => json!(self.argument),
+            _ => json!([self.expected, self.argument]),
+        }
+    }
+}
+
 /// A linearizable history of `shape`, as the lines of a history file would hold it.
 pub fn linearizable(seed: u64, shape: Shape) -> Vec<HistoryEvent> {
     assert!(shape.processes > 0 && shape.keys > 0);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    // (time, order, event): an operation's effect is applied at its linearization point.
-    let mut timeline: Vec<(u64, u8, u32, HistoryEvent)> = Vec::new();
+    let planned = plan(&mut ChaCha8Rng::seed_from_u64(seed), shape);
+    let outcomes = outcomes(&planned);
+    let mut timeline: Vec<(u64, u8, usize, HistoryEvent)> = Vec::new();
+    for (index, (op, (value, ok))) in planned.iter().zip(outcomes).enumerate() {
+        let mut invocation = HistoryEvent::new(op.process, OpType::Invoke, op.f, op.input());
+        invocation.time = Some(op.invoke);
+        timeline.push((op.invoke, 0, index, invocation.with_key(op.key.clone())));
+        if op.crashed {
+            continue; // A crashed client never hears back.
+        }
+        let (kind, value) = match op.f {
+            OpFunction::Read => (OpType::Ok, value),
+            _ if ok => (OpType::Ok, op.input()),
+            _ => (OpType::Fail, op.input()),
+        };
+        let mut completion = HistoryEvent::new(op.process, kind, op.f, value);
+        completion.time = Some(op.complete);
+        timeline.push((op.complete, 1, index, completion.with_key(op.key.clone())));
+    }
+    timeline.sort_by_key(|(time, order, index, _)| (*time, *order, *index));
+    timeline.into_iter().map(|(.., event)| event).collect()
+}
+
+fn plan(rng: &mut ChaCha8Rng, shape: Shape) -> Vec<Planned> {
     let mut free_at = vec![0u64; shape.processes as usize];
-    let mut next_process = shape.processes as u64;
     let mut process_ids: Vec<u64> = (0..shape.processes as u64).collect();
-    let mut planned = Vec::new();
-    for index in 0..shape.operations {
+    let mut next_process = shape.processes as u64;
+    let mut planned = Vec::with_capacity(shape.operations as usize);
+    for _ in 0..shape.operations {
         let slot = rng.random_range(0..shape.processes) as usize;
         let invoke = free_at[slot] + 1 + rng.random_range(0..50); // Strictly after its last op.
         let effect = invoke + rng.random_range(1..100);
         let complete = effect + rng.random_range(1..100);
         free_at[slot] = complete;
         let key = format!("k{}", rng.random_range(0..shape.keys));
-        let f = match rng.random_range(0..3u32) {
-            0 => OpFunction::Read,
-            1 => OpFunction::Write,
-            _ => OpFunction::Cas,
-        };
+        let f = [OpFunction::Read, OpFunction::Write, OpFunction::Cas]
+            [rng.random_range(0..3u32) as usize];
         let crashed = rng.random_range(0..1_000_000u32) < shape.crash_ppm;
         let takes_effect = !crashed || rng.random_bool(0.5);
         let process = process_ids[slot];
@@ -49,10 +94,8 @@ pub fn linearizable(seed: u64, shape: Shape) -> Vec<HistoryEvent> {
             process_ids[slot] = next_process;
             next_process += 1;
         }
-        let argument = rng.random_range(0..5u64);
-        let expected = rng.random_range(0..5u64);
-        planned.push((
-            index,
+        let (argument, expected) = (rng.random_range(0..5u64), rng.random_range(0..5u64));
+        planned.push(Planned {
             process,
             key,
             f,
@@ -63,61 +106,40 @@ pub fn linearizable(seed: u64, shape: Shape) -> Vec<HistoryEvent> {
             takes_effect,
             argument,
             expected,
-        ));
+        });
     }
-    // Apply effects in time order to learn what reads return and whether cas succeeds.
+    planned
+}
+
+/// Applies every operation at its linearization point, in time order: what each read
+/// returns and whether each cas succeeds.
+fn outcomes(planned: &[Planned]) -> Vec<(Value, bool)> {
     let mut order: Vec<usize> = (0..planned.len()).collect();
-    order.sort_by_key(|&i| (planned[i].5, i));
-    let mut state: std::collections::BTreeMap<String, Value> = Default::default();
-    let mut outcome: Vec<(Value, bool)> = vec![(Value::Null, true); planned.len()];
+    order.sort_by_key(|&i| (planned[i].effect, i));
+    let mut state: std::collections::BTreeMap<&str, Value> = Default::default();
+    let mut outcomes = vec![(Value::Null, true); planned.len()];
     for i in order {
-        let (_, _, key, f, .., takes_effect, argument, expected) = &planned[i];
-        let current = state.get(key).cloned().unwrap_or(Value::Null);
-        if !takes_effect {
+        let op = &planned[i];
+        if !op.takes_effect {
             continue;
         }
-        outcome[i] = match f {
+        let current = state.get(op.key.as_str()).cloned().unwrap_or(Value::Null);
+        outcomes[i] = match op.f {
             OpFunction::Read => (current, true),
             OpFunction::Write => {
-                state.insert(key.clone(), json!(argument));
+                state.insert(&op.key, json!(op.argument));
                 (Value::Null, true)
             }
             _ => {
-                let ok = current == json!(expected);
+                let ok = current == json!(op.expected);
                 if ok {
-                    state.insert(key.clone(), json!(argument));
+                    state.insert(&op.key, json!(op.argument));
                 }
                 (Value::Null, ok)
             }
         };
     }
-    for (i, (index, process, key, f, invoke, _, complete, crashed, _, argument, expected)) in
-        planned.into_iter().enumerate()
-    {
-        let input = match f {
-            OpFunction::Read => Value::Null,
-            OpFunction::Write => json!(argument),
-            _ => json!([expected, argument]),
-        };
-        let mut invocation =
-            HistoryEvent::new(process, OpType::Invoke, f, input.clone()).with_key(key.clone());
-        invocation.time = Some(invoke);
-        timeline.push((invoke, 0, index, invocation));
-        if crashed {
-            continue;
-        }
-        let (value, ok) = outcome[i].clone();
-        let (kind, value) = match f {
-            OpFunction::Read => (OpType::Ok, value),
-            _ if ok => (OpType::Ok, input),
-            _ => (OpType::Fail, input),
-        };
-        let mut completion = HistoryEvent::new(process, kind, f, value).with_key(key);
-        completion.time = Some(complete);
-        timeline.push((complete, 1, index, completion));
-    }
-    timeline.sort_by_key(|(time, order, index, _)| (*time, *order, *index));
-    timeline.into_iter().map(|(.., event)| event).collect()
+    outcomes
 }
 
 /// Renders events as the lines of a history file.

@@ -170,88 +170,97 @@ fn pair(events: Vec<(u32, Event)>) -> Result<Vec<Operation>, Vec<HistoryError>> 
             .iter()
             .find(|(_, e)| e.time.is_none())
             .expect("some untimed");
-        return Err(vec![error(
-            *line,
-            1,
-            "`time` is on some lines but not this one; give it on all or none".into(),
-        )]);
+        let message = "`time` is on some lines but not this one; give it on all or none";
+        return Err(vec![error(*line, 1, message.into())]);
     }
-    let mut open: std::collections::BTreeMap<u64, usize> = Default::default();
-    let mut operations: Vec<Operation> = Vec::new();
-    let mut failed = Vec::new();
+    let mut pairing = Pairing::default();
     let mut last_time = 0;
     for (index, (line, event)) in events.into_iter().enumerate() {
         let time = event.time.unwrap_or(index as u64);
         if time < last_time {
-            return Err(vec![error(
-                line,
-                1,
-                format!("`time` {time} goes back before {last_time}"),
-            )]);
+            let message = format!("`time` {time} goes back before {last_time}");
+            return Err(vec![error(line, 1, message)]);
         }
         last_time = time;
-        match event.kind {
-            OpType::Invoke => {
-                if open.contains_key(&event.process) {
-                    let message = format!(
-                        "process {} invokes again before its last operation completed",
-                        event.process
-                    );
-                    return Err(vec![error(line, 1, message)]);
-                }
-                open.insert(event.process, operations.len());
-                operations.push(Operation {
-                    process: event.process,
-                    f: event.f,
-                    key: event.key,
-                    input: event.value,
-                    output: None,
-                    completed: false,
-                    invoke_time: time,
-                    return_time: u64::MAX,
-                    line,
-                });
-            }
-            completion => {
-                let Some(at) = open.remove(&event.process) else {
-                    let message = format!(
-                        "process {} completes an operation it never invoked",
-                        event.process
-                    );
-                    return Err(vec![error(line, 1, message)]);
-                };
-                let operation = &mut operations[at];
-                if operation.f != event.f {
-                    return Err(vec![error(
-                        line,
-                        1,
-                        format!(
-                            "completion `{:?}` does not match the invocation on line {}",
-                            event.f, operation.line
-                        ),
-                    )]);
-                }
-                match completion {
-                    OpType::Ok => {
-                        operation.completed = true;
-                        operation.return_time = time;
-                        if operation.f == OpFunction::Read {
-                            operation.output = Some(event.value);
-                        }
-                    }
-                    OpType::Fail => failed.push(at),
-                    OpType::Info | OpType::Invoke => {} // Unknown outcome: stays pending.
-                }
-            }
+        let paired = match event.kind {
+            OpType::Invoke => pairing.invoke(line, event, time),
+            _ => pairing.complete(event, time),
+        };
+        paired.map_err(|message| vec![error(line, 1, message)])?;
+    }
+    Ok(pairing.finish())
+}
+
+/// Operations in invocation order, the open one of each process, and the failed ones.
+#[derive(Default)]
+struct Pairing {
+    operations: Vec<Operation>,
+    open: std::collections::BTreeMap<u64, usize>,
+    failed: Vec<usize>,
+}
+
+impl Pairing {
+    fn invoke(&mut self, line: u32, event: Event, time: u64) -> Result<(), String> {
+        if self.open.contains_key(&event.process) {
+            let process = event.process;
+            return Err(format!(
+                "process {process} invokes again before its last operation completed"
+            ));
         }
+        self.open.insert(event.process, self.operations.len());
+        self.operations.push(Operation {
+            process: event.process,
+            f: event.f,
+            key: event.key,
+            input: event.value,
+            output: None,
+            completed: false,
+            invoke_time: time,
+            return_time: u64::MAX,
+            line,
+        });
+        Ok(())
     }
-    // A failed operation did not happen: drop it. (Completions arrive in any order, so
-    // removing by index one by one would shift the indices still to come.)
-    let mut keep = vec![true; operations.len()];
-    for at in failed {
-        keep[at] = false;
+
+    fn complete(&mut self, event: Event, time: u64) -> Result<(), String> {
+        let Some(at) = self.open.remove(&event.process) else {
+            return Err(format!(
+                "process {} completes an operation it never invoked",
+                event.process
+            ));
+        };
+        let operation = &mut self.operations[at];
+        if operation.f != event.f {
+            let invoked = operation.line;
+            return Err(format!(
+                "completion `{:?}` does not match the invocation on line {invoked}",
+                event.f
+            ));
+        }
+        match event.kind {
+            OpType::Ok => {
+                operation.completed = true;
+                operation.return_time = time;
+                if operation.f == OpFunction::Read {
+                    operation.output = Some(event.value);
+                }
+            }
+            OpType::Fail => self.failed.push(at),
+            OpType::Info | OpType::Invoke => {} // Unknown outcome: stays pending.
+        }
+        Ok(())
     }
-    let mut flags = keep.into_iter();
-    operations.retain(|_| flags.next().expect("one flag per operation"));
-    Ok(operations)
+
+    /// The operations that happened or may have: a failed one did not happen. (Failures
+    /// arrive in any order, so removing them by index one by one would shift the rest.)
+    fn finish(mut self) -> Vec<Operation> {
+        let mut keep = vec![true; self.operations.len()];
+        for at in self.failed {
+            keep[at] = false;
+        }
+        let mut flags = keep.into_iter();
+        self.operations
+            .retain(|_| flags.next().expect("one flag per operation"));
+        self.operations
+    }
 }
