@@ -426,36 +426,7 @@ impl<P: Proto> Sim<P> {
                 incarnation,
                 timer,
                 tag,
-            } => {
-                let slot = &mut self.slots[node as usize];
-                if slot.incarnation != incarnation || !self.live_timers.contains(&timer) {
-                    self.live_timers.remove(&timer);
-                    return; // Cancelled, or it belonged to a crashed incarnation.
-                }
-                if slot.status == Status::Paused {
-                    let event = Event::Timer {
-                        node,
-                        incarnation,
-                        timer,
-                        tag,
-                    };
-                    self.hold(
-                        node,
-                        Queued {
-                            time_ns: queued.time_ns,
-                            seq: queued.seq,
-                            event,
-                        },
-                    );
-                    return;
-                }
-                self.live_timers.remove(&timer);
-                self.trace
-                    .record(self.now_ns, EventKind::Timer, node, None, tag, &[], || {
-                        format!("timer {timer} tag {tag}")
-                    });
-                self.call(node, |node, ctx| node.on_timer(ctx, timer, tag));
-            }
+            } => self.fire_timer(node, incarnation, timer, tag, queued.time_ns, queued.seq),
             Event::Fault(fault) => self.apply_fault(*fault),
             Event::Nemesis => {
                 if self.now_ns >= self.config.fault_phase_ns {
@@ -474,6 +445,47 @@ impl<P: Proto> Sim<P> {
             Event::FaultPhaseEnd => self.heal_all(),
             Event::End => self.finish(),
         }
+    }
+
+    /// A timer comes due: skipped if cancelled or from a crashed incarnation, held while
+    /// its node is paused, otherwise handed to the node.
+    fn fire_timer(
+        &mut self,
+        node: NodeId,
+        incarnation: u32,
+        timer: TimerId,
+        tag: u64,
+        time_ns: u64,
+        seq: u64,
+    ) {
+        let slot = &mut self.slots[node as usize];
+        if slot.incarnation != incarnation || !self.live_timers.contains(&timer) {
+            self.live_timers.remove(&timer);
+            return; // Cancelled, or it belonged to a crashed incarnation.
+        }
+        if slot.status == Status::Paused {
+            let event = Event::Timer {
+                node,
+                incarnation,
+                timer,
+                tag,
+            };
+            self.hold(
+                node,
+                Queued {
+                    time_ns,
+                    seq,
+                    event,
+                },
+            );
+            return;
+        }
+        self.live_timers.remove(&timer);
+        self.trace
+            .record(self.now_ns, EventKind::Timer, node, None, tag, &[], || {
+                format!("timer {timer} tag {tag}")
+            });
+        self.call(node, |node, ctx| node.on_timer(ctx, timer, tag));
     }
 
     #[allow(clippy::too_many_arguments)]
