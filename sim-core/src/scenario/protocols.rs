@@ -417,42 +417,15 @@ fn check_broker(scenario: &Scenario) -> Result<(), (&'static str, String)> {
 }
 
 fn build_broker(scenario: &Scenario, config: SimConfig) -> Box<dyn Run> {
-    use broker::apps::{Consumer, Publisher, QueueSpec, Workload};
-    use broker::{invariants, Broker, BrokerProto, ExchangeKind};
+    use broker::apps::{Consumer, Publisher, QueueSpec};
+    use broker::{invariants, Broker, BrokerProto};
     let broker_id = config
         .kinds
         .iter()
         .position(|k| k == "broker")
         .expect("checked") as NodeId;
-    let exchange_kind = match scenario.param_text("exchange_type").as_str() {
-        "topic" => ExchangeKind::Topic,
-        "fanout" => ExchangeKind::Fanout,
-        _ => ExchangeKind::Direct,
-    };
-    let queues: Vec<QueueSpec> = scenario
-        .param_list("queues")
-        .iter()
-        .map(|spec| QueueSpec::parse(spec).expect("checked"))
-        .collect();
-    let workload = Workload {
-        broker: broker_id,
-        heartbeat_ns: scenario.param("heartbeat"),
-        exchange: scenario.param_text("exchange"),
-        exchange_kind,
-        durable: scenario.param_flag("durable"),
-        persistent: scenario.param_flag("persistent"),
-        mandatory: scenario.param_flag("mandatory"),
-        confirms: scenario.param_flag("confirms"),
-        routing_keys: scenario.param_list("routing_keys"),
-        messages: scenario.param("messages") as u32,
-        publish_interval_ns: scenario.param("publish_interval"),
-        burst: scenario.param("burst").max(1) as u32,
-        queues: queues.clone(),
-        prefetch: scenario.param("prefetch") as u32,
-        auto_ack: scenario.param_flag("auto_ack"),
-        process_ns: scenario.param("process_time"),
-        reject_every: scenario.param("reject_every") as u32,
-    };
+    let queues: Vec<QueueSpec> = broker_queues(scenario);
+    let workload = broker_workload(scenario, broker_id, queues.clone());
     let params = broker::server::BrokerParams {
         heartbeat_ns: workload.heartbeat_ns,
         sync_interval_ns: scenario.param("sync_interval"),
@@ -490,4 +463,45 @@ fn build_broker(scenario: &Scenario, config: SimConfig) -> Box<dyn Run> {
         checkers.push(Box::new(invariants::NoDuplicates::default()));
     }
     Box::new(Sim::new(config, factory, checkers))
+}
+
+fn broker_queues(scenario: &Scenario) -> Vec<broker::apps::QueueSpec> {
+    let specs = scenario.param_list("queues");
+    specs
+        .iter()
+        .map(|spec| broker::apps::QueueSpec::parse(spec).expect("checked"))
+        .collect()
+}
+
+/// The traffic every client of a broker scenario shares, from its parameters.
+fn broker_workload(
+    scenario: &Scenario,
+    broker_id: NodeId,
+    queues: Vec<broker::apps::QueueSpec>,
+) -> broker::apps::Workload {
+    use broker::ExchangeKind;
+    let exchange_kind = match scenario.param_text("exchange_type").as_str() {
+        "topic" => ExchangeKind::Topic,
+        "fanout" => ExchangeKind::Fanout,
+        _ => ExchangeKind::Direct,
+    };
+    broker::apps::Workload {
+        broker: broker_id,
+        heartbeat_ns: scenario.param("heartbeat"),
+        exchange: scenario.param_text("exchange"),
+        exchange_kind,
+        durable: scenario.param_flag("durable"),
+        persistent: scenario.param_flag("persistent"),
+        mandatory: scenario.param_flag("mandatory"),
+        confirms: scenario.param_flag("confirms"),
+        routing_keys: scenario.param_list("routing_keys"),
+        messages: scenario.param("messages") as u32,
+        publish_interval_ns: scenario.param("publish_interval"),
+        burst: scenario.param("burst").max(1) as u32,
+        queues,
+        prefetch: scenario.param("prefetch") as u32,
+        auto_ack: scenario.param_flag("auto_ack"),
+        process_ns: scenario.param("process_time"),
+        reject_every: scenario.param("reject_every") as u32,
+    }
 }
