@@ -834,8 +834,10 @@ impl Broker {
             message.deaths += 1;
             if let Some(targets) = self.route(ctx, &exchange, &key) {
                 let targets: Vec<String> = targets.into_iter().filter(|t| t != name).collect();
-                self.enqueue_all(ctx, &targets, &key, &message);
-                self.arm_sync(ctx);
+                let (_, needs_sync) = self.enqueue_all(ctx, &targets, &key, &message);
+                if needs_sync {
+                    self.arm_sync(ctx);
+                }
             }
         }
     }
@@ -886,35 +888,14 @@ impl Broker {
     ) {
         let queue = self.queues.get_mut(name).expect("dispatching queue");
         let queued = queue.ready.remove(&position).expect("the head is ready");
-        let (client, number) = consumer.connection;
-        let connection = self
-            .connections
-            .get_mut(&client)
-            .expect("a consumer's connection");
+        let (redelivered, message) = (queued.redelivered, queued.message.clone());
+        queue.unacked.insert(position, queued);
+        let client = consumer.connection.0;
+        let connection = self.connection(client);
+        debug_assert_eq!(connection.number, consumer.connection.1);
         let delivery_tag = connection.delivery_tag_next;
         connection.delivery_tag_next += 1;
-        let deliver = Frame::Deliver {
-            consumer_tag: consumer.tag.clone(),
-            delivery_tag,
-            redelivered: queued.redelivered,
-            queue: name.to_string(),
-            message: queued.message.clone(),
-        };
-        debug_assert_eq!(connection.number, number);
-        ctx.send(
-            client,
-            Msg {
-                connection: number,
-                seq: connection.seq_out,
-                frame: deliver,
-            },
-        );
-        connection.seq_out += 1;
-        if consumer.auto_ack {
-            queue.unacked.insert(position, queued);
-            self.drop_message(ctx, name, position, DropReason::AutoAcked);
-        } else {
-            queue.unacked.insert(position, queued);
+        if !consumer.auto_ack {
             connection
                 .consumers
                 .get_mut(&consumer.tag)
@@ -923,9 +904,21 @@ impl Broker {
             let unacked = Unacked {
                 queue: name.to_string(),
                 position,
-                consumer_tag: consumer.tag,
+                consumer_tag: consumer.tag.clone(),
             };
             connection.unacked.insert(delivery_tag, unacked);
+        }
+        let queue = name.to_string();
+        let frame = Frame::Deliver {
+            consumer_tag: consumer.tag,
+            delivery_tag,
+            redelivered,
+            queue,
+            message,
+        };
+        self.send(ctx, client, frame);
+        if consumer.auto_ack {
+            self.drop_message(ctx, name, position, DropReason::AutoAcked);
         }
     }
 
