@@ -31,7 +31,7 @@ use crate::disk::Disk;
 use crate::fault::{Fault, Nemesis, NemesisConfig, ScheduledFault};
 use crate::net::{DropReason, Fate, LinkModel, Net};
 use crate::node::{Ctx, Effects, Node, NodeId, Proto, TimerId};
-use crate::trace::{EventKind, Trace, TraceEvent};
+use crate::trace::{EventKind, Trace};
 
 use queue::{EventQueue, QUEUE_SLOTS_MAX};
 
@@ -1017,9 +1017,4 @@ impl<P: Proto> Run for Sim<P> {
                 .collect(),
         }
     }
-}
-
-/// The retained events, for callers that only hold a `dyn Run`.
-pub fn retained_events(run: &dyn Run) -> &[TraceEvent] {
-    run.trace().retained()
 }

@@ -33,26 +33,9 @@ const ROOT_KEYS: &[&str] = &[
     "params",
     "limits",
 ];
+/// The keys of a link model: in [network] (with `links`) and in each [[network.links]]
+/// (with `from` and `to`).
 const LINK_KEYS: &[&str] = &[
-    "latency",
-    "fifo",
-    "loss",
-    "duplicate",
-    "reorder",
-    "reorder_window",
-];
-const NETWORK_KEYS: &[&str] = &[
-    "latency",
-    "fifo",
-    "loss",
-    "duplicate",
-    "reorder",
-    "reorder_window",
-    "links",
-];
-const LINK_OVERRIDE_KEYS: &[&str] = &[
-    "from",
-    "to",
     "latency",
     "fifo",
     "loss",
@@ -463,11 +446,16 @@ impl<'t> Reader<'t> {
         let Some((table, at)) = self.table(root, "network") else {
             return (LinkModel::default(), Vec::new());
         };
-        self.check_keys(table, NETWORK_KEYS, "[network]");
+        let network_keys: Vec<&str> = LINK_KEYS.iter().copied().chain(["links"]).collect();
+        self.check_keys(table, &network_keys, "[network]");
         let link = self.link_model(table, LinkModel::default(), at);
         let mut links = Vec::new();
         for (entry, at) in self.tables(table, "links") {
-            self.check_keys(entry, LINK_OVERRIDE_KEYS, "[[network.links]]");
+            let link_keys: Vec<&str> = ["from", "to"]
+                .into_iter()
+                .chain(LINK_KEYS.iter().copied())
+                .collect();
+            self.check_keys(entry, &link_keys, "[[network.links]]");
             let from = self.node_id_key(entry, "from", node_count, at);
             let to = self.node_id_key(entry, "to", node_count, at);
             let model = self.link_model(entry, link, at);
@@ -479,7 +467,6 @@ impl<'t> Reader<'t> {
     }
 
     fn link_model(&mut self, table: &DeTable<'_>, base: LinkModel, at: usize) -> LinkModel {
-        debug_assert!(LINK_KEYS.iter().all(|key| NETWORK_KEYS.contains(key)));
         let mut model = base;
         if let Some((latency, latency_at)) = self.table(table, "latency") {
             if let Some(parsed) = self.latency(latency, latency_at) {
