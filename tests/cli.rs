@@ -582,3 +582,30 @@ fn swarm_merge_combines_shards_into_the_whole_swarms_report() {
         "garbage.json:1:",
     );
 }
+
+#[test]
+fn output_is_coloured_on_a_terminal_unless_no_color_is_set() {
+    let command = format!("{} run ping-pong", env!("CARGO_BIN_EXE_faultline"));
+    let on_terminal = |no_color: bool| {
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("NO_COLOR");
+        if no_color {
+            script.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&script.output().unwrap().stdout).to_string()
+    };
+    assert!(
+        on_terminal(false).contains("\x1b[32mno findings"),
+        "green on a terminal"
+    );
+    assert!(
+        !on_terminal(true).contains('\x1b'),
+        "NO_COLOR turns colour off"
+    );
+    assert!(
+        !stdout(&faultline(&["run", "ping-pong"])).contains('\x1b'),
+        "none when piped"
+    );
+}
