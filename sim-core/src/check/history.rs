@@ -66,6 +66,27 @@ pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
     pair(events)
 }
 
+/// Pairs a run's own history events (as `Ctx::history` recorded them) into operations;
+/// "line" numbers are 1-based event indices.
+pub fn from_events(events: &[super::HistoryEvent]) -> Result<Vec<Operation>, Vec<HistoryError>> {
+    let events = events
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let event = Event {
+                process: e.process,
+                kind: e.kind,
+                f: e.f,
+                key: e.key.clone(),
+                value: e.value.clone(),
+                time: e.time,
+            };
+            (index as u32 + 1, event)
+        })
+        .collect();
+    pair(events)
+}
+
 fn error(line: u32, column: u32, message: String) -> HistoryError {
     HistoryError {
         line,

@@ -57,6 +57,10 @@ pub trait Invariant<P: Proto> {
     fn stats(&self) -> Vec<(String, u64)> {
         Vec::new()
     }
+
+    /// Time-series samples the checker derived since the last call (stale reads per
+    /// client...), for charts: `(node, metric name, value)`. Called after observations.
+    fn take_samples(&mut self, _out: &mut Vec<(NodeId, &'static str, u64)>) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

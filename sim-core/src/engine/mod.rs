@@ -691,6 +691,20 @@ impl<P: Proto> Sim<P> {
                 }
             }
         }
+        let mut samples = Vec::new();
+        for invariant in &mut self.invariants {
+            invariant.take_samples(&mut samples);
+        }
+        for (node, name, value) in samples {
+            if self.metrics.len() < METRIC_SAMPLES_MAX as usize {
+                self.metrics.push(MetricSample {
+                    time_ns: self.now_ns,
+                    node,
+                    name: name.to_string(),
+                    value,
+                });
+            }
+        }
         observations.clear();
         self.effects.observations = observations; // Keep the allocation for the next call.
     }

@@ -6,17 +6,20 @@
 //!
 //! Deviations: data is limited to `DATA_BYTES_MAX` (ZooKeeper's `jute.maxbuffer` default
 //! of 1 MiB closes the connection instead; here it is `BadArguments`); there are no ACLs,
-//! no `/zookeeper` system node, no container or TTL nodes; zxids and times in `Stat` are
-//! zero until the replicated registry stamps them.
+//! no `/zookeeper` system node, no container or TTL nodes, no times in `Stat`. Zxids in
+//! `Stat` are those `set_zxid` names (the replicated registry stamps each transaction's);
+//! a tree used on its own leaves them zero.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
 
 /// The largest znode data, in bytes.
 pub const DATA_BYTES_MAX: usize = 1 << 20;
 
 /// ZooKeeper's error codes, as the operations of this module and the registry client
 /// return them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ZkError {
     NoNode,
     NodeExists,
@@ -27,9 +30,13 @@ pub enum ZkError {
     BadArguments,
     SessionExpired,
     ConnectionLoss,
+    /// A write sent to a server in read-only mode.
+    NotReadOnly,
+    /// A request that reached a server after its session moved to another one.
+    SessionMoved,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CreateMode {
     Persistent,
     Ephemeral,
@@ -54,7 +61,7 @@ impl CreateMode {
 }
 
 /// A znode's metadata, as ZooKeeper's `Stat`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
     pub czxid: i64,
     pub mzxid: i64,
@@ -69,7 +76,7 @@ pub struct Stat {
     pub num_children: i32,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Znode {
     data: Vec<u8>,
     stat: Stat,
@@ -77,11 +84,13 @@ struct Znode {
 }
 
 /// The znode tree. Paths are keys; each node knows its children's names.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataTree {
     nodes: BTreeMap<String, Znode>,
     /// Session -> the paths of its ephemeral nodes.
     ephemerals: BTreeMap<u64, BTreeSet<String>>,
+    /// The zxid the next changes are stamped with.
+    zxid: i64,
 }
 
 impl Default for DataTree {
@@ -97,7 +106,14 @@ impl DataTree {
         Self {
             nodes,
             ephemerals: BTreeMap::new(),
+            zxid: 0,
         }
+    }
+
+    /// Names the transaction the following changes belong to: creates stamp `czxid`,
+    /// data changes `mzxid`, child changes the parent's `pzxid`.
+    pub fn set_zxid(&mut self, zxid: i64) {
+        self.zxid = zxid;
     }
 
     /// Creates a znode; returns the path created (with the 10-digit suffix for
@@ -136,11 +152,16 @@ impl DataTree {
         let name = created[parent_path.len()..]
             .trim_start_matches('/')
             .to_string();
+        let zxid = self.zxid;
         let parent = self.nodes.get_mut(parent_path).expect("looked up above");
         parent.children.insert(name);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.num_children += 1;
+        parent.stat.pzxid = zxid;
         let stat = Stat {
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
             ephemeral_owner: owner,
             data_length: data.len() as i32,
             ..Stat::default()
@@ -207,6 +228,7 @@ impl DataTree {
         assert!(parent.children.remove(*name), "the parent lists its child");
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.num_children -= 1;
+        parent.stat.pzxid = self.zxid;
     }
 
     /// Replaces a znode's data if its version matches (`-1` matches any).
@@ -220,6 +242,7 @@ impl DataTree {
             return Err(ZkError::BadVersion);
         }
         node.data = data.to_vec();
+        node.stat.mzxid = self.zxid;
         node.stat.version = node.stat.version.wrapping_add(1);
         node.stat.data_length = data.len() as i32;
         Ok(node.stat)
