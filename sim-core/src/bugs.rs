@@ -21,6 +21,8 @@ pub fn catalogue() -> Vec<BugInfo> {
     let mut all: Vec<BugInfo> = Vec::new();
     all.extend_from_slice(proto::broadcast::bugs::BUGS);
     all.extend_from_slice(proto::broker::bugs::BUGS);
+    all.extend_from_slice(proto::registry::bugs::BUGS);
+    all.extend_from_slice(proto::zab::bugs::BUGS);
     all.sort_by_key(|bug| bug.name);
     all
 }

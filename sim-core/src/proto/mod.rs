@@ -6,9 +6,12 @@
 //! - `broadcast`: reliable broadcast with acks, retransmission and persistence; the
 //!   small protocol that exercises faults, invariants and the bug zoo end to end.
 //! - `broker`: a RabbitMQ-style message broker, its client library and workloads.
-//! - `registry`: the ZooKeeper-style znode tree (the replicated service is to come).
+//! - `registry`: a ZooKeeper-style coordination service (znodes, sessions, watches,
+//!   read-only mode), its client library and recipes (lock, service registration).
+//! - `zab`: ZooKeeper Atomic Broadcast, the registry's replication.
 
 pub mod broadcast;
 pub mod broker;
 pub mod ping_pong;
 pub mod registry;
+pub mod zab;

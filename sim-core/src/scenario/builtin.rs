@@ -24,6 +24,17 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "broker-dead-letter",
     "ping-pong",
     "ping-pong-lossy",
+    "registry-tour",
+    "registry-basic",
+    "registry-leader-crash",
+    "registry-partition-minority",
+    "registry-partition-majority",
+    "registry-read-only",
+    "registry-session-expiry",
+    "registry-lock",
+    "registry-lock-pause",
+    "registry-crashes",
+    "registry-power-loss",
 ];
 
 /// The text of a built-in scenario.

@@ -7,7 +7,7 @@
 use crate::check::Invariant;
 use crate::engine::{Factory, Run, Sim, SimConfig};
 use crate::node::{Node, NodeId};
-use crate::proto::{broadcast, broker, ping_pong};
+use crate::proto::{broadcast, broker, ping_pong, registry, zab};
 
 use super::Scenario;
 
@@ -77,7 +77,7 @@ pub struct ProtocolSpec {
     pub build: fn(&Scenario, SimConfig) -> Box<dyn Run>,
 }
 
-pub const PROTOCOLS: &[ProtocolSpec] = &[PING_PONG, BROADCAST, BROKER];
+pub const PROTOCOLS: &[ProtocolSpec] = &[PING_PONG, BROADCAST, BROKER, REGISTRY];
 
 pub fn protocol(name: &str) -> Option<&'static ProtocolSpec> {
     PROTOCOLS.iter().find(|spec| spec.name == name)
@@ -504,4 +504,208 @@ fn broker_workload(
         process_ns: scenario.param("process_time"),
         reject_every: scenario.param("reject_every") as u32,
     }
+}
+
+const REGISTRY: ProtocolSpec = ProtocolSpec {
+    name: "registry",
+    description:
+        "a ZooKeeper-style registry replicated with ZAB, with clients, lockers and providers",
+    kinds: &["server", "client", "locker", "resource", "provider"],
+    params: &[
+        duration(
+            "tick",
+            "ZAB's tick: heartbeats, election resends, failure detection",
+            20 * MS,
+        ),
+        ParamSpec {
+            name: "init_limit",
+            doc: "ticks a new leader waits for a quorum to sync",
+            kind: ParamKind::Count {
+                min: 1,
+                max: 1_000,
+                default: 10,
+            },
+        },
+        ParamSpec {
+            name: "sync_limit",
+            doc: "ticks of silence before a follower or leader gives up on the other",
+            kind: ParamKind::Count {
+                min: 1,
+                max: 1_000,
+                default: 5,
+            },
+        },
+        duration("session_timeout", "client session timeout", 400 * MS),
+        flag(
+            "read_only",
+            "servers cut off from the quorum serve reads (readonlymode.enabled)",
+            false,
+        ),
+        flag(
+            "linearizable_reads",
+            "clients sync before every read; the history must be linearizable",
+            false,
+        ),
+        count("keys", "keys the kv clients use", 1_000, 3),
+        count(
+            "ops",
+            "operations per kv client, rounds per locker",
+            100_000,
+            100,
+        ),
+        duration("think", "time between one client's operations", 20 * MS),
+        duration(
+            "hold",
+            "how long a locker works while holding the lock",
+            30 * MS,
+        ),
+        ParamSpec {
+            name: "snapshot_every",
+            doc: "applied transactions between snapshots",
+            kind: ParamKind::Count {
+                min: 1,
+                max: 1_000_000,
+                default: 100,
+            },
+        },
+        count(
+            "log_retain",
+            "committed log entries kept behind a snapshot",
+            1_000_000,
+            50,
+        ),
+        ParamSpec {
+            name: "interface",
+            doc: "the service interface providers register",
+            kind: ParamKind::Text {
+                default: "com.example.Greeter",
+                choices: &[],
+            },
+        },
+        duration(
+            "stall",
+            "a live client that completes nothing for this long is stuck",
+            3_000 * MS,
+        ),
+    ],
+    invariants: &[
+        "zab.one-leader-per-epoch",
+        "zab.agreement",
+        "registry.acked-durable",
+        "registry.ephemerals",
+        "registry.linearizable",
+        "registry.staleness",
+        "lock.fenced",
+        "registry.progress",
+    ],
+    check: check_registry,
+    build: build_registry,
+};
+
+fn check_registry(scenario: &Scenario) -> Result<(), (&'static str, String)> {
+    let kinds = scenario.kinds();
+    let servers = kinds.iter().filter(|k| *k == "server").count();
+    if servers == 0 || servers > 9 {
+        return Err((
+            "nodes",
+            format!("a registry ensemble has 1 to 9 servers, found {servers}"),
+        ));
+    }
+    let resources = kinds.iter().filter(|k| *k == "resource").count();
+    let lockers = kinds.iter().filter(|k| *k == "locker").count();
+    if lockers > 0 && resources != 1 {
+        return Err((
+            "nodes",
+            format!("lockers write to exactly one resource node, found {resources}"),
+        ));
+    }
+    Ok(())
+}
+
+fn build_registry(scenario: &Scenario, config: SimConfig) -> Box<dyn Run> {
+    use registry::apps::{KvClient, Locker, Provider, Resource, Workload};
+    use registry::client::ClientConfig;
+    use registry::server::{Server, ServerParams};
+    use registry::{invariants, RegistryProto};
+    let ids_of = |kind: &str| -> Vec<NodeId> {
+        (0..config.kinds.len() as NodeId)
+            .filter(|id| config.kinds[*id as usize] == kind)
+            .collect()
+    };
+    let servers = ids_of("server");
+    let tick_ns = scenario.param("tick");
+    let zab_config = zab::Config {
+        servers: servers.clone(),
+        tick_ns,
+        init_limit_ticks: scenario.param("init_limit") as u32,
+        sync_limit_ticks: scenario.param("sync_limit") as u32,
+        finalize_ns: tick_ns / 2,
+        snapshot_every: scenario.param("snapshot_every") as u32,
+        log_retain: scenario.param("log_retain") as u32,
+    };
+    let server_params = ServerParams {
+        zab: zab_config.clone(),
+        read_only: scenario.param_flag("read_only"),
+        read_only_after_ticks: zab_config.sync_limit_ticks as u64 * 2,
+    };
+    let session_timeout_ns = scenario.param("session_timeout");
+    let workload = Workload {
+        client: ClientConfig {
+            servers: servers.clone(),
+            session_timeout_ns,
+            read_only: scenario.param_flag("read_only"),
+        },
+        linearizable_reads: scenario.param_flag("linearizable_reads"),
+        keys: scenario.param("keys") as u32,
+        ops: scenario.param("ops") as u32,
+        think_ns: scenario.param("think"),
+        hold_ns: scenario.param("hold"),
+        resource: ids_of("resource").first().copied(),
+        interface: scenario.param_text("interface"),
+    };
+    let history_max = config.limits.history_max as usize;
+    let factory: Factory<RegistryProto> =
+        Box::new(move |id, kind| -> Box<dyn Node<RegistryProto>> {
+            match kind {
+                "server" => Box::new(Server::new(id, server_params.clone())),
+                "client" => Box::new(KvClient::new(id, workload.clone())),
+                "locker" => Box::new(Locker::new(workload.clone())),
+                "resource" => Box::new(Resource::default()),
+                _ => Box::new(Provider::new(id, workload.clone())),
+            }
+        });
+    // A session closes within its timeout plus a few elections after its client dies.
+    let expiry_bound_ns = session_timeout_ns
+        + tick_ns * (zab_config.init_limit_ticks as u64 + zab_config.sync_limit_ticks as u64) * 4;
+    let mut checkers: Vec<Box<dyn Invariant<RegistryProto>>> = Vec::new();
+    let wanted = |name: &str| scenario.checks(name);
+    if wanted("zab.one-leader-per-epoch") {
+        checkers.push(Box::new(invariants::OneLeaderPerEpoch::default()));
+    }
+    if wanted("zab.agreement") {
+        checkers.push(Box::new(invariants::Agreement::default()));
+    }
+    if wanted("registry.acked-durable") {
+        checkers.push(Box::new(invariants::AckedDurable::default()));
+    }
+    if wanted("registry.ephemerals") {
+        checkers.push(Box::new(invariants::Ephemerals::new(expiry_bound_ns)));
+    }
+    // Only reads that sync first are promised to be linearizable.
+    if wanted("registry.linearizable") && scenario.param_flag("linearizable_reads") {
+        checkers.push(Box::new(invariants::Linearizable::new(history_max)));
+    }
+    if wanted("registry.staleness") {
+        checkers.push(Box::new(invariants::Staleness::default()));
+    }
+    if wanted("lock.fenced") {
+        checkers.push(Box::new(invariants::Fenced::default()));
+    }
+    if wanted("registry.progress") {
+        checkers.push(Box::new(invariants::Progress::new(
+            servers,
+            scenario.param("stall"),
+        )));
+    }
+    Box::new(Sim::new(config, factory, checkers))
 }

@@ -1,5 +1,268 @@
-//! The ZooKeeper-style registry. So far: `tree`, the znode tree every registry server
-//! applies committed transactions to, usable on its own (DESIGN.md's library contract).
-//! The replicated service (ZAB, sessions, watches, the client and recipes) builds on it.
+//! The ZooKeeper-style registry: a 3- or 5-server ensemble replicated with ZAB
+//! (`proto::zab`), its client library and the recipes and workloads built on it.
+//!
+//! - `tree`: the znode tree (DataTree, DESIGN.md's library contract).
+//! - `state`: what ZAB replicates: the tree and the session table, changed only by
+//!   committed transactions (`Txn`).
+//! - `server`: a registry server: client connections, reads served from its own
+//!   committed state, writes forwarded through ZAB, one-shot watches, sessions kept by
+//!   the leader, and read-only mode (`readonlymode.enabled`).
+//! - `client`: the client library: connects to any server, fails over, pings, and tells
+//!   ConnectionLoss (outcome unknown, session alive) from SessionExpired.
+//! - `recipes`: the lock (ephemeral-sequential, each waiter watching its predecessor,
+//!   with a fencing token) and service registration (`/services/<interface>/providers`).
+//! - `apps`: the workloads scenarios run: a register/kv client writing a Jepsen history,
+//!   lockers with a fenced resource, providers that register and discover.
+//! - `invariants`, `bugs`: what runs are checked for, and the planted bugs.
+//!
+//! Semantics follow Apache ZooKeeper; deviations: session ids are the zxid of the
+//! transaction that created them; sync is a quorum round (see `proto::zab`); a read-only
+//! server keeps a reconnecting client's session id rather than handing out a local one;
+//! no ACLs, multi-ops, quotas or observers.
 
+pub mod apps;
+pub mod bugs;
+pub mod client;
+pub mod invariants;
+pub mod recipes;
+pub mod server;
+pub mod state;
 pub mod tree;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::HistoryEvent;
+use crate::node::{NodeId, Proto};
+use crate::proto::zab::{self, Zxid};
+use state::{Registry, Txn};
+use tree::{CreateMode, Stat, ZkError};
+
+pub struct RegistryProto;
+
+impl Proto for RegistryProto {
+    type Msg = Msg;
+    type Obs = Obs;
+}
+
+/// A client request, as ZooKeeper's client API names them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Create {
+        path: String,
+        data: Vec<u8>,
+        mode: CreateMode,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    GetData {
+        path: String,
+    },
+    Exists {
+        path: String,
+    },
+    GetChildren {
+        path: String,
+    },
+    /// Brings the serving server up to date with the leader before later reads.
+    Sync,
+}
+
+impl Op {
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Op::GetData { .. } | Op::Exists { .. } | Op::GetChildren { .. }
+        )
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            Op::Create { path, .. }
+            | Op::Delete { path, .. }
+            | Op::SetData { path, .. }
+            | Op::GetData { path }
+            | Op::Exists { path }
+            | Op::GetChildren { path } => path,
+            Op::Sync => "/",
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Created(String),
+    Stat(Stat),
+    /// `exists` on a missing node.
+    NoStat,
+    Data(Vec<u8>, Stat),
+    Children(Vec<String>),
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WatchKind {
+    NodeCreated,
+    NodeDeleted,
+    NodeDataChanged,
+    NodeChildrenChanged,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    pub kind: WatchKind,
+    pub path: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Between servers: the replication protocol.
+    Zab(zab::Msg<Txn, Registry>),
+    /// Follower to leader, every tick: sessions its clients kept alive.
+    Touch {
+        sessions: Vec<u64>,
+    },
+    /// Follower to leader: is this reconnecting session still alive?
+    Revalidate {
+        session: u64,
+        client: NodeId,
+    },
+    Revalidated {
+        session: u64,
+        client: NodeId,
+        valid: bool,
+    },
+    /// Client to server.
+    Connect {
+        session: u64,
+        timeout_ns: u64,
+        read_only: bool,
+        last_zxid: Zxid,
+    },
+    Request {
+        session: u64,
+        xid: u64,
+        op: Op,
+        watch: bool,
+    },
+    /// `sent` (here and in `Pong`) counts the frames this side sent on the connection
+    /// since `Connected`, this one included. Links are FIFO streams, so a count that
+    /// differs from what arrived means a frame was lost: the connection is broken, as
+    /// a TCP connection would be, and the client reconnects.
+    Ping {
+        session: u64,
+        sent: u64,
+    },
+    /// After a reconnect: the watches to set again, fired at once for changes the
+    /// client missed after `last_zxid`.
+    SetWatches {
+        session: u64,
+        last_zxid: Zxid,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+    },
+    /// Server to client.
+    Connected {
+        session: u64,
+        timeout_ns: u64,
+        read_only: bool,
+    },
+    /// The server closed the connection; `expired` when the session is gone.
+    Closed {
+        expired: bool,
+    },
+    Response {
+        xid: u64,
+        zxid: Zxid,
+        result: Result<Reply, ZkError>,
+    },
+    Watch(WatchEvent),
+    Pong {
+        sent: u64,
+    },
+    /// Locker to the fenced resource: one write of a critical section.
+    ResourceWrite {
+        token: u64,
+        step: u32,
+    },
+    ResourceAck {
+        step: u32,
+        accepted: bool,
+    },
+}
+
+impl From<zab::Msg<Txn, Registry>> for Msg {
+    fn from(msg: zab::Msg<Txn, Registry>) -> Self {
+        Msg::Zab(msg)
+    }
+}
+
+/// What registry nodes report to the checkers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Obs {
+    Zab(zab::Obs),
+    /// A server applied a committed transaction that changed `paths` (for staleness).
+    Changed {
+        zxid: Zxid,
+        paths: Vec<String>,
+    },
+    /// A server answered a read of `path` from its state at `zxid`.
+    Read {
+        client: NodeId,
+        path: String,
+        zxid: Zxid,
+    },
+    /// A server served `path`'s children from its state at `zxid`.
+    Children {
+        path: String,
+        zxid: Zxid,
+        children: Vec<String>,
+    },
+    /// A committed session change: created (with its client) or closed.
+    SessionOpened {
+        session: u64,
+        client: NodeId,
+        zxid: Zxid,
+    },
+    SessionClosed {
+        session: u64,
+        zxid: Zxid,
+    },
+    /// A committed ephemeral create: `path` belongs to `session`.
+    EphemeralCreated {
+        path: String,
+        session: u64,
+    },
+    /// A server acknowledged a client's write committed at `zxid`.
+    Acked {
+        zxid: Zxid,
+    },
+    /// A client history event (mirrors `Ctx::history`, for the linearizability check).
+    History(HistoryEvent),
+    /// A client's request finished: served or not (for availability).
+    Served {
+        ok: bool,
+    },
+    /// The fenced resource accepted or refused a write.
+    ResourceWrite {
+        client: NodeId,
+        token: u64,
+        accepted: bool,
+    },
+    /// A workload client finished everything it had to do.
+    Finished,
+}
+
+impl From<zab::Obs> for Obs {
+    fn from(obs: zab::Obs) -> Self {
+        Obs::Zab(obs)
+    }
+}

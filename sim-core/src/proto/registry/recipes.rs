@@ -1,0 +1,426 @@
+//! Recipes built on the client library, as ZooKeeper's documentation and Curator describe
+//! them.
+//!
+//! - `Lock`: each contender creates an ephemeral-sequential node under the lock's
+//!   directory, named with its session so it can find it again after a ConnectionLoss
+//!   (the "guid" of ZooKeeper's recipe); the lowest sequence number holds the lock; every
+//!   other contender watches only its predecessor, so a release wakes one waiter, not the
+//!   herd. The sequence number is the fencing token: it only ever grows.
+//! - `Registration`: service registration as Dubbo does it in ZooKeeper: persistent
+//!   parents `/services/<interface>/providers`, one ephemeral child per provider
+//!   address, gone when the provider's session ends; discovery lists the children with
+//!   a watch.
+//!
+//! Each recipe owns the client's single outstanding request while it works.
+
+use std::collections::VecDeque;
+
+use super::client::{Client, Event};
+use super::tree::{CreateMode, ZkError};
+use super::{Op, RegistryProto, Reply, WatchKind};
+use crate::node::Ctx;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum LockState {
+    Idle,
+    CreatingDir,
+    Creating,
+    /// After a ConnectionLoss: list the children to learn whether our create happened.
+    Recovering,
+    Listing,
+    Watching(String),
+    /// Deleting a node of ours that is not `node` (see `on_children`).
+    DeletingStray,
+    Held,
+    Releasing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockEvent {
+    Acquired {
+        token: u64,
+    },
+    /// The session expired: the lock (held or awaited) is gone.
+    Lost,
+    Released,
+}
+
+pub struct Lock {
+    dir: String,
+    state: LockState,
+    node: Option<String>,
+}
+
+/// The fencing token in a sequential node's name: its 10-digit suffix.
+pub fn sequence_of(name: &str) -> Option<u64> {
+    let digits = name.get(name.len().checked_sub(10)?..)?;
+    digits.parse().ok()
+}
+
+impl Lock {
+    pub fn new(dir: &str) -> Self {
+        Self {
+            dir: dir.to_string(),
+            state: LockState::Idle,
+            node: None,
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.state == LockState::Held
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.state == LockState::Idle
+    }
+
+    fn prefix(&self, client: &Client) -> String {
+        format!("{}/{:x}-lock-", self.dir, client.session())
+    }
+
+    /// Starts contending; `Acquired` follows once this client holds the lock.
+    pub fn acquire(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+    ) -> Result<(), ZkError> {
+        assert_eq!(self.state, LockState::Idle, "acquire once at a time");
+        self.node = None;
+        self.create(ctx, client)
+    }
+
+    fn create(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+    ) -> Result<(), ZkError> {
+        self.state = LockState::Creating;
+        let op = Op::Create {
+            path: self.prefix(client),
+            data: Vec::new(),
+            mode: CreateMode::EphemeralSequential,
+        };
+        self.send(ctx, client, op, false)
+    }
+
+    fn send(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+        op: Op,
+        watch: bool,
+    ) -> Result<(), ZkError> {
+        let sent = client.request(ctx, op, watch);
+        if sent.is_err() && self.state != LockState::Releasing {
+            // Not connected: pick up again on the next Connected event.
+            self.state = LockState::Recovering;
+        }
+        sent
+    }
+
+    fn list(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client, recovering: bool) {
+        self.state = if recovering {
+            LockState::Recovering
+        } else {
+            LockState::Listing
+        };
+        let op = Op::GetChildren {
+            path: self.dir.clone(),
+        };
+        let _ = self.send(ctx, client, op, false);
+    }
+
+    /// Deletes our node. Returns `Released` at once when there is nothing to delete (the
+    /// session that held it expired); otherwise `Released` follows from `on_event`.
+    #[must_use]
+    pub fn release(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+    ) -> Option<LockEvent> {
+        self.state = LockState::Releasing;
+        let Some(node) = self.node.clone() else {
+            self.state = LockState::Idle;
+            return Some(LockEvent::Released);
+        };
+        let _ = client.request(
+            ctx,
+            Op::Delete {
+                path: node,
+                version: -1,
+            },
+            false,
+        );
+        None
+    }
+
+    /// Feeds one client event; returns what it meant for the lock.
+    pub fn on_event(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+        event: &Event,
+    ) -> Option<LockEvent> {
+        match event {
+            Event::Expired => {
+                let was_active = self.state != LockState::Idle;
+                self.state = LockState::Idle;
+                self.node = None;
+                return was_active.then_some(LockEvent::Lost);
+            }
+            Event::Connected { .. } => match self.state {
+                LockState::Recovering => self.list(ctx, client, true),
+                LockState::Releasing if !client.is_busy() => return self.release(ctx, client),
+                _ => {}
+            },
+            Event::Watch(watch) => {
+                if let LockState::Watching(pred) = &self.state {
+                    if watch.path == *pred && watch.kind == WatchKind::NodeDeleted {
+                        self.list(ctx, client, false);
+                    }
+                }
+            }
+            Event::Response { op, result } => return self.on_response(ctx, client, op, result),
+            Event::Disconnected => {}
+        }
+        None
+    }
+
+    fn on_response(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+        op: &Op,
+        result: &Result<Reply, ZkError>,
+    ) -> Option<LockEvent> {
+        if result == &Err(ZkError::ConnectionLoss) {
+            if self.state != LockState::Releasing && self.state != LockState::Held {
+                self.state = LockState::Recovering;
+            }
+            return None;
+        }
+        match (&self.state, op, result) {
+            (LockState::Creating, Op::Create { .. }, Ok(Reply::Created(path))) => {
+                self.node = Some(path.clone());
+                self.list(ctx, client, false);
+            }
+            (LockState::Creating, Op::Create { .. }, Err(ZkError::NoNode)) => {
+                self.state = LockState::CreatingDir;
+                let op = Op::Create {
+                    path: self.dir.clone(),
+                    data: Vec::new(),
+                    mode: CreateMode::Persistent,
+                };
+                let _ = self.send(ctx, client, op, false);
+            }
+            (LockState::CreatingDir, Op::Create { .. }, Ok(_) | Err(ZkError::NodeExists)) => {
+                let _ = self.create(ctx, client);
+            }
+            (
+                LockState::Listing | LockState::Recovering,
+                Op::GetChildren { .. },
+                Ok(Reply::Children(children)),
+            ) => {
+                return self.on_children(ctx, client, children.clone());
+            }
+            (LockState::Watching(_), Op::Exists { .. }, Ok(Reply::NoStat)) => {
+                self.list(ctx, client, false);
+            }
+            (LockState::DeletingStray, Op::Delete { .. }, Ok(_) | Err(ZkError::NoNode)) => {
+                self.list(ctx, client, false);
+            }
+            (LockState::Releasing, Op::Delete { .. }, Ok(_) | Err(ZkError::NoNode)) => {
+                self.node = None;
+                self.state = LockState::Idle;
+                return Some(LockEvent::Released);
+            }
+            // Any other refusal (SessionMoved, ...) while contending: find out where we
+            // stand from the children, as after a ConnectionLoss.
+            (state, _, Err(_)) if !matches!(state, LockState::Held | LockState::Releasing) => {
+                self.list(ctx, client, true);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn on_children(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+        children: Vec<String>,
+    ) -> Option<LockEvent> {
+        let prefix = self.prefix(client);
+        let own_name = prefix[self.dir.len() + 1..].to_string();
+        if self.state == LockState::Recovering {
+            self.node = children
+                .iter()
+                .find(|c| c.starts_with(&own_name))
+                .map(|c| format!("{}/{c}", self.dir));
+            if self.node.is_none() {
+                let _ = self.create(ctx, client);
+                return None;
+            }
+        }
+        let node = self.node.clone()?;
+        let mine = &node[self.dir.len() + 1..];
+        let mut contenders: Vec<&String> = children
+            .iter()
+            .filter(|c| sequence_of(c).is_some())
+            .collect();
+        contenders.sort_by_key(|c| sequence_of(c));
+        // A create retried after a ConnectionLoss can leave a second node of ours. It must
+        // go at once: a contender behind it would wait on it while we wait on that
+        // contender, a deadlock that lasts as long as our session.
+        let stray = contenders
+            .iter()
+            .find(|c| c.starts_with(&own_name) && c.as_str() != mine);
+        if let Some(stray) = stray {
+            self.state = LockState::DeletingStray;
+            let op = Op::Delete {
+                path: format!("{}/{stray}", self.dir),
+                version: -1,
+            };
+            let _ = self.send(ctx, client, op, false);
+            return None;
+        }
+        let Some(position) = contenders.iter().position(|c| c.as_str() == mine) else {
+            // Our node is gone: the session must have expired under us.
+            self.state = LockState::Idle;
+            self.node = None;
+            return Some(LockEvent::Lost);
+        };
+        if position == 0 {
+            self.state = LockState::Held;
+            let token = sequence_of(mine).expect("contenders are sequential");
+            return Some(LockEvent::Acquired { token });
+        }
+        let predecessor = format!("{}/{}", self.dir, contenders[position - 1]);
+        self.state = LockState::Watching(predecessor.clone());
+        let _ = self.send(ctx, client, Op::Exists { path: predecessor }, true);
+        None
+    }
+}
+
+/// Registers one provider address under an interface and keeps discovering the others.
+pub struct Registration {
+    interface: String,
+    address: String,
+    steps: VecDeque<Op>,
+    registered: bool,
+    providers: Vec<String>,
+}
+
+impl Registration {
+    pub fn new(interface: &str, address: &str) -> Self {
+        Self {
+            interface: interface.to_string(),
+            address: address.to_string(),
+            steps: VecDeque::new(),
+            registered: false,
+            providers: Vec::new(),
+        }
+    }
+
+    pub fn providers_dir(&self) -> String {
+        format!("/services/{}/providers", self.interface)
+    }
+
+    pub fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    /// The providers seen by the latest discovery.
+    pub fn providers(&self) -> &[String] {
+        &self.providers
+    }
+
+    /// (Re-)registers: creates the persistent parents, then the ephemeral provider node.
+    pub fn register(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client) {
+        self.registered = false;
+        let dir = self.providers_dir();
+        let mut path = String::new();
+        self.steps.clear();
+        for part in dir.trim_start_matches('/').split('/') {
+            path.push('/');
+            path.push_str(part);
+            self.steps.push_back(Op::Create {
+                path: path.clone(),
+                data: Vec::new(),
+                mode: CreateMode::Persistent,
+            });
+        }
+        self.steps.push_back(Op::Create {
+            path: format!("{dir}/{}", self.address),
+            data: self.address.as_bytes().to_vec(),
+            mode: CreateMode::Ephemeral,
+        });
+        self.next(ctx, client);
+    }
+
+    /// Lists the providers and watches for changes.
+    pub fn discover(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client) {
+        if !client.is_busy() {
+            let op = Op::GetChildren {
+                path: self.providers_dir(),
+            };
+            let _ = client.request(ctx, op, true);
+        }
+    }
+
+    fn next(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client) {
+        if let Some(op) = self.steps.front().cloned() {
+            if !client.is_busy() {
+                let _ = client.request(ctx, op, false);
+            }
+        }
+    }
+
+    /// Feeds one client event; true when the provider list changed or should be re-read.
+    pub fn on_event(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: &mut Client,
+        event: &Event,
+    ) -> bool {
+        match event {
+            Event::Response {
+                op: Op::Create { .. },
+                result,
+            } => match result {
+                Ok(_) | Err(ZkError::NodeExists) => {
+                    self.steps.pop_front();
+                    if self.steps.is_empty() {
+                        self.registered = true;
+                        return true;
+                    }
+                    self.next(ctx, client);
+                }
+                // The create may or may not have happened; NodeExists on retry covers it.
+                Err(_) => {}
+            },
+            Event::Response {
+                op: Op::GetChildren { .. },
+                result: Ok(Reply::Children(children)),
+            } => {
+                self.providers = children.clone();
+            }
+            Event::Connected { .. } => self.next(ctx, client),
+            Event::Watch(watch) => return watch.path == self.providers_dir(),
+            _ => {}
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fencing_token_is_the_sequential_suffix() {
+        assert_eq!(sequence_of("1a-lock-0000000042"), Some(42));
+        assert_eq!(sequence_of("lock"), None);
+        assert_eq!(sequence_of("x-lock-00000000ab"), None);
+    }
+}

@@ -1,0 +1,776 @@
+//! A registry server: ZooKeeper's request pipeline around one ZAB peer.
+//!
+//! Reads are answered at once from this server's committed state (so a follower may be
+//! behind: ZooKeeper's sequential consistency); writes and syncs go through ZAB and are
+//! answered by the server the client talks to once it applies them. Watches live on the
+//! server that set them and fire, one-shot, before the reply that follows them on the
+//! connection. The leader keeps every session's deadline: followers pass on which
+//! sessions their clients touched, and an expired session is closed by a transaction,
+//! which removes its ephemeral nodes everywhere.
+//!
+//! Read-only mode (`readonlymode.enabled`): a server that has looked for a leader for a
+//! while accepts clients that allow it, answers their reads from its possibly stale
+//! state, and refuses writes with NotReadOnly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::bugs::STALE_READ_AS_LINEARIZABLE;
+use super::state::{Origin, Outcome, Registry, Txn, TxnOp};
+use super::tree::ZkError;
+use super::{Msg, Obs, Op, RegistryProto, Reply, WatchEvent, WatchKind};
+use crate::node::{Ctx, Node, NodeId, TimerId};
+use crate::proto::zab::{self, Peer, ZAB_TAGS_END};
+
+const TAG_SERVER_TICK: u64 = ZAB_TAGS_END;
+/// The most client connections one server holds.
+pub const CONNECTIONS_MAX: usize = 1_000;
+/// The most watches one server holds; later ones are not set.
+pub const WATCHES_MAX: usize = 100_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerParams {
+    pub zab: zab::Config,
+    pub read_only: bool,
+    /// Ticks of looking for a leader before a server serves read-only.
+    pub read_only_after_ticks: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    session: u64,
+    read_only: bool,
+    last_heard_ns: u64,
+    /// Frames sent to and received from the client since `Connected` (see `Msg::Ping`).
+    sent: u64,
+    received: u64,
+}
+
+pub struct Server {
+    params: ServerParams,
+    zab: Peer<Registry>,
+    conns: BTreeMap<NodeId, Conn>,
+    /// Clients whose connection waits for a session to be created or revalidated.
+    connecting: BTreeMap<NodeId, u64>,
+    data_watches: BTreeMap<String, BTreeSet<NodeId>>,
+    child_watches: BTreeMap<String, BTreeSet<NodeId>>,
+    /// Sessions touched since the last tick (a follower passes them to its leader).
+    touched: BTreeSet<u64>,
+    /// The leader's session deadlines (local clock), and the sessions it is closing.
+    deadlines: BTreeMap<u64, u64>,
+    closing: BTreeSet<u64>,
+    /// The leader's record of which server each session is connected through. A request
+    /// that arrives through another server was sent before the client moved (a paused
+    /// server's backlog): ZooKeeper refuses it with SessionMoved, or it would act long
+    /// after its client gave up on it.
+    owners: BTreeMap<u64, NodeId>,
+    was_leading: bool,
+    was_serving: bool,
+}
+
+impl Server {
+    pub fn new(id: NodeId, params: ServerParams) -> Self {
+        let zab = Peer::new(id, params.zab.clone());
+        Self {
+            params,
+            zab,
+            conns: BTreeMap::new(),
+            connecting: BTreeMap::new(),
+            data_watches: BTreeMap::new(),
+            child_watches: BTreeMap::new(),
+            touched: BTreeSet::new(),
+            deadlines: BTreeMap::new(),
+            closing: BTreeSet::new(),
+            owners: BTreeMap::new(),
+            was_leading: false,
+            was_serving: false,
+        }
+    }
+
+    fn read_only_active(&self) -> bool {
+        self.params.read_only
+            && self
+                .zab
+                .looking_ticks()
+                .is_some_and(|ticks| ticks >= self.params.read_only_after_ticks)
+    }
+
+    fn origin(
+        &self,
+        ctx: &Ctx<'_, RegistryProto>,
+        client: NodeId,
+        session: u64,
+        xid: u64,
+    ) -> Origin {
+        Origin {
+            server: ctx.id(),
+            client,
+            session,
+            xid,
+        }
+    }
+
+    fn close(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: NodeId, expired: bool) {
+        self.conns.remove(&client);
+        self.connecting.remove(&client);
+        for watchers in self
+            .data_watches
+            .values_mut()
+            .chain(self.child_watches.values_mut())
+        {
+            watchers.remove(&client);
+        }
+        ctx.send(client, Msg::Closed { expired });
+    }
+
+    /// Sends a frame on a client's connection, counting it (see `Msg::Ping`).
+    fn reply(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: NodeId, msg: Msg) {
+        let Some(conn) = self.conns.get_mut(&client) else {
+            return;
+        };
+        conn.sent += 1;
+        ctx.send(client, msg);
+    }
+
+    fn accept(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: NodeId,
+        session: u64,
+        read_only: bool,
+    ) {
+        let timeout_ns = self.connecting.remove(&client).unwrap_or(0);
+        let conn = Conn {
+            session,
+            read_only,
+            last_heard_ns: ctx.now_ns(),
+            sent: 0,
+            received: 0,
+        };
+        self.conns.insert(client, conn);
+        self.touch(ctx, session);
+        let timeout_ns = self
+            .zab
+            .state()
+            .sessions
+            .get(&session)
+            .map_or(timeout_ns, |info| info.timeout_ns);
+        let connected = Msg::Connected {
+            session,
+            timeout_ns,
+            read_only,
+        };
+        ctx.send(client, connected);
+    }
+
+    fn touch(&mut self, ctx: &Ctx<'_, RegistryProto>, session: u64) {
+        if session == 0 {
+            return;
+        }
+        if self.zab.is_leading() {
+            if let Some(info) = self.zab.state().sessions.get(&session) {
+                self.deadlines
+                    .insert(session, ctx.now_ns() + info.timeout_ns);
+            }
+        } else {
+            self.touched.insert(session);
+        }
+    }
+
+    fn on_connect(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: NodeId,
+        session: u64,
+        timeout_ns: u64,
+        read_only: bool,
+        last_zxid: u64,
+    ) {
+        self.conns.remove(&client);
+        if self.conns.len() >= CONNECTIONS_MAX {
+            ctx.send(client, Msg::Closed { expired: false });
+            return;
+        }
+        if !self.zab.is_serving() {
+            if read_only && self.read_only_active() {
+                self.accept(ctx, client, session, true);
+            } else {
+                ctx.send(client, Msg::Closed { expired: false });
+            }
+            return;
+        }
+        if last_zxid > self.zab.applied() {
+            // ZooKeeper refuses a client that has seen a later state than this server's.
+            ctx.send(client, Msg::Closed { expired: false });
+            return;
+        }
+        self.connecting.insert(client, timeout_ns);
+        if session == 0 {
+            let txn = Txn {
+                origin: self.origin(ctx, client, 0, 0),
+                op: TxnOp::CreateSession { timeout_ns },
+            };
+            if self.zab.submit(ctx, txn).is_err() {
+                self.close(ctx, client, false);
+            }
+        } else if self.zab.is_leading() {
+            let valid = self.zab.state().sessions.contains_key(&session);
+            if valid {
+                self.owners.insert(session, ctx.id());
+            }
+            self.on_revalidated(ctx, client, session, valid);
+        } else if let Some(leader) = self.zab.leader() {
+            ctx.send(leader, Msg::Revalidate { session, client });
+        }
+    }
+
+    fn on_revalidated(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: NodeId,
+        session: u64,
+        valid: bool,
+    ) {
+        if !self.connecting.contains_key(&client) {
+            return;
+        }
+        if valid {
+            self.accept(ctx, client, session, false);
+        } else {
+            self.close(ctx, client, true);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: NodeId,
+        session: u64,
+        xid: u64,
+        op: Op,
+        watch: bool,
+    ) {
+        let Some(conn) = self.conns.get_mut(&client).filter(|c| c.session == session) else {
+            ctx.send(client, Msg::Closed { expired: false });
+            return;
+        };
+        conn.last_heard_ns = ctx.now_ns();
+        conn.received += 1;
+        let read_only = conn.read_only;
+        self.touch(ctx, session);
+        if op.is_read() {
+            self.serve_read(ctx, client, xid, &op, watch);
+            return;
+        }
+        if read_only {
+            let refused = Msg::Response {
+                xid,
+                zxid: self.zab.applied(),
+                result: Err(ZkError::NotReadOnly),
+            };
+            self.reply(ctx, client, refused);
+            return;
+        }
+        if op == Op::Sync && ctx.bug(STALE_READ_AS_LINEARIZABLE) {
+            let done = Msg::Response {
+                xid,
+                zxid: self.zab.applied(),
+                result: Ok(Reply::Done),
+            };
+            self.reply(ctx, client, done);
+            return;
+        }
+        let txn_op = match op {
+            Op::Create { path, data, mode } => TxnOp::Create { path, data, mode },
+            Op::Delete { path, version } => TxnOp::Delete { path, version },
+            Op::SetData {
+                path,
+                data,
+                version,
+            } => TxnOp::SetData {
+                path,
+                data,
+                version,
+            },
+            Op::Sync => TxnOp::Sync,
+            Op::GetData { .. } | Op::Exists { .. } | Op::GetChildren { .. } => {
+                unreachable!("reads are served above")
+            }
+        };
+        let txn = Txn {
+            origin: self.origin(ctx, client, session, xid),
+            op: txn_op,
+        };
+        let txn = self.check_owner(txn);
+        if self.zab.submit(ctx, txn).is_err() {
+            self.close(ctx, client, false);
+        }
+    }
+
+    /// On the leader: a request whose session is connected through another server
+    /// becomes a refusal. The first server seen for a session owns it.
+    fn check_owner(&mut self, txn: Txn) -> Txn {
+        let session = txn.origin.session;
+        let checked = !matches!(
+            txn.op,
+            TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. }
+        );
+        if !self.zab.is_leading() || session == 0 || !checked {
+            return txn;
+        }
+        let owner = *self.owners.entry(session).or_insert(txn.origin.server);
+        if owner == txn.origin.server {
+            return txn;
+        }
+        Txn {
+            origin: txn.origin,
+            op: TxnOp::Refused {
+                error: ZkError::SessionMoved,
+            },
+        }
+    }
+
+    fn serve_read(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: NodeId,
+        xid: u64,
+        op: &Op,
+        watch: bool,
+    ) {
+        let tree = &self.zab.state().tree;
+        let zxid = self.zab.applied();
+        let path = op.path().to_string();
+        let result = match op {
+            Op::GetData { path } => tree
+                .get_data(path)
+                .map(|(data, stat)| Reply::Data(data, stat)),
+            Op::Exists { path } => tree
+                .exists(path)
+                .map(|stat| stat.map_or(Reply::NoStat, Reply::Stat)),
+            Op::GetChildren { path } => tree.get_children(path).map(Reply::Children),
+            _ => unreachable!("only reads are served here"),
+        };
+        match (&result, op) {
+            (Ok(Reply::Children(children)), _) => {
+                let children = children.clone();
+                ctx.observe(Obs::Children {
+                    path: path.clone(),
+                    zxid,
+                    children,
+                });
+            }
+            (_, Op::GetData { .. } | Op::Exists { .. }) => ctx.observe(Obs::Read {
+                client,
+                path: path.clone(),
+                zxid,
+            }),
+            _ => {}
+        }
+        let watching = self.data_watches.values().map(BTreeSet::len).sum::<usize>()
+            + self
+                .child_watches
+                .values()
+                .map(BTreeSet::len)
+                .sum::<usize>();
+        if watch && result.is_ok() && watching < WATCHES_MAX {
+            let table = if matches!(op, Op::GetChildren { .. }) {
+                &mut self.child_watches
+            } else {
+                &mut self.data_watches
+            };
+            table.entry(path).or_default().insert(client);
+        }
+        self.reply(ctx, client, Msg::Response { xid, zxid, result });
+    }
+
+    fn on_ping(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: NodeId,
+        session: u64,
+        sent: u64,
+    ) {
+        let Some(conn) = self.conns.get_mut(&client).filter(|c| c.session == session) else {
+            ctx.send(client, Msg::Closed { expired: false });
+            return;
+        };
+        conn.received += 1;
+        if conn.received != sent {
+            // A frame from the client was lost: the stream is broken.
+            self.close(ctx, client, false);
+            return;
+        }
+        conn.last_heard_ns = ctx.now_ns();
+        let pong = Msg::Pong {
+            sent: conn.sent + 1,
+        };
+        self.touch(ctx, session);
+        self.reply(ctx, client, pong);
+    }
+
+    fn on_set_watches(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        client: NodeId,
+        last_zxid: u64,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+    ) {
+        let Some(conn) = self.conns.get_mut(&client) else {
+            return;
+        };
+        conn.received += 1;
+        let tree = &self.zab.state().tree;
+        let mut fire = Vec::new();
+        for path in data {
+            match tree.exists(&path) {
+                Ok(None) => fire.push((WatchKind::NodeDeleted, path)),
+                Ok(Some(stat)) if stat.mzxid as u64 > last_zxid => {
+                    fire.push((WatchKind::NodeDataChanged, path))
+                }
+                _ => {
+                    self.data_watches.entry(path).or_default().insert(client);
+                }
+            }
+        }
+        for path in exist {
+            match tree.exists(&path) {
+                Ok(Some(_)) => fire.push((WatchKind::NodeCreated, path)),
+                _ => {
+                    self.data_watches.entry(path).or_default().insert(client);
+                }
+            }
+        }
+        for path in child {
+            match tree.exists(&path) {
+                Ok(None) => fire.push((WatchKind::NodeDeleted, path)),
+                Ok(Some(stat)) if stat.pzxid as u64 > last_zxid => {
+                    fire.push((WatchKind::NodeChildrenChanged, path))
+                }
+                _ => {
+                    self.child_watches.entry(path).or_default().insert(client);
+                }
+            }
+        }
+        for (kind, path) in fire {
+            self.reply(ctx, client, Msg::Watch(WatchEvent { kind, path }));
+        }
+    }
+
+    /// Answers and watch events for what ZAB committed since the last call.
+    fn after_zab(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+        for (zxid, txn, outcome) in self.zab.take_applied() {
+            self.on_applied(ctx, zxid, txn, outcome);
+        }
+        let serving = self.zab.is_serving();
+        let leading = self.zab.is_leading();
+        if self.was_serving && !serving {
+            // ZooKeeper closes client connections when a server leaves broadcast.
+            let clients: Vec<NodeId> = self.conns.keys().copied().collect();
+            for client in clients {
+                self.close(ctx, client, false);
+            }
+        }
+        if serving && !self.was_serving {
+            // Read-only clients must move to a server that can write.
+            let read_only: Vec<NodeId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.read_only)
+                .map(|(id, _)| *id)
+                .collect();
+            for client in read_only {
+                self.close(ctx, client, false);
+            }
+        }
+        if leading && !self.was_leading {
+            // A new leader gives every session a full timeout, as ZooKeeper's does.
+            let now = ctx.now_ns();
+            self.deadlines = self
+                .zab
+                .state()
+                .sessions
+                .iter()
+                .map(|(id, info)| (*id, now + info.timeout_ns))
+                .collect();
+            self.closing.clear();
+        }
+        if !leading {
+            self.deadlines.clear();
+            self.owners.clear();
+        }
+        self.was_serving = serving;
+        self.was_leading = leading;
+    }
+
+    fn on_applied(
+        &mut self,
+        ctx: &mut Ctx<'_, RegistryProto>,
+        zxid: u64,
+        txn: Txn,
+        outcome: Outcome,
+    ) {
+        let mut changed = Vec::new();
+        match (&txn.op, &outcome.result) {
+            (TxnOp::CreateSession { timeout_ns }, Ok(_)) => {
+                ctx.observe(Obs::SessionOpened {
+                    session: zxid,
+                    client: txn.origin.client,
+                    zxid,
+                });
+                if self.zab.is_leading() {
+                    self.deadlines.insert(zxid, ctx.now_ns() + timeout_ns);
+                    self.owners.insert(zxid, txn.origin.server);
+                }
+            }
+            (TxnOp::CloseSession { session }, _) => {
+                ctx.observe(Obs::SessionClosed {
+                    session: *session,
+                    zxid,
+                });
+                self.deadlines.remove(session);
+                self.closing.remove(session);
+                self.owners.remove(session);
+                for path in &outcome.removed {
+                    self.fire_deleted(ctx, path);
+                    changed.push(path.clone());
+                }
+                let owners: Vec<NodeId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.session == *session)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for client in owners {
+                    self.close(ctx, client, true);
+                }
+            }
+            (TxnOp::Create { mode, .. }, Ok(Reply::Created(path))) => {
+                if mode.is_ephemeral() {
+                    ctx.observe(Obs::EphemeralCreated {
+                        path: path.clone(),
+                        session: txn.origin.session,
+                    });
+                }
+                self.fire(ctx, true, path, WatchKind::NodeCreated);
+                self.fire(ctx, false, parent(path), WatchKind::NodeChildrenChanged);
+                changed.push(path.clone());
+            }
+            (TxnOp::Delete { path, .. }, Ok(_)) => {
+                self.fire_deleted(ctx, path);
+                changed.push(path.clone());
+            }
+            (TxnOp::SetData { path, .. }, Ok(_)) => {
+                self.fire(ctx, true, path, WatchKind::NodeDataChanged);
+                changed.push(path.clone());
+            }
+            _ => {}
+        }
+        if !changed.is_empty() {
+            ctx.observe(Obs::Changed {
+                zxid,
+                paths: changed,
+            });
+        }
+        if txn.origin.server != ctx.id() {
+            return;
+        }
+        let client = txn.origin.client;
+        if let TxnOp::CreateSession { .. } = txn.op {
+            if self.connecting.contains_key(&client) {
+                match outcome.result {
+                    Ok(_) => self.accept(ctx, client, zxid, false),
+                    Err(_) => self.close(ctx, client, false),
+                }
+            }
+            return;
+        }
+        let on_this_connection = self
+            .conns
+            .get(&client)
+            .is_some_and(|c| c.session == txn.origin.session);
+        if !on_this_connection {
+            return;
+        }
+        if outcome.result.is_ok() && !matches!(txn.op, TxnOp::Sync) {
+            ctx.observe(Obs::Acked { zxid });
+        }
+        let response = Msg::Response {
+            xid: txn.origin.xid,
+            zxid,
+            result: outcome.result,
+        };
+        self.reply(ctx, client, response);
+    }
+
+    fn fire_deleted(&mut self, ctx: &mut Ctx<'_, RegistryProto>, path: &str) {
+        self.fire(ctx, true, path, WatchKind::NodeDeleted);
+        self.fire(ctx, false, path, WatchKind::NodeDeleted);
+        self.fire(ctx, false, parent(path), WatchKind::NodeChildrenChanged);
+    }
+
+    fn fire(&mut self, ctx: &mut Ctx<'_, RegistryProto>, data: bool, path: &str, kind: WatchKind) {
+        let table = if data {
+            &mut self.data_watches
+        } else {
+            &mut self.child_watches
+        };
+        let Some(watchers) = table.remove(path) else {
+            return;
+        };
+        for client in watchers {
+            let event = WatchEvent {
+                kind,
+                path: path.to_string(),
+            };
+            self.reply(ctx, client, Msg::Watch(event));
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+        let now = ctx.now_ns();
+        if let (false, Some(leader)) = (self.zab.is_leading(), self.zab.leader()) {
+            if !self.touched.is_empty() {
+                let sessions = std::mem::take(&mut self.touched).into_iter().collect();
+                ctx.send(leader, Msg::Touch { sessions });
+            }
+        }
+        if self.zab.is_leading() {
+            let expired: Vec<u64> = self
+                .deadlines
+                .iter()
+                .filter(|(s, deadline)| **deadline <= now && !self.closing.contains(s))
+                .map(|(s, _)| *s)
+                .collect();
+            for session in expired {
+                let txn = Txn {
+                    origin: self.origin(ctx, ctx.id(), 0, 0),
+                    op: TxnOp::CloseSession { session },
+                };
+                if self.zab.submit(ctx, txn).is_ok() {
+                    self.closing.insert(session);
+                }
+            }
+        }
+        // A client silent for longer than its session timeout has gone away.
+        let silent: Vec<NodeId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                let timeout = self
+                    .zab
+                    .state()
+                    .sessions
+                    .get(&c.session)
+                    .map_or(u64::MAX / 4, |info| info.timeout_ns);
+                now.saturating_sub(c.last_heard_ns) > timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for client in silent {
+            self.conns.remove(&client);
+        }
+    }
+}
+
+/// The parent of a valid non-root path.
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+impl Node<RegistryProto> for Server {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+        self.zab.on_start(ctx);
+        ctx.set_timer(self.params.zab.tick_ns, TAG_SERVER_TICK);
+        self.after_zab(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, RegistryProto>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Zab(zab::Msg::Forward { txn }) => {
+                let txn = self.check_owner(txn);
+                self.zab.on_message(ctx, from, zab::Msg::Forward { txn });
+            }
+            Msg::Zab(msg) => self.zab.on_message(ctx, from, msg),
+            Msg::Touch { sessions } if self.zab.is_leading() => {
+                for session in sessions {
+                    self.touch(ctx, session);
+                }
+            }
+            Msg::Revalidate { session, client } if self.zab.is_leading() => {
+                let valid = self.zab.state().sessions.contains_key(&session);
+                if valid {
+                    self.touch(ctx, session);
+                    self.owners.insert(session, from);
+                }
+                let answer = Msg::Revalidated {
+                    session,
+                    client,
+                    valid,
+                };
+                ctx.send(from, answer);
+            }
+            Msg::Revalidated {
+                session,
+                client,
+                valid,
+            } => self.on_revalidated(ctx, client, session, valid),
+            Msg::Connect {
+                session,
+                timeout_ns,
+                read_only,
+                last_zxid,
+            } => self.on_connect(ctx, from, session, timeout_ns, read_only, last_zxid),
+            Msg::Request {
+                session,
+                xid,
+                op,
+                watch,
+            } => self.on_request(ctx, from, session, xid, op, watch),
+            Msg::Ping { session, sent } => self.on_ping(ctx, from, session, sent),
+            Msg::SetWatches {
+                session: _,
+                last_zxid,
+                data,
+                exist,
+                child,
+            } => self.on_set_watches(ctx, from, last_zxid, data, exist, child),
+            _ => {}
+        }
+        self.after_zab(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, timer: TimerId, tag: u64) {
+        if tag == TAG_SERVER_TICK {
+            self.on_tick(ctx);
+            ctx.set_timer(self.params.zab.tick_ns, TAG_SERVER_TICK);
+        } else {
+            self.zab.on_timer(ctx, timer, tag);
+        }
+        self.after_zab(ctx);
+    }
+
+    fn role(&self) -> String {
+        if !self.zab.is_serving() && self.read_only_active() {
+            return "read-only".to_string();
+        }
+        self.zab.peer_state().name().to_string()
+    }
+
+    fn inspect(&self) -> String {
+        let state = self.zab.state();
+        let mut text = self.zab.inspect();
+        text.push_str(&format!(
+            "\nznodes={} sessions={} connections={} watches={}",
+            state.tree.node_count(),
+            state.sessions.len(),
+            self.conns.len(),
+            self.data_watches.len() + self.child_watches.len()
+        ));
+        text
+    }
+}
