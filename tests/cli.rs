@@ -54,7 +54,7 @@ fn run_without_arguments_runs_the_default_scenario() {
     let output = faultline(&["run"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.starts_with("broadcast seed 1: "), "{text}");
+    assert!(text.starts_with("registry-tour seed 1: "), "{text}");
     assert!(text.contains("no findings"), "{text}");
 }
 
@@ -498,6 +498,46 @@ fn a_runs_own_history_passes_the_checker() {
     );
     let output = faultline(&["check", "--model", "kv", path]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn registry_histories_are_checked_in_the_run_and_by_check() {
+    let history = temp("registry-history.jsonl");
+    let path = history.to_str().unwrap();
+    let clean = faultline(&["run", "registry-tour", "--seed", "2", "--history", path]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
+    let output = faultline(&["check", "--model", "register", path]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+
+    // A planted stale read: the swarm finds a seed, the run fails on it, and the history
+    // it writes fails `check` on its own.
+    let bug = "registry.stale-read-as-linearizable";
+    let scenario = "registry-partition-minority";
+    let swarm = json(&faultline(&[
+        "swarm", scenario, "--seeds", "200", "--bug", bug, "--json",
+    ]));
+    let failing = swarm["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["invariant"] == "registry.linearizable")
+        .expect("the swarm catches the stale read");
+    let seed = failing["seed"].to_string();
+    let run = faultline(&[
+        "run",
+        scenario,
+        "--seed",
+        &seed,
+        "--bug",
+        bug,
+        "--history",
+        path,
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", stdout(&run));
+    let output = faultline(&["check", "--model", "register", path]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let verdict = stdout(&output).to_lowercase();
+    assert!(verdict.contains("not linearizable"), "{verdict}");
 }
 
 #[test]

@@ -29,7 +29,7 @@ use crate::net::LinkModel;
 use crate::node::NodeId;
 
 /// The name `faultline run` uses when given none.
-pub const DEFAULT_SCENARIO: &str = "broadcast";
+pub const DEFAULT_SCENARIO: &str = "registry-tour";
 
 /// One problem in a scenario file, located.
 #[derive(Clone, Debug, PartialEq, Eq)]

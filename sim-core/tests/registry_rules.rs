@@ -1,0 +1,427 @@
+//! ZooKeeper's client-visible rules, one test each, checked against a 3-server ensemble
+//! through the real client library. Scripted clients run one step whenever they are
+//! connected and idle, and log every event the library hands them; the tests read the
+//! logs like a ZooKeeper user reads callbacks.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sim_core::engine::{run_to_end, Limits, Run, Sim, SimConfig};
+use sim_core::fault::{Fault, ScheduledFault};
+use sim_core::net::{Latency, LinkModel};
+use sim_core::proto::registry::client::{Client, ClientConfig, Event};
+use sim_core::proto::registry::server::{Server, ServerParams};
+use sim_core::proto::registry::tree::CreateMode;
+use sim_core::proto::registry::{Msg, Op, RegistryProto, Reply};
+use sim_core::proto::zab;
+use sim_core::{Ctx, Node, NodeId, TimerId};
+
+const MS: u64 = 1_000_000;
+const STEP_NS: u64 = 10 * MS;
+const TAG_CLIENT: u64 = 1;
+const TAG_STEP: u64 = 2;
+const SESSION_TIMEOUT_NS: u64 = 300 * MS;
+const SERVERS: [NodeId; 3] = [0, 1, 2];
+
+#[derive(Clone, Debug)]
+enum Step {
+    Call(Op, bool),
+    /// Idles until this many milliseconds of virtual time have passed.
+    Until(u64),
+}
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+struct Script {
+    client: Client,
+    steps: Vec<Step>,
+    next: usize,
+    log: Log,
+}
+
+impl Script {
+    fn record(&mut self, ctx: &mut Ctx<'_, RegistryProto>, events: Vec<Event>) {
+        for event in events {
+            let line = match &event {
+                Event::Connected { read_only } => format!("connected read_only={read_only}"),
+                Event::Disconnected => "disconnected".to_string(),
+                Event::Expired => "expired".to_string(),
+                Event::Response { op, result } => format!("{} -> {}", show_op(op), show(result)),
+                Event::Watch(watch) => format!("watch {:?} {}", watch.kind, watch.path),
+            };
+            self.log.borrow_mut().push(format!("{} {line}", ctx.id()));
+        }
+    }
+
+    fn run_step(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+        ctx.set_timer(STEP_NS, TAG_STEP);
+        if !self.client.is_connected() || self.client.is_busy() {
+            return;
+        }
+        match self.steps.get(self.next).cloned() {
+            Some(Step::Call(op, watch)) => {
+                self.next += 1;
+                self.client.request(ctx, op, watch).expect("connected");
+            }
+            Some(Step::Until(ms)) if ctx.now_ns() >= ms * MS => self.next += 1,
+            _ => {}
+        }
+    }
+}
+
+fn show_op(op: &Op) -> String {
+    match op {
+        Op::Create { path, .. } => format!("create {path}"),
+        Op::Delete { path, .. } => format!("delete {path}"),
+        Op::SetData { path, .. } => format!("set {path}"),
+        Op::GetData { path } => format!("get {path}"),
+        Op::Exists { path } => format!("exists {path}"),
+        Op::GetChildren { path } => format!("children {path}"),
+        Op::Sync => "sync".to_string(),
+    }
+}
+
+fn show(result: &Result<Reply, sim_core::proto::registry::tree::ZkError>) -> String {
+    match result {
+        Ok(Reply::Created(path)) => format!("created {path}"),
+        Ok(Reply::Data(data, stat)) => {
+            format!("data {} v{}", String::from_utf8_lossy(data), stat.version)
+        }
+        Ok(Reply::Stat(stat)) => format!("stat v{}", stat.version),
+        Ok(Reply::NoStat) => "no node".to_string(),
+        Ok(Reply::Children(children)) => format!("children {children:?}"),
+        Ok(Reply::Done) => "ok".to_string(),
+        Err(error) => format!("error {error:?}"),
+    }
+}
+
+impl Node<RegistryProto> for Script {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+        self.client.start(ctx);
+        ctx.set_timer(self.client.tick_ns(), TAG_CLIENT);
+        ctx.set_timer(STEP_NS, TAG_STEP);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, RegistryProto>, from: NodeId, msg: Msg) {
+        let events = self.client.on_message(ctx, from, msg);
+        self.record(ctx, events);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, _timer: TimerId, tag: u64) {
+        if tag == TAG_CLIENT {
+            let events = self.client.on_tick(ctx);
+            self.record(ctx, events);
+            ctx.set_timer(self.client.tick_ns(), TAG_CLIENT);
+            return;
+        }
+        self.run_step(ctx);
+    }
+}
+
+/// One script per client. `servers_of[i]` lists the servers client i may use;
+/// `read_only` switches on read-only mode for servers and clients alike.
+struct Setup {
+    scripts: Vec<Vec<Step>>,
+    servers_of: Vec<Vec<NodeId>>,
+    faults: Vec<(u64, Fault)>,
+    read_only: bool,
+    duration_ms: u64,
+}
+
+/// Nodes 0-2 are servers; nodes 3.. run the scripts. Returns the client log.
+fn run(setup: Setup) -> Vec<String> {
+    let log: Log = Rc::default();
+    let node_log = log.clone();
+    let mut kinds = vec!["server".to_string(); SERVERS.len()];
+    kinds.extend(setup.scripts.iter().map(|_| "script".to_string()));
+    let config = SimConfig {
+        scenario: "registry-rules".into(),
+        seed: 1,
+        kinds,
+        link: LinkModel {
+            latency: Latency::Fixed { ns: MS },
+            fifo: true,
+            ..LinkModel::default()
+        },
+        links: Vec::new(),
+        faults: setup
+            .faults
+            .into_iter()
+            .map(|(at_ms, fault)| ScheduledFault {
+                at_ns: at_ms * MS,
+                fault,
+            })
+            .collect(),
+        nemesis: None,
+        fault_phase_ns: setup.duration_ms * MS,
+        quiet_ns: 0,
+        limits: Limits::default(),
+        bugs: Default::default(),
+        retain_trace: false,
+    };
+    let params = ServerParams {
+        zab: zab::Config {
+            servers: SERVERS.to_vec(),
+            tick_ns: 20 * MS,
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            finalize_ns: 10 * MS,
+            snapshot_every: 100,
+            log_retain: 50,
+        },
+        read_only: setup.read_only,
+        read_only_after_ticks: 10,
+    };
+    let (scripts, servers_of, read_only) = (setup.scripts, setup.servers_of, setup.read_only);
+    let factory = Box::new(
+        move |id: NodeId, kind: &str| -> Box<dyn Node<RegistryProto>> {
+            if kind == "server" {
+                return Box::new(Server::new(id, params.clone()));
+            }
+            let index = id as usize - SERVERS.len();
+            let config = ClientConfig {
+                servers: servers_of[index].clone(),
+                session_timeout_ns: SESSION_TIMEOUT_NS,
+                read_only,
+            };
+            Box::new(Script {
+                client: Client::new(config),
+                steps: scripts[index].clone(),
+                next: 0,
+                log: node_log.clone(),
+            })
+        },
+    );
+    let mut sim: Box<dyn Run> = Box::new(Sim::new(config, factory, Vec::new()));
+    let report = run_to_end(sim.as_mut());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let lines = log.borrow().clone();
+    lines
+}
+
+fn call(op: Op, watch: bool) -> Step {
+    Step::Call(op, watch)
+}
+
+fn create(path: &str, data: &str, mode: CreateMode) -> Step {
+    let op = Op::Create {
+        path: path.into(),
+        data: data.as_bytes().to_vec(),
+        mode,
+    };
+    call(op, false)
+}
+
+fn set(path: &str, data: &str, version: i32) -> Step {
+    let op = Op::SetData {
+        path: path.into(),
+        data: data.as_bytes().to_vec(),
+        version,
+    };
+    call(op, false)
+}
+
+fn get(path: &str, watch: bool) -> Step {
+    call(Op::GetData { path: path.into() }, watch)
+}
+
+fn exists(path: &str, watch: bool) -> Step {
+    call(Op::Exists { path: path.into() }, watch)
+}
+
+fn every_client_on_all_servers(clients: usize) -> Vec<Vec<NodeId>> {
+    vec![SERVERS.to_vec(); clients]
+}
+
+/// The lines of one client, without its node id.
+fn of(log: &[String], node: NodeId) -> Vec<String> {
+    let prefix = format!("{node} ");
+    log.iter()
+        .filter_map(|line| line.strip_prefix(&prefix).map(str::to_string))
+        .collect()
+}
+
+fn position(lines: &[String], wanted: &str) -> usize {
+    lines
+        .iter()
+        .position(|line| line == wanted)
+        .unwrap_or_else(|| panic!("no `{wanted}` in {lines:#?}"))
+}
+
+#[test]
+fn a_watch_fires_before_the_client_sees_the_data_that_triggered_it() {
+    // ZooKeeper Programmer's Guide: "a client will never see a change for which it has
+    // set a watch until it first sees the watch event".
+    let writer = vec![
+        create("/w", "1", CreateMode::Persistent),
+        Step::Until(300),
+        set("/w", "2", -1),
+    ];
+    let reader = vec![
+        Step::Until(200),
+        get("/w", true),
+        Step::Until(400),
+        get("/w", false),
+    ];
+    let log = run(Setup {
+        scripts: vec![writer, reader],
+        servers_of: every_client_on_all_servers(2),
+        faults: Vec::new(),
+        read_only: false,
+        duration_ms: 600,
+    });
+    let reader = of(&log, 4);
+    assert!(
+        reader.contains(&"get /w -> data 1 v0".to_string()),
+        "{reader:#?}"
+    );
+    let fired = position(&reader, "watch NodeDataChanged /w");
+    let new_data = position(&reader, "get /w -> data 2 v1");
+    assert!(fired < new_data, "{reader:#?}");
+    let fired_count = reader.iter().filter(|l| l.starts_with("watch")).count();
+    assert_eq!(fired_count, 1, "one-shot: {reader:#?}");
+}
+
+#[test]
+fn exists_on_a_missing_node_watches_for_its_creation() {
+    let creator = vec![
+        Step::Until(300),
+        create("/later", "", CreateMode::Persistent),
+    ];
+    let watcher = vec![Step::Until(150), exists("/later", true)];
+    let log = run(Setup {
+        scripts: vec![creator, watcher],
+        servers_of: every_client_on_all_servers(2),
+        faults: Vec::new(),
+        read_only: false,
+        duration_ms: 600,
+    });
+    let watcher = of(&log, 4);
+    let missing = position(&watcher, "exists /later -> no node");
+    let created = position(&watcher, "watch NodeCreated /later");
+    assert!(missing < created, "{watcher:#?}");
+}
+
+#[test]
+fn set_data_with_a_stale_version_is_refused_with_bad_version() {
+    let client = vec![
+        create("/v", "a", CreateMode::Persistent),
+        set("/v", "b", 0),
+        set("/v", "c", 0),
+        set("/v", "d", -1),
+        get("/v", false),
+    ];
+    let log = run(Setup {
+        scripts: vec![client],
+        servers_of: every_client_on_all_servers(1),
+        faults: Vec::new(),
+        read_only: false,
+        duration_ms: 500,
+    });
+    let lines = of(&log, 3);
+    let answers: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains("->"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "create /v -> created /v",
+            "set /v -> stat v1",
+            "set /v -> error BadVersion",
+            "set /v -> stat v2",
+            "get /v -> data d v2",
+        ]
+    );
+}
+
+#[test]
+fn an_expired_session_takes_its_ephemeral_nodes_and_fires_their_watches() {
+    let owner = vec![create("/e", "", CreateMode::Ephemeral)];
+    let watcher = vec![
+        Step::Until(200),
+        exists("/e", true),
+        Step::Until(1_200),
+        exists("/e", false),
+    ];
+    let log = run(Setup {
+        scripts: vec![owner, watcher],
+        servers_of: every_client_on_all_servers(2),
+        // The owner crashes at 300 ms and never returns.
+        faults: vec![(300, Fault::Crash { node: 3 })],
+        read_only: false,
+        duration_ms: 1_400,
+    });
+    let watcher = of(&log, 4);
+    let present = position(&watcher, "exists /e -> stat v0");
+    let deleted = position(&watcher, "watch NodeDeleted /e");
+    let gone = position(&watcher, "exists /e -> no node");
+    assert!(present < deleted && deleted < gone, "{watcher:#?}");
+}
+
+#[test]
+fn a_short_cut_is_connection_loss_and_a_long_one_is_session_expired() {
+    // Both clients talk to server 0 only; each is cut off from it in turn.
+    let short = vec![
+        Step::Until(200),
+        create("/short", "", CreateMode::Ephemeral),
+    ];
+    let long = vec![Step::Until(200), create("/long", "", CreateMode::Ephemeral)];
+    let cut = |node, at_ms, heal_ms| {
+        vec![
+            (
+                at_ms,
+                Fault::Partition {
+                    groups: vec![vec![node]],
+                },
+            ),
+            (heal_ms, Fault::Heal),
+        ]
+    };
+    let mut faults = cut(3, 400, 550); // 150 ms: shorter than the 300 ms session.
+    faults.extend(cut(4, 800, 1_400)); // 600 ms: longer.
+    let log = run(Setup {
+        scripts: vec![short, long],
+        servers_of: vec![vec![0], vec![0]],
+        faults,
+        read_only: false,
+        duration_ms: 2_000,
+    });
+    let short = of(&log, 3);
+    assert!(short.contains(&"disconnected".to_string()), "{short:#?}");
+    assert!(!short.contains(&"expired".to_string()), "{short:#?}");
+    assert_eq!(
+        short.iter().filter(|l| l.starts_with("connected")).count(),
+        2
+    );
+    let long = of(&log, 4);
+    let lost = position(&long, "disconnected");
+    let expired = position(&long, "expired");
+    assert!(lost < expired, "{long:#?}");
+}
+
+#[test]
+fn a_read_only_server_answers_reads_and_refuses_writes() {
+    let writer = vec![create("/ro", "1", CreateMode::Persistent)];
+    let reader = vec![Step::Until(800), get("/ro", false), set("/ro", "2", -1)];
+    // Server 0 and the reader are cut off from the others from 400 ms on.
+    let faults = vec![(
+        400,
+        Fault::Partition {
+            groups: vec![vec![0, 4]],
+        },
+    )];
+    let log = run(Setup {
+        scripts: vec![writer, reader],
+        servers_of: vec![SERVERS.to_vec(), vec![0]],
+        faults,
+        read_only: true,
+        duration_ms: 1_500,
+    });
+    let reader = of(&log, 4);
+    let read_only = position(&reader, "connected read_only=true");
+    let read = position(&reader, "get /ro -> data 1 v0");
+    let refused = position(&reader, "set /ro -> error NotReadOnly");
+    assert!(read_only < read && read < refused, "{reader:#?}");
+}
