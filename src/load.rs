@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use sim_core::bugs::BugSet;
+use sim_core::fault::ScheduledFault;
 use sim_core::scenario::{self, Scenario};
 
 /// A scenario and the argument that names it again in a reproduce command.
@@ -90,10 +91,75 @@ pub fn write_whole(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 /// The command that reproduces one run.
-pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet) -> String {
+pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet, faults: &[ScheduledFault]) -> String {
     let mut command = format!("faultline run {argument} --seed {seed}");
     for bug in bugs.names() {
         command.push_str(&format!(" --bug {bug}"));
     }
+    for spec in faults.iter().filter_map(ScheduledFault::spec) {
+        command.push_str(&format!(" --fault {spec}"));
+    }
     command
+}
+
+/// Where the browser demo is served unless `--web-base` or `FAULTLINE_WEB_BASE` says
+/// otherwise (`cargo xtask web` serves there).
+pub const WEB_BASE_DEFAULT: &str = "http://127.0.0.1:8080/";
+
+/// The browser demo's address for a run, opened at `event` (the one that broke an
+/// invariant). Only built-in scenarios have one: the page embeds the same catalogue.
+pub fn web_url(
+    base: &str,
+    argument: &str,
+    seed: u64,
+    bugs: &BugSet,
+    faults: &[ScheduledFault],
+    event: Option<u64>,
+) -> Option<String> {
+    scenario::builtin(argument)?;
+    let mut url = format!("{base}?scenario={argument}&seed={seed}");
+    for bug in bugs.names() {
+        url.push_str(&format!("&bug={bug}"));
+    }
+    for spec in faults.iter().filter_map(ScheduledFault::spec) {
+        url.push_str(&format!("&fault={spec}"));
+    }
+    if let Some(event) = event {
+        url.push_str(&format!("&event={event}"));
+    }
+    Some(url)
+}
+
+/// The base for `web_url`: the flag, else the environment, else the default.
+pub fn web_base(flag: Option<&str>) -> String {
+    match flag {
+        Some(base) => base.to_string(),
+        None => {
+            std::env::var("FAULTLINE_WEB_BASE").unwrap_or_else(|_| WEB_BASE_DEFAULT.to_string())
+        }
+    }
+}
+
+/// Reads `--fault` specs, checking them against the scenario; every problem at once.
+pub fn faults(specs: &[String], scenario: &Scenario) -> Result<Vec<ScheduledFault>> {
+    let mut faults = Vec::new();
+    let mut problems = Vec::new();
+    for spec in specs {
+        match ScheduledFault::parse_spec(spec) {
+            Ok(fault) => faults.push(fault),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    let options = scenario::RunOptions {
+        extra_faults: faults.clone(),
+        ..Default::default()
+    };
+    if let Err(more) = scenario.check_options(&options) {
+        problems.extend(more);
+    }
+    if problems.is_empty() {
+        Ok(faults)
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
 }

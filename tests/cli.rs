@@ -649,3 +649,86 @@ fn output_is_coloured_on_a_terminal_unless_no_color_is_set() {
         "none when piped"
     );
 }
+
+#[test]
+fn an_injected_fault_changes_the_run_and_rides_along_in_reproduce() {
+    let plain = json(&faultline(&[
+        "run",
+        "registry-basic",
+        "--seed",
+        "1",
+        "--json",
+    ]));
+    let args = [
+        "run",
+        "registry-basic",
+        "--seed",
+        "1",
+        "--fault",
+        "crash:0@1s",
+        "--fault",
+        "restart:0@1.5s",
+        "--json",
+    ];
+    let faulted = json(&faultline(&args));
+    assert_ne!(plain["trace_hash"], faulted["trace_hash"]);
+    assert_eq!(json(&faultline(&args))["trace_hash"], faulted["trace_hash"]);
+    assert_eq!(
+        faulted["reproduce"],
+        "faultline run registry-basic --seed 1 --fault crash:0@1s --fault restart:0@1.5s"
+    );
+    assert_eq!(
+        faulted["web_url"],
+        "http://127.0.0.1:8080/?scenario=registry-basic&seed=1&fault=crash:0@1s\
+         &fault=restart:0@1.5s",
+        "no finding: the link opens the run at its end"
+    );
+}
+
+#[test]
+fn a_finding_prints_a_browser_link_that_replays_it() {
+    let args = [
+        "run",
+        "broadcast",
+        "--seed",
+        "0",
+        "--bug",
+        "broadcast.no-retransmit",
+        "--fault",
+        "pause:1@1s",
+        "--web-base",
+        "http://demo.test/",
+    ];
+    let output = faultline(&args);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "watch it: http://demo.test/?scenario=broadcast&seed=0\
+             &bug=broadcast.no-retransmit&fault=pause:1@1s&event="
+        ),
+        "{text}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let report = json(&faultline(&json_args));
+    let event = report["findings"][0]["event"].as_u64().unwrap();
+    let url = report["web_url"].as_str().unwrap();
+    assert!(url.ends_with(&format!("&event={event}")), "{url}");
+}
+
+#[test]
+fn bad_fault_specs_are_bad_input() {
+    assert_bad_input(
+        &["run", "registry-basic", "--fault", "crash:0"],
+        "fault `crash:0`: no `@TIME`",
+    );
+    assert_bad_input(
+        &["run", "registry-basic", "--fault", "crash:42@1s"],
+        "names node 42",
+    );
+    assert_bad_input(
+        &["run", "registry-basic", "--fault", "heal@10m"],
+        "not inside the fault phase",
+    );
+}

@@ -99,6 +99,119 @@ pub struct ScheduledFault {
     pub fault: Fault,
 }
 
+/// The most nodes one fault spec may name (bounds the parsing work of a URL).
+pub const SPEC_NODES_MAX: usize = 64;
+
+impl ScheduledFault {
+    /// Reads a hand-injected fault, as `faultline run --fault` and the browser's URL write
+    /// them: `crash:3@1.2s`, `restart:3@2s`, `pause:4@1s`, `resume:4@1.5s`,
+    /// `partition:0,4@2.2s` (the listed nodes cut off from the rest; several groups are
+    /// separated by `/`: `partition:0,1/2,3@1s`), `oneway:0,1>2@1s` (messages from 0 and
+    /// 1 to 2 are dropped; one-way cuts add up, so two cut one link both ways) and
+    /// `heal@3s`.
+    pub fn parse_spec(spec: &str) -> Result<ScheduledFault, String> {
+        let expected = "expected ACTION[:NODES]@TIME, e.g. `crash:3@1.2s`, `partition:0,4@2s`, \
+                        `heal@3s` (actions: crash, restart, pause, resume, partition, heal)";
+        let Some((action, time)) = spec.rsplit_once('@') else {
+            return Err(format!("fault `{spec}`: no `@TIME`; {expected}"));
+        };
+        let at_ns = crate::scenario::parse_duration_ns(time)
+            .map_err(|error| format!("fault `{spec}`: bad time: {error}"))?;
+        let at_ns =
+            u64::try_from(at_ns).map_err(|_| format!("fault `{spec}`: time is negative"))?;
+        let (name, args) = action.split_once(':').unwrap_or((action, ""));
+        let node = || -> Result<NodeId, String> {
+            args.parse::<NodeId>()
+                .map_err(|_| format!("fault `{spec}`: `{name}` needs one node id, found `{args}`"))
+        };
+        let fault = match name {
+            "crash" => Fault::Crash { node: node()? },
+            "restart" => Fault::Restart { node: node()? },
+            "pause" => Fault::Pause { node: node()? },
+            "resume" => Fault::Resume { node: node()? },
+            "heal" if args.is_empty() => Fault::Heal,
+            "partition" => Fault::Partition {
+                groups: parse_groups(spec, args)?,
+            },
+            "oneway" => {
+                let (from, to) = args.split_once('>').ok_or_else(|| {
+                    format!("fault `{spec}`: `oneway` needs FROM>TO, e.g. `0,1>2`")
+                })?;
+                let mut groups = parse_groups(spec, &format!("{from}/{to}"))?;
+                if groups.len() != 2 {
+                    return Err(format!(
+                        "fault `{spec}`: `oneway` needs FROM>TO, e.g. `0,1>2`"
+                    ));
+                }
+                let to = groups.pop().expect("two groups");
+                let from = groups.pop().expect("two groups");
+                Fault::PartitionOneWay { from, to }
+            }
+            _ => {
+                return Err(format!(
+                    "fault `{spec}`: unknown action `{name}`; {expected}"
+                ))
+            }
+        };
+        Ok(ScheduledFault { at_ns, fault })
+    }
+
+    /// The spec `parse_spec` reads back; `None` for faults it has no syntax for.
+    pub fn spec(&self) -> Option<String> {
+        let action = match &self.fault {
+            Fault::Crash { node } => format!("crash:{node}"),
+            Fault::Restart { node } => format!("restart:{node}"),
+            Fault::Pause { node } => format!("pause:{node}"),
+            Fault::Resume { node } => format!("resume:{node}"),
+            Fault::Heal => "heal".to_string(),
+            Fault::Partition { groups } => {
+                let groups: Vec<String> = groups
+                    .iter()
+                    .map(|group| {
+                        let ids: Vec<String> = group.iter().map(u32::to_string).collect();
+                        ids.join(",")
+                    })
+                    .collect();
+                format!("partition:{}", groups.join("/"))
+            }
+            Fault::PartitionOneWay { from, to } => {
+                let ids = |group: &[NodeId]| {
+                    let ids: Vec<String> = group.iter().map(u32::to_string).collect();
+                    ids.join(",")
+                };
+                format!("oneway:{}>{}", ids(from), ids(to))
+            }
+            _ => return None,
+        };
+        Some(format!(
+            "{action}@{}",
+            crate::scenario::format_duration(self.at_ns)
+        ))
+    }
+}
+
+fn parse_groups(spec: &str, args: &str) -> Result<Vec<Vec<NodeId>>, String> {
+    let mut groups = Vec::new();
+    let mut named = 0;
+    for group in args.split('/') {
+        let mut ids = Vec::new();
+        for id in group.split(',') {
+            let id = id.parse::<NodeId>().map_err(|_| {
+                format!(
+                    "fault `{spec}`: partition groups are node ids like `0,4/1,2`, found `{id}`"
+                )
+            })?;
+            named += 1;
+            if named > SPEC_NODES_MAX {
+                return Err(format!("fault `{spec}`: more than {SPEC_NODES_MAX} nodes"));
+            }
+            ids.push(id);
+        }
+        groups.push(ids);
+    }
+    Ok(groups)
+}
+
 /// The kinds of fault a nemesis may choose from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NemesisKind {
@@ -239,6 +352,49 @@ impl Nemesis {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fault_specs_round_trip() {
+        for spec in [
+            "crash:3@1.2s",
+            "restart:3@2s",
+            "pause:4@1ms",
+            "resume:4@1.5s",
+            "partition:0,4@2.2s",
+            "partition:0,1/2,3@1s",
+            "oneway:0,1>2@1s",
+            "heal@3s",
+        ] {
+            let fault = ScheduledFault::parse_spec(spec).unwrap();
+            assert_eq!(fault.spec().as_deref(), Some(spec));
+        }
+        let crash = ScheduledFault::parse_spec("crash:3@1.2s").unwrap();
+        assert_eq!(crash.at_ns, 1_200_000_000);
+        assert_eq!(crash.fault, Fault::Crash { node: 3 });
+    }
+
+    #[test]
+    fn bad_fault_specs_say_what_is_expected() {
+        for (spec, wanted) in [
+            ("crash:3", "no `@TIME`"),
+            ("crash:x@1s", "needs one node id"),
+            ("explode:1@1s", "unknown action `explode`"),
+            ("partition:0,a@1s", "partition groups are node ids"),
+            ("crash:1@-1s", "negative"),
+            ("crash:1@1parsec", "bad time"),
+            ("heal:1@1s", "unknown action `heal`"),
+            ("oneway:0,1@1s", "needs FROM>TO"),
+            ("oneway:0>1/2@1s", "needs FROM>TO"),
+        ] {
+            let error = ScheduledFault::parse_spec(spec).unwrap_err();
+            assert!(error.contains(wanted), "{spec}: {error}");
+        }
+        let many = format!("partition:{}@1s", vec!["1"; SPEC_NODES_MAX + 1].join(","));
+        assert!(ScheduledFault::parse_spec(&many)
+            .unwrap_err()
+            .contains("more than"));
+    }
+
     use super::*;
     use rand::SeedableRng;
 

@@ -15,7 +15,7 @@ use crate::output::{paint, seconds, BOLD, GREEN, RED, YELLOW};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A built-in scenario name or a path to a .toml file [default: broadcast].
+    /// A built-in scenario name or a path to a .toml file [default: registry-tour].
     scenario: Option<String>,
     /// The run seed [default: the scenario's own].
     #[arg(long)]
@@ -32,6 +32,13 @@ pub struct Args {
     /// Write the metric samples (queue depths...) as JSON Lines.
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
+    /// Inject a fault, e.g. `crash:3@1.2s`, `partition:0,4@2s`, `heal@3s`; repeatable.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<String>,
+    /// Where the browser demo is served, for the replay link printed with findings
+    /// [default: $FAULTLINE_WEB_BASE or http://127.0.0.1:8080/].
+    #[arg(long, value_name = "URL")]
+    web_base: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -44,16 +51,20 @@ struct JsonReport<'a> {
     report: &'a RunReport,
     protocol: &'a str,
     reproduce: String,
+    /// The browser demo's link that replays this run, opened at its first finding if it
+    /// has one (built-in scenarios only).
+    web_url: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let loaded = load::scenario(args.scenario.as_deref())?;
     let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
+    let faults = load::faults(&args.faults, &loaded.scenario)?;
     let options = RunOptions {
         seed: args.seed,
         bugs: bugs.clone(),
         retain_trace: args.trace.is_some(),
-        extra_faults: Vec::new(),
+        extra_faults: faults.clone(),
     };
     let mut run = loaded.scenario.build(&options);
     let mut report = run_to_end(run.as_mut());
@@ -67,16 +78,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(path) = &args.metrics {
         load::write_whole(path, &json_lines(run.metrics())?)?;
     }
-    let reproduce = load::reproduce(&loaded.argument, report.seed, &bugs);
+    let reproduce = load::reproduce(&loaded.argument, report.seed, &bugs, &faults);
+    let base = load::web_base(args.web_base.as_deref());
+    let first_event = report.findings.first().map(|finding| finding.event);
+    let web_url = load::web_url(
+        &base,
+        &loaded.argument,
+        report.seed,
+        &bugs,
+        &faults,
+        first_event,
+    );
     if args.json {
         let json = JsonReport {
             report: &report,
             protocol: &loaded.scenario.protocol,
             reproduce,
+            web_url,
         };
         println!("{}", serde_json::to_string(&json)?);
     } else {
-        print_summary(&report, &reproduce);
+        print_summary(&report, &reproduce, web_url.as_deref());
         print_metrics(run.metrics());
     }
     Ok(if report.findings.is_empty() {
@@ -133,7 +155,7 @@ fn print_metrics(samples: &[sim_core::engine::MetricSample]) {
     }
 }
 
-fn print_summary(report: &RunReport, reproduce: &str) {
+fn print_summary(report: &RunReport, reproduce: &str, web_url: Option<&str>) {
     println!(
         "{} seed {}: {} events, {} virtual, trace hash {}",
         paint(BOLD, &report.scenario),
@@ -160,4 +182,7 @@ fn print_summary(report: &RunReport, reproduce: &str) {
         );
     }
     println!("reproduce: {reproduce}");
+    if let Some(url) = web_url {
+        println!("watch it: {url}");
+    }
 }

@@ -62,6 +62,10 @@ pub struct Args {
     /// Run only slice I of N of the seeds (seed index modulo N equals I).
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Where the browser demo is served, for each finding's replay link
+    /// [default: $FAULTLINE_WEB_BASE or http://127.0.0.1:8080/].
+    #[arg(long, value_name = "URL")]
+    web_base: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -79,6 +83,9 @@ pub(crate) struct SeedFinding {
     #[serde(flatten)]
     finding: Finding,
     reproduce: String,
+    /// The browser demo's link that replays the seed at the finding (built-ins only).
+    #[serde(default)]
+    web_url: Option<String>,
 }
 
 /// The `--json` report; `swarm merge` reads it back.
@@ -146,17 +153,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
         findings: Vec::new(),
         findings_truncated: false,
     };
+    let base = load::web_base(args.web_base.as_deref());
     for (seed, _, findings) in results {
         for finding in findings {
             if report.findings.len() >= FINDINGS_LISTED_MAX {
                 report.findings_truncated = true;
                 break;
             }
-            let reproduce = load::reproduce(&loaded.argument, seed, &bugs);
+            let reproduce = load::reproduce(&loaded.argument, seed, &bugs, &[]);
+            let event = Some(finding.event);
+            let web_url = load::web_url(&base, &loaded.argument, seed, &bugs, &[], event);
             report.findings.push(SeedFinding {
                 seed,
                 finding,
                 reproduce,
+                web_url,
             });
         }
     }
@@ -223,6 +234,9 @@ pub(crate) fn print_report(report: &Report, wall_s: f64) {
             item.finding.message,
             item.reproduce
         );
+        if let Some(url) = &item.web_url {
+            println!("    watch it: {url}");
+        }
     }
     if report.findings.len() > FINDINGS_PRINTED_MAX {
         println!(
