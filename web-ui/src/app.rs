@@ -1,30 +1,75 @@
-//! The yew component: opens the session the URL asks for, advances it one slice per
-//! timer tick, and renders scenario, progress, nodes, findings and the trace hash.
+//! The yew component: opens the session the URL asks for, computes the run in slices
+//! (one per timer tick, so the browser paints between them), then lets the user play,
+//! pause, step, scrub, inspect, inject faults and follow findings.
 //!
 //! Elements that tests read carry `data-testid`: `run-status` (`running`, then `done`,
-//! or `error`), `trace-hash` (present only when the run is done), `error`. The component
-//! never runs more than one slice per tick, so the browser paints between slices.
+//! or `error`), `trace-hash` (present once the run is done), `error`, `topology`, nodes
+//! as `node-N` with a `data-status`, `inspector`, `crash`/`restart`, `space-time`,
+//! `cap-chart`, `event-log`, `findings`. An injected fault or a new scenario, seed or bug
+//! set changes the URL and reloads, so the address always replays what the page shows.
 //!
 //! wasm32 panics abort, so a panic inside a node ends the app; the panic hook in `lib.rs`
 //! then sets `run-status` to `error` and shows the message in an `error` element.
 
+use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
-use sim_core::check::Finding;
-use sim_core::engine::NodeView;
-use sim_core::scenario::format_duration;
+use sim_core::fault::Fault;
+use sim_core::node::NodeId;
+use sim_core::trace::EventKind;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use crate::draw;
+use crate::query::{to_query, Request};
 use crate::session::Session;
+use crate::views::LogFilter;
+
+/// Milliseconds between two frames while playing.
+const PLAY_TICK_MS: u32 = 40;
+/// Engine steps per frame at each speed the page offers.
+pub const SPEEDS: [u64; 5] = [1, 5, 25, 125, 1_000];
+/// The space-time diagram's window choices, in milliseconds of virtual time.
+pub const WINDOWS_MS: [u64; 4] = [20, 100, 500, 2_000];
 
 pub enum Msg {
-    /// Run the next slice.
+    /// Run the next slice of the first pass.
     Slice,
+    /// One frame of playing.
+    Frame,
+    TogglePlay,
+    Step,
+    StepBack,
+    Seek(u64),
+    SetSpeed(usize),
+    SetWindow(usize),
+    Select(Option<NodeId>),
+    /// Inject these faults at the cursor (a click on a node or a link).
+    Inject(Vec<Fault>),
+    /// Reload the page with this request (scenario, seed, bugs).
+    Navigate(Request),
+    ShowDetail(Option<String>),
+    ToggleKind(EventKind),
+    FilterText(String),
+    FilterNode(Option<NodeId>),
+    PasteText(String),
+    RunPasted,
+    Key(String),
 }
 
 pub struct App {
     session: Result<Session, String>,
-    /// The pending tick; dropping it cancels it, so it lives as long as the component.
+    /// The pending slice or frame; dropping it cancels it, so it lives as long as needed.
     tick: Option<Timeout>,
+    playing: bool,
+    speed: usize,
+    window: usize,
+    selected: Option<NodeId>,
+    detail: Option<String>,
+    notice: Option<String>,
+    filter: LogFilter,
+    pasted: String,
+    chart: NodeRef,
+    _keys: Option<EventListener>,
 }
 
 impl Component for App {
@@ -38,9 +83,22 @@ impl Component for App {
         let mut app = App {
             session: Session::open(&search),
             tick: None,
+            playing: false,
+            speed: 2,
+            window: 1,
+            selected: None,
+            detail: None,
+            notice: None,
+            filter: LogFilter {
+                hidden: vec![EventKind::Timer, EventKind::Observe],
+                ..LogFilter::default()
+            },
+            pasted: String::new(),
+            chart: NodeRef::default(),
+            _keys: keyboard(ctx),
         };
         if app.session.is_ok() {
-            app.schedule_slice(ctx);
+            app.schedule(ctx, Msg::Slice, 0);
         }
         app
     }
@@ -49,115 +107,216 @@ impl Component for App {
         match msg {
             Msg::Slice => {
                 self.tick = None;
-                let more = match &mut self.session {
-                    Ok(session) => session.advance(),
-                    Err(_) => false,
-                };
-                if more {
-                    self.schedule_slice(ctx);
+                if let Ok(session) = &mut self.session {
+                    if session.advance() {
+                        self.schedule(ctx, Msg::Slice, 0);
+                    }
                 }
-                true
             }
+            Msg::Frame => self.on_frame(ctx),
+            Msg::TogglePlay => self.toggle_play(ctx),
+            Msg::Key(key) => return self.on_key(ctx, &key),
+            Msg::Navigate(request) => navigate(&to_query(&request)),
+            Msg::Inject(faults) => self.inject(&faults),
+            Msg::PasteText(text) => self.pasted = text,
+            Msg::RunPasted => self.run_pasted(ctx),
+            Msg::SetSpeed(index) => self.speed = index.min(SPEEDS.len() - 1),
+            Msg::SetWindow(index) => self.window = index.min(WINDOWS_MS.len() - 1),
+            Msg::Select(node) => self.selected = node,
+            Msg::ShowDetail(detail) => self.detail = detail,
+            Msg::FilterText(text) => self.filter.text = text,
+            Msg::FilterNode(node) => self.filter.node = node,
+            Msg::ToggleKind(kind) => match self.filter.hidden.iter().position(|k| *k == kind) {
+                Some(index) => {
+                    self.filter.hidden.remove(index);
+                }
+                None => self.filter.hidden.push(kind),
+            },
+            msg => self.move_cursor(msg),
         }
+        true
     }
 
-    fn view(&self, _ctx: &Context<Self>) -> Html {
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
         let body = match &self.session {
-            Ok(session) => view_session(session),
-            Err(message) => view_error(message),
+            Ok(session) => draw::page(
+                session,
+                &draw::PageState {
+                    playing: self.playing,
+                    speed: self.speed,
+                    window: self.window,
+                    selected: self.selected,
+                    detail: self.detail.as_deref(),
+                    notice: self.notice.as_deref(),
+                    filter: &self.filter,
+                    pasted: &self.pasted,
+                    chart: &self.chart,
+                },
+                link,
+            ),
+            Err(message) => draw::error_page(message, &self.pasted, link),
         };
         html! {
             <main class="faultline">
-                <h1>{ "faultline" }</h1>
+                <header><h1>{ "faultline" }</h1>
+                    <span class="tagline">{ "a deterministic cluster simulator: \
+                        watch a run, inject faults, replay any seed" }</span></header>
                 { body }
             </main>
+        }
+    }
+
+    fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
+        if let (Ok(session), Some(canvas)) = (&self.session, self.chart.cast()) {
+            crate::chart::draw(&canvas, session);
         }
     }
 }
 
 impl App {
-    /// Queues the next slice behind a zero-delay timer: a macrotask, so the browser
-    /// renders and handles input before it runs.
-    fn schedule_slice(&mut self, ctx: &Context<Self>) {
+    /// Queues `msg` behind a timer: a macrotask, so the browser renders and handles
+    /// input before it runs.
+    fn schedule(&mut self, ctx: &Context<Self>, msg: Msg, delay_ms: u32) {
         let link = ctx.link().clone();
-        self.tick = Some(Timeout::new(0, move || link.send_message(Msg::Slice)));
-    }
-}
-
-fn view_error(message: &str) -> Html {
-    let names = sim_core::scenario::builtin_names().join(", ");
-    html! {
-        <section>
-            <p>{ "status: " }<span data-testid="run-status">{ "error" }</span></p>
-            <p class="error" data-testid="error">{ message }</p>
-            <p>{ "Open this page as " }<code>{ "?scenario=NAME&seed=N" }</code>
-               { format!("; built-in scenarios: {names}.") }</p>
-        </section>
-    }
-}
-
-fn view_session(session: &Session) -> Html {
-    let scenario = session.scenario();
-    let progress = session.progress();
-    let status = if progress.finished { "done" } else { "running" };
-    html! {
-        <section>
-            <h2 data-testid="scenario">{ &scenario.name }</h2>
-            <p data-testid="description">{ &scenario.description }</p>
-            <p>{ "seed " }<span data-testid="seed">{ session.seed() }</span></p>
-            <p data-testid="progress">
-                { format!("virtual time {} / {}, {} events",
-                    format_duration(progress.now_ns),
-                    format_duration(progress.end_ns),
-                    progress.events) }
-            </p>
-            <p>{ "status: " }<span data-testid="run-status">{ status }</span></p>
-            if let Some(hash) = session.trace_hash() {
-                <p>{ "trace hash: " }<code data-testid="trace-hash">{ hash }</code></p>
+        let mut msg = Some(msg);
+        self.tick = Some(Timeout::new(delay_ms, move || {
+            if let Some(msg) = msg.take() {
+                link.send_message(msg);
             }
-            { view_nodes(&session.nodes()) }
-            { view_findings(session.findings(), progress.finished) }
-        </section>
+        }));
     }
-}
 
-fn view_nodes(nodes: &[NodeView]) -> Html {
-    html! {
-        <table data-testid="nodes">
-            <thead><tr><th>{ "id" }</th><th>{ "kind" }</th><th>{ "status" }</th>
-                <th>{ "role" }</th></tr></thead>
-            <tbody>
-            { for nodes.iter().map(|node| html! {
-                <tr key={ node.id }>
-                    <td>{ node.id }</td><td>{ &node.kind }</td>
-                    <td class={ node.status }>{ node.status }</td><td>{ &node.role }</td>
-                </tr>
-            }) }
-            </tbody>
-        </table>
+    fn ready(&self) -> bool {
+        matches!(&self.session, Ok(session) if session.summary().is_some())
     }
-}
 
-fn view_findings(findings: &[Finding], finished: bool) -> Html {
-    if findings.is_empty() {
-        let text = if finished {
-            "findings: none"
+    fn toggle_play(&mut self, ctx: &Context<Self>) {
+        if !self.ready() {
+            return;
+        }
+        self.playing = !self.playing;
+        if self.playing {
+            if let Ok(session) = &mut self.session {
+                if session.at_end() {
+                    session.seek(0);
+                }
+            }
+            self.schedule(ctx, Msg::Frame, PLAY_TICK_MS);
         } else {
-            "findings: none so far"
-        };
-        return html! { <p data-testid="findings">{ text }</p> };
+            self.tick = None;
+        }
     }
-    html! {
-        <section data-testid="findings">
-            <h3>{ format!("findings ({})", findings.len()) }</h3>
-            <ul>
-            { for findings.iter().map(|finding| html! {
-                <li>
-                    <strong>{ &finding.invariant }</strong>
-                    { format!(" at {}: {}", format_duration(finding.time_ns), finding.message) }
-                </li>
-            }) }
-            </ul>
-        </section>
+
+    fn on_frame(&mut self, ctx: &Context<Self>) {
+        self.tick = None;
+        let Ok(session) = &mut self.session else {
+            return;
+        };
+        if !self.playing {
+            return;
+        }
+        let mut more = true;
+        for _ in 0..SPEEDS[self.speed] {
+            more = session.step();
+            if !more {
+                break;
+            }
+        }
+        if more {
+            self.schedule(ctx, Msg::Frame, PLAY_TICK_MS);
+        } else {
+            self.playing = false;
+        }
+    }
+
+    fn move_cursor(&mut self, msg: Msg) {
+        if !self.ready() {
+            return;
+        }
+        let Ok(session) = &mut self.session else {
+            return;
+        };
+        self.notice = None;
+        match msg {
+            Msg::Step => {
+                session.step();
+            }
+            Msg::StepBack => session.step_back(),
+            Msg::Seek(event) => session.seek(event),
+            _ => unreachable!("only cursor moves come here"),
+        }
+    }
+
+    fn on_key(&mut self, ctx: &Context<Self>, key: &str) -> bool {
+        match key {
+            " " => self.toggle_play(ctx),
+            "ArrowRight" => self.move_cursor(Msg::Step),
+            "ArrowLeft" => self.move_cursor(Msg::StepBack),
+            "Home" => self.move_cursor(Msg::Seek(0)),
+            "End" => self.move_cursor(Msg::Seek(u64::MAX)),
+            _ => return false,
+        }
+        true
+    }
+
+    fn inject(&mut self, faults: &[Fault]) {
+        let Ok(session) = &self.session else {
+            return;
+        };
+        match session.inject(faults) {
+            Ok(query) => navigate(&query),
+            Err(message) => self.notice = Some(message),
+        }
+    }
+
+    fn run_pasted(&mut self, ctx: &Context<Self>) {
+        let seed = self.session.as_ref().ok().map(Session::seed);
+        match Session::open_text(&self.pasted, seed) {
+            Ok(session) => {
+                self.session = Ok(session);
+                self.playing = false;
+                self.selected = None;
+                self.notice = None;
+                self.schedule(ctx, Msg::Slice, 0);
+            }
+            Err(errors) => self.notice = Some(errors),
+        }
+    }
+}
+
+/// Space plays and pauses, the arrows step, Home and End jump; keys typed into a form
+/// field stay there.
+fn keyboard(ctx: &Context<App>) -> Option<EventListener> {
+    let document = web_sys::window()?.document()?;
+    let link = ctx.link().clone();
+    Some(EventListener::new(&document, "keydown", move |event| {
+        let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+            return;
+        };
+        let in_field = event
+            .target()
+            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|element| {
+                matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+            });
+        let key = event.key();
+        let ours = matches!(
+            key.as_str(),
+            " " | "ArrowRight" | "ArrowLeft" | "Home" | "End"
+        );
+        if in_field || !ours {
+            return;
+        }
+        event.prevent_default();
+        link.send_message(Msg::Key(key));
+    }))
+}
+
+/// Loads the page at `query`: a new run, and an address that replays it.
+fn navigate(query: &str) {
+    if let Some(window) = web_sys::window() {
+        // A failed navigation leaves the current page as it was; nothing to undo.
+        let _ = window.location().set_search(query);
     }
 }

@@ -1,16 +1,24 @@
-//! web-ui: faultline in the browser. A yew app, compiled to wasm, that runs one built-in
-//! scenario chosen by the page's URL (`?scenario=NAME&seed=N`) and shows its progress,
-//! nodes, findings and final trace hash, the same hex `faultline run --json` prints.
+//! web-ui: faultline in the browser. A yew app, compiled to wasm, that runs the scenario
+//! the page's URL names (`?scenario=NAME&seed=N&bug=B&fault=F&event=K`), shows the same
+//! trace hash as `faultline run --json`, and lets the user play, step and scrub the run,
+//! inspect nodes, inject faults, follow messages and findings, and compare availability
+//! with consistency.
 //!
-//! `query` and `session` are plain Rust and build on every target, so native tests cover
-//! what the page will show; `app` (the yew component) exists only on wasm32. This crate
-//! depends on sim-core and never the other way round.
+//! `query`, `session` and `views` are plain Rust and build on every target, so native
+//! tests cover what the page will show; `app`, `draw` and `chart` (the yew component, its
+//! HTML and SVG, its plotters chart) exist only on wasm32. This crate depends on sim-core
+//! and never the other way round.
 
 pub mod query;
 pub mod session;
+pub mod views;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
+mod chart;
+#[cfg(target_arch = "wasm32")]
+mod draw;
 
 /// Entry point called by the wasm-bindgen glue when `index.html` loads the module.
 #[cfg(target_arch = "wasm32")]

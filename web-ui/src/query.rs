@@ -1,17 +1,28 @@
-//! The page's URL query: which built-in scenario to run and at which seed.
+//! The page's URL query: which built-in scenario to run, at which seed, with which planted
+//! bugs and injected faults, and which event to show.
 //!
-//! `?scenario=NAME&seed=N`; both optional. Unknown keys are ignored, so later additions
-//! (injected faults) do not break older links. Bad values are error text for the page,
-//! never a panic: a URL is user input.
+//! `?scenario=NAME&seed=N&bug=NAME&fault=crash:3@1.2s&event=K`; all optional, `bug` and
+//! `fault` repeatable (faults in `ScheduledFault::parse_spec` syntax, the CLI's
+//! `--fault`). Unknown keys are ignored, so later additions do not break older links. Bad
+//! values are error text for the page, never a panic: a URL is user input. `to_query`
+//! writes a request back, so the page's address always replays what it shows.
+
+use sim_core::fault::ScheduledFault;
 
 /// Longer than any link a person would type or share; bounds the parsing work.
 pub const QUERY_BYTES_MAX: usize = 4096;
+/// Injected faults one URL may carry.
+pub const FAULTS_MAX: usize = 64;
 
 /// What the URL asks for; `None` means "the default".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
     pub scenario: Option<String>,
     pub seed: Option<u64>,
+    pub bugs: Vec<String>,
+    pub faults: Vec<ScheduledFault>,
+    /// The trace event to open the run at (a finding's), instead of its end.
+    pub event: Option<u64>,
 }
 
 /// Parses `location.search` (with or without its leading `?`).
@@ -32,10 +43,58 @@ pub fn parse_query(search: &str) -> Result<Request, String> {
                 request.scenario = Some(value);
             }
             "seed" => request.seed = Some(parse_seed(&value)?),
+            "bug" => request.bugs.push(value),
+            "fault" => {
+                if request.faults.len() >= FAULTS_MAX {
+                    return Err(format!("more than {FAULTS_MAX} injected faults in the URL"));
+                }
+                request.faults.push(ScheduledFault::parse_spec(&value)?);
+            }
+            "event" => {
+                let event = value.parse::<u64>().map_err(|_| {
+                    format!("bad event `{value}` in the URL: expected an event number")
+                })?;
+                request.event = Some(event);
+            }
             _ => {}
         }
     }
     Ok(request)
+}
+
+/// The query that asks for `request` again (with a leading `?`).
+pub fn to_query(request: &Request) -> String {
+    let mut pairs = Vec::new();
+    if let Some(name) = &request.scenario {
+        pairs.push(format!("scenario={}", percent_encode(name)));
+    }
+    if let Some(seed) = request.seed {
+        pairs.push(format!("seed={seed}"));
+    }
+    for bug in &request.bugs {
+        pairs.push(format!("bug={}", percent_encode(bug)));
+    }
+    for spec in request.faults.iter().filter_map(ScheduledFault::spec) {
+        pairs.push(format!("fault={}", percent_encode(&spec)));
+    }
+    if let Some(event) = request.event {
+        pairs.push(format!("event={event}"));
+    }
+    format!("?{}", pairs.join("&"))
+}
+
+/// Escapes what a query value cannot hold as is; keeps fault specs readable.
+fn percent_encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        let plain = byte.is_ascii_alphanumeric() || b"-._~:@,/".contains(&byte);
+        if plain {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 fn parse_seed(value: &str) -> Result<u64, String> {
@@ -90,9 +149,32 @@ mod tests {
 
     #[test]
     fn scenario_and_seed_are_read_and_other_keys_ignored() {
-        let request = parse_query("?scenario=ping-pong&seed=42&fault=later").unwrap();
+        let request = parse_query("?scenario=ping-pong&seed=42&zoom=later").unwrap();
         assert_eq!(request.scenario.as_deref(), Some("ping-pong"));
         assert_eq!(request.seed, Some(42));
+    }
+
+    #[test]
+    fn bugs_faults_and_the_event_are_read_and_written_back() {
+        let query = "?scenario=registry-tour&seed=7&bug=zab.ack-before-persist\
+                     &fault=crash:2@1.2s&fault=partition:0,3/1@2s&event=42";
+        let request = parse_query(query).unwrap();
+        assert_eq!(request.bugs, ["zab.ack-before-persist"]);
+        assert_eq!(request.faults.len(), 2);
+        assert_eq!(request.faults[0].at_ns, 1_200_000_000);
+        assert_eq!(request.event, Some(42));
+        assert_eq!(to_query(&request), query);
+        assert_eq!(parse_query(&to_query(&request)).unwrap(), request);
+    }
+
+    #[test]
+    fn bad_faults_and_events_are_errors() {
+        assert!(parse_query("?fault=crash:1")
+            .unwrap_err()
+            .contains("no `@TIME`"));
+        assert!(parse_query("?event=x").unwrap_err().contains("bad event"));
+        let many = "&fault=heal@1s".repeat(FAULTS_MAX + 1);
+        assert!(parse_query(&many).unwrap_err().contains("more than"));
     }
 
     #[test]

@@ -1,15 +1,20 @@
-//! One run of a built-in scenario, driven in slices so the browser stays responsive.
+//! One run as the page shows it: computed in slices so the browser stays responsive, then
+//! explored with a cursor (play, pause, step, scrub) that can go anywhere in the run.
 //!
-//! The page calls `advance` from a timer; each call runs at most `STEPS_PER_SLICE` engine
-//! steps and returns, so the event loop can paint between slices. A session runs the
-//! scenario exactly as `faultline run NAME --seed N` does (same options, same engine),
-//! which is why the trace hash it shows matches the CLI's. It never touches the DOM.
+//! A session runs the scenario exactly as `faultline run NAME --seed N --bug B --fault F`
+//! does (same options, same engine), which is why the trace hash it shows matches the
+//! CLI's. The run object always stands at the cursor: moving forward steps it, moving
+//! back rebuilds it and runs it forward again, which determinism makes exact. It never
+//! touches the DOM.
 
+use sim_core::bugs::BugSet;
 use sim_core::check::Finding;
-use sim_core::engine::{NodeView, Run};
-use sim_core::scenario::{self, RunOptions, Scenario};
+use sim_core::engine::{MetricSample, NodeView, Run};
+use sim_core::fault::{Fault, ScheduledFault};
+use sim_core::scenario::{self, format_duration, RunOptions, Scenario};
+use sim_core::trace::TraceEvent;
 
-use crate::query::parse_query;
+use crate::query::{parse_query, to_query, Request, FAULTS_MAX};
 
 /// Engine steps per slice (one queued event each, which may record several trace
 /// events): a few milliseconds of work in a release wasm build, short enough that the
@@ -25,10 +30,25 @@ pub struct Progress {
     pub finished: bool,
 }
 
+/// What the first, complete pass of a run found: what the CLI prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub trace_hash: String,
+    pub events: u64,
+    pub end_ns: u64,
+    pub findings: Vec<Finding>,
+}
+
 pub struct Session {
+    request: Request,
     scenario: Scenario,
+    options: RunOptions,
     seed: u64,
     run: Box<dyn Run>,
+    /// Set once the first pass reached the end.
+    summary: Option<Summary>,
+    /// Where to put the cursor once the first pass is done (`event=` in the URL).
+    open_at: Option<u64>,
 }
 
 impl Session {
@@ -37,10 +57,10 @@ impl Session {
         let request = parse_query(search)?;
         let name = request
             .scenario
-            .as_deref()
-            .unwrap_or(scenario::DEFAULT_SCENARIO);
-        let Some(text) = scenario::builtin(name) else {
-            return Err(unknown_scenario_message(name));
+            .clone()
+            .unwrap_or_else(|| scenario::DEFAULT_SCENARIO.to_string());
+        let Some(text) = scenario::builtin(&name) else {
+            return Err(unknown_scenario_message(&name));
         };
         let parsed = scenario::parse(&format!("{name}.toml"), text).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -49,21 +69,55 @@ impl Session {
                 lines.join("; ")
             )
         })?;
+        Self::start(parsed, request)
+    }
+
+    /// Builds a run of a scenario pasted into the page; errors are the CLI's, located.
+    pub fn open_text(text: &str, seed: Option<u64>) -> Result<Session, String> {
+        let parsed = scenario::parse("pasted.toml", text).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            lines.join("\n")
+        })?;
+        let request = Request {
+            seed,
+            ..Request::default()
+        };
+        Self::start(parsed, request)
+    }
+
+    fn start(parsed: Scenario, request: Request) -> Result<Session, String> {
+        let mut bugs = BugSet::default();
+        for name in &request.bugs {
+            bugs.enable(name)?;
+        }
         let options = RunOptions {
             seed: request.seed,
-            ..Default::default()
+            bugs,
+            retain_trace: true,
+            extra_faults: request.faults.clone(),
         };
+        parsed
+            .check_options(&options)
+            .map_err(|problems| problems.join("; "))?;
         let seed = request.seed.unwrap_or(parsed.seed);
         let run = parsed.build(&options);
         Ok(Session {
+            open_at: request.event,
+            request,
             scenario: parsed,
+            options,
             seed,
             run,
+            summary: None,
         })
     }
 
-    /// Runs one slice; true while the run has more to do.
+    /// Runs one slice of the first pass; true while it has more to do. When it ends,
+    /// the cursor moves to the event the URL asked for, if any.
     pub fn advance(&mut self) -> bool {
+        if self.summary.is_some() {
+            return false;
+        }
         let now_before_ns = self.run.now_ns();
         let more = self.run.run_for(STEPS_PER_SLICE);
         assert!(
@@ -74,7 +128,107 @@ impl Session {
             more || self.run.is_finished(),
             "a run stops only by finishing"
         );
+        if !more {
+            let report = self.run.report();
+            self.summary = Some(Summary {
+                trace_hash: report.trace_hash,
+                events: report.events,
+                end_ns: self.run.now_ns(),
+                findings: report.findings,
+            });
+            if let Some(event) = self.open_at.take() {
+                self.seek(event);
+            }
+        }
         more
+    }
+
+    /// Moves the cursor to just after trace event `event` (clamped to the run).
+    pub fn seek(&mut self, event: u64) {
+        assert!(self.summary.is_some(), "seek after the first pass");
+        if event < self.cursor() {
+            self.run = self.scenario.build(&self.options);
+        }
+        while self.cursor() <= event && self.run.step() {}
+        debug_assert!(self.cursor() > event || self.run.is_finished());
+    }
+
+    /// Moves the cursor to the first event at or after `time_ns`.
+    pub fn seek_time(&mut self, time_ns: u64) {
+        assert!(self.summary.is_some(), "seek after the first pass");
+        if time_ns < self.run.now_ns() {
+            self.run = self.scenario.build(&self.options);
+        }
+        while self.run.now_ns() < time_ns && self.run.step() {}
+    }
+
+    /// One engine step forward; false at the end.
+    pub fn step(&mut self) -> bool {
+        self.run.step()
+    }
+
+    /// One engine step back: to where the step that reached the cursor began. One step
+    /// can record several trace events, so a first pass finds where that was.
+    pub fn step_back(&mut self) {
+        let target = self.cursor();
+        let mut run = self.scenario.build(&self.options);
+        let mut before = 0;
+        while run.trace().events() < target {
+            before = run.trace().events();
+            if !run.step() {
+                break;
+            }
+        }
+        self.run = self.scenario.build(&self.options);
+        while self.cursor() < before && self.run.step() {}
+        debug_assert!(self.cursor() < target || target == 0);
+    }
+
+    /// Trace events so far: the cursor's position.
+    pub fn cursor(&self) -> u64 {
+        self.run.trace().events()
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.run.is_finished()
+    }
+
+    /// The address of this run with `fault` injected at the cursor's time, opened there;
+    /// or why it cannot be injected.
+    pub fn inject(&self, faults: &[Fault]) -> Result<String, String> {
+        let at_ns = self.run.now_ns();
+        if at_ns >= self.scenario.duration_ns {
+            return Err(format!(
+                "faults can be injected during the fault phase only (0..{}); scrub back first",
+                format_duration(self.scenario.duration_ns)
+            ));
+        }
+        if self.request.scenario.is_none() && scenario::builtin(&self.scenario.name).is_none() {
+            return Err("a pasted scenario has no address; add the fault to its file".into());
+        }
+        let mut request = self.request_here();
+        if request.faults.len() + faults.len() > FAULTS_MAX {
+            return Err(format!("at most {FAULTS_MAX} injected faults"));
+        }
+        for fault in faults {
+            request.faults.push(ScheduledFault {
+                at_ns,
+                fault: fault.clone(),
+            });
+        }
+        request.event = Some(self.cursor());
+        Ok(to_query(&request))
+    }
+
+    /// The address of this run as it stands (scenario, seed, bugs, faults).
+    pub fn request_here(&self) -> Request {
+        Request {
+            scenario: Some(self.scenario.name.clone()),
+            seed: Some(self.seed),
+            bugs: self.request.bugs.clone(),
+            faults: self.request.faults.clone(),
+            event: None,
+        }
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -85,26 +239,51 @@ impl Session {
         self.seed
     }
 
+    pub fn injected(&self) -> &[ScheduledFault] {
+        &self.request.faults
+    }
+
+    pub fn summary(&self) -> Option<&Summary> {
+        self.summary.as_ref()
+    }
+
     pub fn progress(&self) -> Progress {
         Progress {
             now_ns: self.run.now_ns(),
             end_ns: self.run.end_ns(),
             events: self.run.trace().events(),
-            finished: self.run.is_finished(),
+            finished: self.summary.is_some(),
         }
     }
 
-    /// The final trace hash, once the run has finished (a partial hash means nothing).
+    /// The final trace hash, once the first pass has finished.
     pub fn trace_hash(&self) -> Option<String> {
-        self.run.is_finished().then(|| self.run.report().trace_hash)
+        self.summary.as_ref().map(|s| s.trace_hash.clone())
     }
 
     pub fn nodes(&self) -> Vec<NodeView> {
         self.run.nodes()
     }
 
+    pub fn sides(&self) -> Vec<u32> {
+        self.run.sides()
+    }
+
+    /// Events up to the cursor (as many as the scenario's trace limit keeps).
+    pub fn events(&self) -> &[TraceEvent] {
+        self.run.trace().retained()
+    }
+
+    pub fn metrics(&self) -> &[MetricSample] {
+        self.run.metrics()
+    }
+
+    /// Findings of the whole run (the first pass), else those up to the cursor.
     pub fn findings(&self) -> &[Finding] {
-        self.run.findings()
+        match &self.summary {
+            Some(summary) => &summary.findings,
+            None => self.run.findings(),
+        }
     }
 }
 
@@ -123,17 +302,21 @@ mod tests {
     use super::*;
     use sim_core::engine::run_to_end;
 
+    fn finish(session: &mut Session) {
+        let mut slices = 0;
+        while session.advance() {
+            slices += 1;
+            assert!(slices < 1_000_000, "the run ends");
+        }
+    }
+
     /// The page must show the hash the CLI prints: run in slices, hash as in one go.
     #[test]
     fn a_sliced_run_ends_with_the_same_hash_as_run_to_end() {
         for (name, _) in scenario::BUILTINS {
             let mut session = Session::open(&format!("?scenario={name}&seed=2")).unwrap();
             assert_eq!(session.trace_hash(), None, "no hash before the end");
-            let mut slices = 0;
-            while session.advance() {
-                slices += 1;
-                assert!(slices < 1_000_000, "{name}: the run ends");
-            }
+            finish(&mut session);
             let text = scenario::builtin(name).unwrap();
             let parsed = scenario::parse("x.toml", text).unwrap();
             let mut whole = parsed.build(&RunOptions {
@@ -146,6 +329,69 @@ mod tests {
             assert_eq!(session.progress().events, report.events);
             assert_eq!(session.findings(), &report.findings[..]);
         }
+    }
+
+    #[test]
+    fn scrubbing_back_and_forth_shows_the_same_state_at_the_same_event() {
+        let mut session = Session::open("?scenario=registry-tour&seed=3").unwrap();
+        finish(&mut session);
+        session.seek(5_000);
+        let (nodes, time) = (session.nodes(), session.progress().now_ns);
+        let retained: Vec<TraceEvent> = session.events().to_vec();
+        session.seek(9_000);
+        assert!(session.progress().now_ns >= time);
+        session.seek(5_000);
+        assert_eq!(
+            session.nodes(),
+            nodes,
+            "the same state after scrubbing back"
+        );
+        assert_eq!(session.progress().now_ns, time);
+        assert_eq!(session.events(), &retained[..]);
+        session.step_back();
+        assert!(session.cursor() < retained.len() as u64);
+    }
+
+    #[test]
+    fn an_injected_fault_is_an_address_that_replays_with_it() {
+        let mut session = Session::open("?scenario=registry-basic&seed=1").unwrap();
+        finish(&mut session);
+        let hash = session.trace_hash().unwrap();
+        session.seek_time(1_000_000_000);
+        let query = session.inject(&[Fault::Crash { node: 0 }]).unwrap();
+        assert!(query.contains("fault=crash:0@"), "{query}");
+        let mut again = Session::open(&query).unwrap();
+        finish(&mut again);
+        assert_ne!(
+            again.trace_hash().unwrap(),
+            hash,
+            "the crash changes the run"
+        );
+        let mut twice = Session::open(&query).unwrap();
+        finish(&mut twice);
+        assert_eq!(
+            again.trace_hash(),
+            twice.trace_hash(),
+            "and replays exactly"
+        );
+        let down = again.nodes().iter().find(|n| n.id == 0).unwrap().status;
+        assert_eq!(down, "down", "the page opens at the crash");
+    }
+
+    #[test]
+    fn faults_after_the_fault_phase_are_refused() {
+        let mut session = Session::open("?scenario=registry-basic&seed=1").unwrap();
+        finish(&mut session);
+        let error = session.inject(&[Fault::Heal]).unwrap_err();
+        assert!(error.contains("fault phase"), "{error}");
+    }
+
+    #[test]
+    fn a_pasted_scenario_reports_located_errors() {
+        let error = Session::open_text("name = \"x\"\nprotocl = \"registry\"\n", None)
+            .err()
+            .unwrap();
+        assert!(error.contains("pasted.toml:2:1"), "{error}");
     }
 
     #[test]
@@ -168,8 +414,16 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_seed_is_an_error() {
+    fn bad_seeds_bugs_and_faults_are_errors() {
         let error = Session::open("?scenario=ping-pong&seed=x").err().unwrap();
         assert!(error.contains("bad seed `x`"), "{error}");
+        let error = Session::open("?scenario=ping-pong&bug=zab.nope")
+            .err()
+            .unwrap();
+        assert!(error.contains("zab.nope"), "{error}");
+        let error = Session::open("?scenario=ping-pong&fault=crash:99@1ms")
+            .err()
+            .unwrap();
+        assert!(error.contains("names node 99"), "{error}");
     }
 }

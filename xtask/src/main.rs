@@ -1,12 +1,14 @@
 //! `cargo xtask`: the repository's task runner (the alias lives in `.cargo/config.toml`).
 //!
-//! Subcommands: `test` (set up what is missing, then run every test), `web` (build and
-//! serve the browser demo), `golden` (rewrite the golden trace hashes on purpose) and
-//! `bench` (faultline's ping-pong against the madsim reference). One file per command.
+//! Subcommands: `test` (set up what is missing, then run every test), `browser` (the
+//! browser tests alone), `web` (build and serve the browser demo), `golden` (rewrite the
+//! golden trace hashes on purpose) and `bench` (faultline's ping-pong against the madsim
+//! reference). One file per command.
 //! Bad usage prints the usage text and exits 2; a failed step exits 1. It never edits a
 //! file except `golden`'s one output and the `dist/` folder `web` builds.
 
 mod bench;
+mod browser;
 mod golden;
 mod serve;
 mod test;
@@ -21,9 +23,11 @@ usage: cargo xtask <command>
 
 commands:
   test                          install what is missing (wasm target, wasm-bindgen-cli),
-                                then fmt, clippy, native tests, wasm tests, web build
+                                then fmt, clippy, native tests, wasm tests, web build,
+                                and the demo in headless Chromium (installed if missing)
   web [--build-only] [--port N] build the browser demo into dist/ and serve it on
                                 127.0.0.1 (default port 8080)
+  browser                       only the browser tests (build, serve, headless Chromium)
   golden                        rewrite sim-core/tests/golden/hashes.txt from native runs
   bench                         faultline vs madsim ping-pong, 3 alternating runs each
 ";
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Some("test") => no_flags(&args[1..]).and_then(|()| test::run()),
         Some("web") => web::Args::parse(&args[1..]).and_then(web::run),
         Some("golden") => no_flags(&args[1..]).and_then(|()| golden::run()),
+        Some("browser") => no_flags(&args[1..]).and_then(|()| browser::run()),
         Some("bench") => no_flags(&args[1..]).and_then(|()| bench::run()),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");

@@ -25,6 +25,12 @@ pub fn serve(dir: &Path, port: u16) -> anyhow::Result<()> {
     println!("serving faultline at http://127.0.0.1:{port}/");
     println!("  pick a run with http://127.0.0.1:{port}/?scenario=NAME&seed=N");
     println!("  (`faultline list` shows the scenario names; Ctrl-C stops)");
+    serve_listener(listener, dir);
+    Ok(())
+}
+
+/// Answers requests on `listener` until the process ends.
+pub fn serve_listener(listener: TcpListener, dir: &Path) {
     for stream in listener.incoming() {
         // A broken connection is the client's problem; the server keeps serving.
         let result = stream
@@ -34,7 +40,6 @@ pub fn serve(dir: &Path, port: u16) -> anyhow::Result<()> {
             eprintln!("serve: {error:#}");
         }
     }
-    Ok(())
 }
 
 /// Reads one request from `stream` and writes one response.

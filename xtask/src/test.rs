@@ -49,6 +49,10 @@ const STEPS: &[Step] = &[
         name: "browser demo builds",
         action: build_web,
     },
+    Step {
+        name: "browser tests (the demo in headless Chromium)",
+        action: crate::browser::run,
+    },
 ];
 
 pub fn run() -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::{cargo, exec, root, UsageError};
 
 const PORT_DEFAULT: u16 = 8080;
-const WASM_PATH: &str = "target/wasm32-unknown-unknown/release/web_ui.wasm";
+const WASM_PATH: &str = "target/wasm32-unknown-unknown/web/web_ui.wasm";
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Args {
@@ -68,7 +68,15 @@ pub fn build() -> anyhow::Result<()> {
     crate::test::ensure_wasm_target()?;
     crate::test::ensure_wasm_bindgen()?;
     let target = "wasm32-unknown-unknown";
-    exec(cargo().args(["build", "-p", "web-ui", "--release", "--target", target]))?;
+    exec(cargo().args([
+        "build",
+        "-p",
+        "web-ui",
+        "--profile",
+        "web",
+        "--target",
+        target,
+    ]))?;
     let dist = root().join("dist");
     let mut bindgen = Command::new("wasm-bindgen");
     bindgen.current_dir(root());
@@ -78,6 +86,8 @@ pub fn build() -> anyhow::Result<()> {
         "--out-dir",
         "dist",
         "--no-typescript",
+        "--remove-name-section",
+        "--remove-producers-section",
         WASM_PATH,
     ]);
     exec(&mut bindgen)?;

@@ -1,0 +1,547 @@
+//! The page's HTML and SVG, drawn from a session and the `views` computed from it. Every
+//! function here is a pure rendering of its arguments; the component in `app` owns the
+//! state and turns clicks into `Msg`s.
+
+use sim_core::bugs::catalogue;
+use sim_core::check::Finding;
+use sim_core::engine::NodeView;
+use sim_core::fault::Fault;
+use sim_core::node::NodeId;
+use sim_core::scenario::{builtin_names, format_duration};
+use sim_core::trace::EventKind;
+use yew::html::Scope;
+use yew::prelude::*;
+
+use crate::app::{App, Msg, SPEEDS, WINDOWS_MS};
+use crate::session::Session;
+use crate::views::{self, LogFilter, SpaceTime, Topology};
+
+/// What the component adds to the session for one render.
+pub struct PageState<'a> {
+    pub playing: bool,
+    pub speed: usize,
+    pub window: usize,
+    pub selected: Option<NodeId>,
+    pub detail: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub filter: &'a LogFilter,
+    pub pasted: &'a str,
+    pub chart: &'a NodeRef,
+}
+
+/// Colours of partition sides, in the topology and the CAP chart.
+pub const SIDE_COLOURS: [&str; 4] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
+
+pub fn side_colour(side: u32) -> &'static str {
+    SIDE_COLOURS[side as usize % SIDE_COLOURS.len()]
+}
+
+pub fn error_page(message: &str, pasted: &str, link: &Scope<App>) -> Html {
+    let names = builtin_names().join(", ");
+    html! {
+        <section>
+            <p>{ "status: " }<span data-testid="run-status">{ "error" }</span></p>
+            <p class="error" data-testid="error">{ message }</p>
+            <p>{ "Open this page as " }<code>{ "?scenario=NAME&seed=N" }</code>
+               { format!("; built-in scenarios: {names}.") }</p>
+            { paste_box(pasted, link) }
+        </section>
+    }
+}
+
+pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
+    let nodes = session.nodes();
+    let sides = session.sides();
+    let events = session.events();
+    let topology = views::topology(&nodes, &sides, events);
+    let now_ns = session.progress().now_ns;
+    let window_ns = WINDOWS_MS[state.window] * 1_000_000;
+    let diagram = views::space_time(events, now_ns, window_ns);
+    html! {
+        <>
+            { controls(session, state, link) }
+            if let Some(notice) = state.notice {
+                <pre class="notice" data-testid="notice">{ notice }</pre>
+            }
+            <div class="grid">
+                <section class="panel">
+                    <h3>{ "topology" }</h3>
+                    { topology_svg(&topology, state.selected, link) }
+                    { legend() }
+                </section>
+                <section class="panel">
+                    { inspector(&nodes, state.selected, link) }
+                </section>
+            </div>
+            <section class="panel wide">
+                <h3>{ "messages over time " }
+                    <small>{ "(one lane per node; hover or click an arrow for its contents)" }</small>
+                    { window_select(state.window, link) }</h3>
+                { space_time_svg(&diagram, &nodes, link) }
+                if let Some(detail) = state.detail {
+                    <pre class="detail" data-testid="message-detail">{ detail }</pre>
+                }
+            </section>
+            <section class="panel wide">
+                <h3>{ "CAP: availability and consistency over virtual time" }</h3>
+                <canvas ref={ state.chart.clone() } data-testid="cap-chart"
+                    width="1100" height="260"></canvas>
+            </section>
+            <div class="grid">
+                <section class="panel">{ findings(session.findings(), link) }</section>
+                <section class="panel">{ event_log(session, state.filter, &nodes, link) }</section>
+            </div>
+            { paste_box(state.pasted, link) }
+        </>
+    }
+}
+
+fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
+    let scenario = session.scenario();
+    let progress = session.progress();
+    let status = if progress.finished { "done" } else { "running" };
+    let total = session.summary().map_or(progress.events, |s| s.events);
+    let here = session.request_here();
+    let on_scenario = {
+        let here = here.clone();
+        link.callback(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            let mut request = here.clone();
+            request.scenario = Some(select.value());
+            request.bugs.clear();
+            request.faults.clear();
+            Msg::Navigate(request)
+        })
+    };
+    let on_seed = {
+        let here = here.clone();
+        link.callback(move |event: Event| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            let mut request = here.clone();
+            request.seed = input.value().trim().parse().ok();
+            Msg::Navigate(request)
+        })
+    };
+    let on_scrub = link.callback(|event: InputEvent| {
+        let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+        Msg::Seek(input.value().parse().unwrap_or(0))
+    });
+    let play_label = if state.playing {
+        "pause ⏸"
+    } else {
+        "play ▶"
+    };
+    html! {
+        <section class="controls">
+            <div>
+                <label>{ "scenario " }
+                    <select onchange={ on_scenario } data-testid="scenario-select">
+                    { for builtin_names().into_iter().map(|name| html! {
+                        <option value={ name } selected={ name == scenario.name }>{ name }</option>
+                    }) }
+                    </select></label>
+                <label>{ " seed " }<input type="number" min="0" value={ session.seed().to_string() }
+                    onchange={ on_seed } data-testid="seed" /></label>
+                <span class="status">{ " status: " }<b data-testid="run-status">{ status }</b></span>
+                if let Some(hash) = session.trace_hash() {
+                    <span>{ " trace hash " }<code data-testid="trace-hash">{ hash }</code></span>
+                }
+            </div>
+            <p class="description" data-testid="description">{ &scenario.description }</p>
+            { bug_toggles(session, &here, link) }
+            <div class="transport">
+                <button onclick={ link.callback(|_| Msg::StepBack) } title="step back (←)">{ "◀ step" }</button>
+                <button onclick={ link.callback(|_| Msg::TogglePlay) } title="play or pause (space)"
+                    data-testid="play">{ play_label }</button>
+                <button onclick={ link.callback(|_| Msg::Step) } title="step one event (→)">{ "step ▶" }</button>
+                <label>{ " speed " }{ speed_select(state.speed, link) }</label>
+                <input class="scrubber" type="range" min="0" max={ total.to_string() }
+                    value={ progress.events.to_string() } oninput={ on_scrub }
+                    data-testid="scrubber" disabled={ !progress.finished } />
+                <span data-testid="progress">{ format!(" {} / {} virtual, event {} of {}",
+                    format_duration(progress.now_ns), format_duration(progress.end_ns),
+                    progress.events, total) }</span>
+            </div>
+            { injected(session) }
+        </section>
+    }
+}
+
+fn speed_select(speed: usize, link: &Scope<App>) -> Html {
+    let on_change = link.callback(|event: Event| {
+        let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+        Msg::SetSpeed(select.value().parse().unwrap_or(0))
+    });
+    html! {
+        <select onchange={ on_change }>
+        { for SPEEDS.iter().enumerate().map(|(index, steps)| html! {
+            <option value={ index.to_string() } selected={ index == speed }>
+                { format!("{steps} events/frame") }</option>
+        }) }
+        </select>
+    }
+}
+
+fn window_select(window: usize, link: &Scope<App>) -> Html {
+    let on_change = link.callback(|event: Event| {
+        let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+        Msg::SetWindow(select.value().parse().unwrap_or(0))
+    });
+    html! {
+        <select class="window" onchange={ on_change }>
+        { for WINDOWS_MS.iter().enumerate().map(|(index, ms)| html! {
+            <option value={ index.to_string() } selected={ index == window }>
+                { format!("last {ms} ms") }</option>
+        }) }
+        </select>
+    }
+}
+
+fn bug_toggles(session: &Session, here: &crate::query::Request, link: &Scope<App>) -> Html {
+    let protocol = session.scenario().protocol.clone();
+    let bugs: Vec<_> = catalogue()
+        .into_iter()
+        .filter(|b| b.protocol == protocol)
+        .collect();
+    if bugs.is_empty() {
+        return html! {};
+    }
+    html! {
+        <div class="bugs">{ "planted bugs: " }
+        { for bugs.into_iter().map(|bug| {
+            let on = here.bugs.iter().any(|b| b == bug.name);
+            let mut request = here.clone();
+            if on {
+                request.bugs.retain(|b| b != bug.name);
+            } else {
+                request.bugs.push(bug.name.to_string());
+            }
+            let toggle = link.callback(move |_| Msg::Navigate(request.clone()));
+            html! {
+                <label title={ bug.description }>
+                    <input type="checkbox" checked={ on } onchange={ toggle } />
+                    { bug.name }{ " " }</label>
+            }
+        }) }
+        </div>
+    }
+}
+
+fn injected(session: &Session) -> Html {
+    if session.injected().is_empty() {
+        return html! {};
+    }
+    let specs: Vec<String> = session.injected().iter().filter_map(|f| f.spec()).collect();
+    html! { <p class="injected" data-testid="injected">{ "injected faults: " }
+    <code>{ specs.join("  ") }</code></p> }
+}
+
+fn node_colour(node: &views::TopoNode) -> &'static str {
+    match (node.status, node.role.as_str()) {
+        ("down", _) => "#111827",
+        ("paused", _) => "#f59e0b",
+        (_, "leader") => "#eab308",
+        (_, "follower") => "#3b82f6",
+        (_, "looking") => "#f97316",
+        (_, "read-only") => "#a855f7",
+        _ => "#9ca3af",
+    }
+}
+
+fn topology_svg(topology: &Topology, selected: Option<NodeId>, link: &Scope<App>) -> Html {
+    const SIZE: f64 = 420.0;
+    let split = topology.nodes.iter().any(|n| n.side != 0);
+    let position = |id: NodeId| {
+        let node = &topology.nodes[id as usize];
+        (node.x * SIZE, node.y * SIZE)
+    };
+    html! {
+        <svg class="topology" data-testid="topology" viewBox="0 0 420 420" width="420" height="420">
+        { for topology.links.iter().map(|l| {
+            let ((x1, y1), (x2, y2)) = (position(l.a), position(l.b));
+            let width = 1.0 + (l.messages as f64).log10().max(0.0);
+            let (a, b) = (l.a, l.b);
+            let cut = link.callback(move |_| Msg::Inject(vec![
+                Fault::PartitionOneWay { from: vec![a], to: vec![b] },
+                Fault::PartitionOneWay { from: vec![b], to: vec![a] },
+            ]));
+            html! {
+                <line x1={ x1.to_string() } y1={ y1.to_string() } x2={ x2.to_string() } y2={ y2.to_string() }
+                    class={ if l.cut { "link cut" } else { "link" } } stroke-width={ width.to_string() }
+                    onclick={ cut }>
+                    <title>{ format!("{} ↔ {}: {} messages{}; click to cut this link", l.a, l.b,
+                        l.messages, if l.cut { " (partitioned)" } else { "" }) }</title>
+                </line>
+            }
+        }) }
+        { for topology.nodes.iter().map(|node| {
+            let (x, y) = (node.x * SIZE, node.y * SIZE);
+            let id = node.id;
+            let select = link.callback(move |_| Msg::Select(Some(id)));
+            let ring = if selected == Some(id) { "node selected" } else { "node" };
+            html! {
+                <g class={ ring } onclick={ select } data-testid={ format!("node-{id}") }
+                    data-status={ node.status } data-role={ node.role.clone() }>
+                    <circle cx={ x.to_string() } cy={ y.to_string() } r="17" fill={ node_colour(node) }
+                        style={ if split { format!("stroke:{};stroke-width:4", side_colour(node.side)) }
+                            else { String::new() } } />
+                    <text x={ x.to_string() } y={ (y + 5.0).to_string() } class="id">{ id }</text>
+                    <text x={ x.to_string() } y={ (y + 32.0).to_string() } class="role">
+                        { if node.status == "up" { node.role.clone() } else { node.status.to_string() } }</text>
+                    <title>{ format!("node {id} ({}) {} {}; click to inspect", node.kind, node.status, node.role) }</title>
+                </g>
+            }
+        }) }
+        </svg>
+    }
+}
+
+fn legend() -> Html {
+    let items = [
+        ("#eab308", "leader"),
+        ("#3b82f6", "follower"),
+        ("#f97316", "looking"),
+        ("#a855f7", "read-only"),
+        ("#9ca3af", "client / other"),
+        ("#111827", "crashed"),
+        ("#f59e0b", "paused"),
+    ];
+    html! {
+        <p class="legend">
+        { for items.iter().map(|(colour, name)| html! {
+            <span><i style={ format!("background:{colour}") }></i>{ *name }</span>
+        }) }
+        <span><i class="cut"></i>{ "partitioned link" }</span>
+        </p>
+    }
+}
+
+fn inspector(nodes: &[NodeView], selected: Option<NodeId>, link: &Scope<App>) -> Html {
+    let heal = link.callback(|_| Msg::Inject(vec![Fault::Heal]));
+    let Some(node) = selected.and_then(|id| nodes.get(id as usize)) else {
+        return html! {
+            <div data-testid="inspector">
+                <h3>{ "inspector" }</h3>
+                <p>{ "Click a node to see its state (znodes and sessions, election state, \
+                      queues) and to crash, pause or isolate it; click a link to cut it. \
+                      Injected faults join the run's schedule at the current moment, so \
+                      the page's address replays them." }</p>
+                <button onclick={ heal }>{ "heal all partitions now" }</button>
+            </div>
+        };
+    };
+    let id = node.id;
+    let fault = |fault: Fault| link.callback(move |_| Msg::Inject(vec![fault.clone()]));
+    let (crash_label, crash_id, crash) = if node.status == "down" {
+        ("restart", "restart", fault(Fault::Restart { node: id }))
+    } else {
+        ("crash", "crash", fault(Fault::Crash { node: id }))
+    };
+    let (pause_label, pause) = if node.status == "paused" {
+        ("resume", fault(Fault::Resume { node: id }))
+    } else {
+        ("pause", fault(Fault::Pause { node: id }))
+    };
+    let isolate = fault(Fault::Partition {
+        groups: vec![vec![id]],
+    });
+    html! {
+        <div data-testid="inspector">
+            <h3>{ format!("node {id}: {} ({}, {})", node.kind, node.status, node.role) }</h3>
+            <div class="actions">
+                <button onclick={ crash } data-testid={ crash_id }>{ crash_label }</button>
+                <button onclick={ pause }>{ pause_label }</button>
+                <button onclick={ isolate } data-testid="isolate">{ "isolate" }</button>
+                <button onclick={ heal }>{ "heal all" }</button>
+                <button onclick={ link.callback(|_| Msg::Select(None)) }>{ "close" }</button>
+            </div>
+            <pre class="state" data-testid="node-state">{ &node.state }</pre>
+        </div>
+    }
+}
+
+fn space_time_svg(diagram: &SpaceTime, nodes: &[NodeView], link: &Scope<App>) -> Html {
+    const WIDTH: f64 = 1100.0;
+    const LEFT: f64 = 90.0;
+    const LANE: f64 = 26.0;
+    let height = 30.0 + LANE * nodes.len() as f64;
+    let span = (diagram.end_ns - diagram.start_ns).max(1) as f64;
+    let x_of =
+        |t: u64| LEFT + (WIDTH - LEFT - 10.0) * (t.saturating_sub(diagram.start_ns)) as f64 / span;
+    let y_of = |node: NodeId| 20.0 + LANE * node as f64;
+    html! {
+        <svg class="space-time" data-testid="space-time" viewBox={ format!("0 0 {WIDTH} {height}") }
+            width={ WIDTH.to_string() } height={ height.to_string() }>
+            <defs>
+                <marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6"
+                    markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" /></marker>
+            </defs>
+            { for nodes.iter().map(|n| html! {
+                <g class="lane">
+                    <line x1={ LEFT.to_string() } x2={ (WIDTH - 10.0).to_string() }
+                        y1={ y_of(n.id).to_string() } y2={ y_of(n.id).to_string() } />
+                    <text x="4" y={ (y_of(n.id) + 4.0).to_string() }>{ format!("{} {}", n.id, n.kind) }</text>
+                </g>
+            }) }
+            { for diagram.outages.iter().map(|o| html! {
+                <line class={ format!("outage {}", o.status) } x1={ x_of(o.start_ns).to_string() }
+                    x2={ x_of(o.end_ns).to_string() } y1={ y_of(o.node).to_string() }
+                    y2={ y_of(o.node).to_string() }>
+                    <title>{ format!("node {} {} from {} to {}", o.node, o.status,
+                        format_duration(o.start_ns), format_duration(o.end_ns)) }</title></line>
+            }) }
+            { for diagram.arrows.iter().map(|arrow| {
+                let x2 = x_of(arrow.arrived_ns.unwrap_or(diagram.end_ns));
+                let class = match (arrow.dropped, arrow.arrived_ns) {
+                    (true, _) => "msg dropped",
+                    (false, None) => "msg flying",
+                    _ => "msg",
+                };
+                let text = format!("#{} {} → {} sent {}{}: {}", arrow.index, arrow.from, arrow.to,
+                    format_duration(arrow.sent_ns),
+                    if arrow.dropped { format!(", dropped ({})", arrow.drop_reason) } else { String::new() },
+                    arrow.detail);
+                let shown = text.clone();
+                let click = link.callback(move |_| Msg::ShowDetail(Some(shown.clone())));
+                html! {
+                    <line class={ class } x1={ x_of(arrow.sent_ns).to_string() } y1={ y_of(arrow.from).to_string() }
+                        x2={ x2.to_string() } y2={ y_of(arrow.to).to_string() }
+                        marker-end={ if arrow.dropped { "" } else { "url(#head)" } } onclick={ click }>
+                        <title>{ text }</title></line>
+                }
+            }) }
+            { for diagram.markers.iter().map(|marker| marker_svg(marker, x_of(marker.time_ns), y_of, height)) }
+            <text class="axis" x={ LEFT.to_string() } y={ (height - 4.0).to_string() }>
+                { format_duration(diagram.start_ns) }</text>
+            <text class="axis end" x={ (WIDTH - 10.0).to_string() } y={ (height - 4.0).to_string() }>
+                { format_duration(diagram.end_ns) }</text>
+        </svg>
+    }
+}
+
+fn marker_svg(marker: &views::Marker, x: f64, y_of: impl Fn(NodeId) -> f64, height: f64) -> Html {
+    let (class, label) = match marker.kind {
+        EventKind::Crash => ("mark crash", "✕ crash"),
+        EventKind::Restart => ("mark restart", "↻ restart"),
+        EventKind::Pause => ("mark pause", "⏸ pause"),
+        EventKind::Resume => ("mark resume", "▶ resume"),
+        EventKind::Finding => ("mark finding", "⚠ finding"),
+        _ => ("mark fault", "⚡"),
+    };
+    let title = format!(
+        "{} at {}: {}",
+        label,
+        format_duration(marker.time_ns),
+        marker.detail
+    );
+    match marker.node {
+        Some(node) => html! {
+            <g class={ class }>
+                <rect x={ (x - 2.0).to_string() } y={ (y_of(node) - 10.0).to_string() } width="4" height="20" />
+                <text x={ (x + 4.0).to_string() } y={ (y_of(node) - 8.0).to_string() }>{ label }</text>
+                <title>{ title }</title>
+            </g>
+        },
+        None => html! {
+            <g class={ class }>
+                <line x1={ x.to_string() } x2={ x.to_string() } y1="8" y2={ (height - 14.0).to_string() } />
+                <text x={ (x + 3.0).to_string() } y="10">{ label }{ " " }{ marker.detail.clone() }</text>
+                <title>{ title }</title>
+            </g>
+        },
+    }
+}
+
+fn findings(findings: &[Finding], link: &Scope<App>) -> Html {
+    if findings.is_empty() {
+        return html! { <div data-testid="findings"><h3>{ "findings" }</h3>
+        <p>{ "none: every invariant held" }</p></div> };
+    }
+    html! {
+        <div data-testid="findings">
+            <h3>{ format!("findings ({})", findings.len()) }</h3>
+            <ul>
+            { for findings.iter().map(|finding| {
+                let event = finding.event;
+                let jump = link.callback(move |_| Msg::Seek(event));
+                html! {
+                    <li class="finding">
+                        <button onclick={ jump } title="jump to the event that broke it">
+                            { format!("jump to #{event}") }</button>
+                        <strong>{ format!(" {}", finding.invariant) }</strong>
+                        { format!(" at {}: {}", format_duration(finding.time_ns), finding.message) }
+                    </li>
+                }
+            }) }
+            </ul>
+        </div>
+    }
+}
+
+const LOG_KINDS: [EventKind; 9] = [
+    EventKind::Send,
+    EventKind::Deliver,
+    EventKind::Drop,
+    EventKind::Timer,
+    EventKind::Observe,
+    EventKind::Note,
+    EventKind::Fault,
+    EventKind::Crash,
+    EventKind::Finding,
+];
+
+fn event_log(session: &Session, filter: &LogFilter, nodes: &[NodeView], link: &Scope<App>) -> Html {
+    let lines = views::log_lines(session.events(), filter);
+    let on_text = link.callback(|event: InputEvent| {
+        let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+        Msg::FilterText(input.value())
+    });
+    let on_node = link.callback(|event: Event| {
+        let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+        Msg::FilterNode(select.value().parse().ok())
+    });
+    html! {
+        <div data-testid="event-log">
+            <h3>{ "event log " }<small>{ "(up to the cursor; click a line to go there)" }</small></h3>
+            <div class="filters">
+                <input placeholder="find text" value={ filter.text.clone() } oninput={ on_text } />
+                <select onchange={ on_node }>
+                    <option value="all" selected={ filter.node.is_none() }>{ "all nodes" }</option>
+                    { for nodes.iter().map(|n| html! {
+                        <option value={ n.id.to_string() } selected={ filter.node == Some(n.id) }>
+                            { format!("node {}", n.id) }</option>
+                    }) }
+                </select>
+                { for LOG_KINDS.iter().map(|kind| {
+                    let kind = *kind;
+                    let toggle = link.callback(move |_| Msg::ToggleKind(kind));
+                    html! { <label><input type="checkbox" checked={ !filter.hidden.contains(&kind) }
+                        onchange={ toggle } />{ kind.as_str() }</label> }
+                }) }
+            </div>
+            <ol class="log">
+            { for lines.iter().map(|event| {
+                let index = event.index;
+                let jump = link.callback(move |_| Msg::Seek(index));
+                html! { <li class={ event.kind.as_str() } onclick={ jump }>{ event.render() }</li> }
+            }) }
+            </ol>
+        </div>
+    }
+}
+
+fn paste_box(pasted: &str, link: &Scope<App>) -> Html {
+    let on_input = link.callback(|event: InputEvent| {
+        let area: web_sys::HtmlTextAreaElement = event.target_unchecked_into();
+        Msg::PasteText(area.value())
+    });
+    html! {
+        <details class="paste">
+            <summary>{ "paste a scenario file" }</summary>
+            <textarea rows="12" cols="100" value={ pasted.to_string() } oninput={ on_input }
+                placeholder="name = \"mine\"\nprotocol = \"registry\"\n..." data-testid="paste"></textarea>
+            <button onclick={ link.callback(|_| Msg::RunPasted) } data-testid="run-pasted">
+                { "run it" }</button>
+        </details>
+    }
+}

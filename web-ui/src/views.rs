@@ -1,0 +1,540 @@
+//! What the page draws, computed from a session at its cursor: the topology (a petgraph
+//! graph of who talked to whom, laid out in rings), the space-time diagram (one lane per
+//! node, an arrow per message), the filtered event log and the CAP series. Plain Rust, so
+//! native tests cover it; `app` only turns these values into SVG, HTML and a chart.
+//!
+//! Display only: floating point here positions pixels and never reaches a run.
+
+use std::collections::BTreeMap;
+
+use petgraph::graphmap::UnGraphMap;
+use sim_core::engine::{MetricSample, NodeView};
+use sim_core::node::NodeId;
+use sim_core::trace::{EventKind, TraceEvent};
+
+/// Messages drawn at most in the space-time diagram (the latest ones).
+pub const ARROWS_MAX: usize = 600;
+/// Lines the event log shows at most (the latest matching ones).
+pub const LOG_LINES_MAX: usize = 300;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopoNode {
+    pub id: NodeId,
+    pub kind: String,
+    pub role: String,
+    pub status: &'static str,
+    /// Its side of the partition (all 0 when the network is whole).
+    pub side: u32,
+    /// Position in the unit square.
+    pub x: f64,
+    pub y: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopoLink {
+    pub a: NodeId,
+    pub b: NodeId,
+    /// Messages exchanged so far, both ways.
+    pub messages: u32,
+    /// The two ends are on different sides of a partition.
+    pub cut: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Topology {
+    pub nodes: Vec<TopoNode>,
+    pub links: Vec<TopoLink>,
+}
+
+/// The nodes in rings (the scenario's first kind inside, the others around it) and a
+/// link for every pair that has exchanged messages.
+pub fn topology(nodes: &[NodeView], sides: &[u32], events: &[TraceEvent]) -> Topology {
+    let mut graph: UnGraphMap<NodeId, u32> = UnGraphMap::new();
+    for node in nodes {
+        graph.add_node(node.id);
+    }
+    for event in events.iter().filter(|e| e.kind == EventKind::Send) {
+        let Some(peer) = event.peer else { continue };
+        if peer == event.node {
+            continue;
+        }
+        match graph.edge_weight_mut(event.node, peer) {
+            Some(count) => *count += 1,
+            None => {
+                graph.add_edge(event.node, peer, 1);
+            }
+        }
+    }
+    let inner_kind = nodes.first().map(|n| n.kind.clone()).unwrap_or_default();
+    let inner: Vec<&NodeView> = nodes.iter().filter(|n| n.kind == inner_kind).collect();
+    let outer: Vec<&NodeView> = nodes.iter().filter(|n| n.kind != inner_kind).collect();
+    let mut placed = Vec::with_capacity(nodes.len());
+    for (ring, radius) in [(&inner, 0.22), (&outer, 0.42)] {
+        let count = ring.len().max(1) as f64;
+        for (index, node) in ring.iter().enumerate() {
+            // Start at the top and go clockwise; offset the outer ring half a step.
+            let offset = if radius > 0.3 { 0.5 } else { 0.0 };
+            let angle = std::f64::consts::TAU * (index as f64 + offset) / count
+                - std::f64::consts::FRAC_PI_2;
+            let (x, y) = if ring.len() == 1 && radius < 0.3 {
+                (0.5, 0.5)
+            } else {
+                (0.5 + radius * angle.cos(), 0.5 + radius * angle.sin())
+            };
+            placed.push(TopoNode {
+                id: node.id,
+                kind: node.kind.clone(),
+                role: node.role.clone(),
+                status: node.status,
+                side: sides.get(node.id as usize).copied().unwrap_or(0),
+                x,
+                y,
+            });
+        }
+    }
+    placed.sort_by_key(|node| node.id);
+    let side = |id: NodeId| sides.get(id as usize).copied().unwrap_or(0);
+    let mut links: Vec<TopoLink> = graph
+        .all_edges()
+        .map(|(a, b, messages)| TopoLink {
+            a: a.min(b),
+            b: a.max(b),
+            messages: *messages,
+            cut: side(a) != side(b),
+        })
+        .collect();
+    links.sort_by_key(|link| (link.a, link.b));
+    Topology {
+        nodes: placed,
+        links,
+    }
+}
+
+/// One message: sent, then delivered, dropped, or still in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrow {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub sent_ns: u64,
+    pub arrived_ns: Option<u64>,
+    pub dropped: bool,
+    /// Why a dropped message was dropped (loss, partition, crashed...).
+    pub drop_reason: String,
+    pub detail: String,
+    /// The send's trace index, for the log and the inspector.
+    pub index: u64,
+}
+
+/// A crash, restart, pause, resume or fault, drawn across its lane (faults: all lanes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pub node: Option<NodeId>,
+    pub time_ns: u64,
+    pub kind: EventKind,
+    pub detail: String,
+}
+
+/// A stretch of a node's lane when it was down or paused, clipped to the window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outage {
+    pub node: NodeId,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// `down` (crashed) or `paused`.
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpaceTime {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub arrows: Vec<Arrow>,
+    pub markers: Vec<Marker>,
+    pub outages: Vec<Outage>,
+}
+
+/// The messages and faults of the last `window_ns` before `now_ns`.
+pub fn space_time(events: &[TraceEvent], now_ns: u64, window_ns: u64) -> SpaceTime {
+    let start_ns = now_ns.saturating_sub(window_ns);
+    let first = events.partition_point(|e| e.time_ns < start_ns);
+    let mut arrows: Vec<Arrow> = Vec::new();
+    let mut by_id: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut markers = Vec::new();
+    for event in &events[first..] {
+        match event.kind {
+            EventKind::Send => {
+                let Some(to) = event.peer else { continue };
+                by_id.insert(event.extra, arrows.len());
+                arrows.push(Arrow {
+                    from: event.node,
+                    to,
+                    sent_ns: event.time_ns,
+                    arrived_ns: None,
+                    dropped: false,
+                    drop_reason: String::new(),
+                    detail: event.detail.clone(),
+                    index: event.index,
+                });
+            }
+            EventKind::Deliver => {
+                if let Some(&at) = by_id.get(&event.extra) {
+                    let arrow = &mut arrows[at];
+                    arrow.arrived_ns.get_or_insert(event.time_ns);
+                }
+            }
+            EventKind::Drop => {
+                // A drop's extra is the message id shifted past a 2-bit reason code.
+                if let Some(&at) = by_id.get(&(event.extra >> 2)) {
+                    let arrow = &mut arrows[at];
+                    arrow.dropped = true;
+                    arrow.arrived_ns = Some(event.time_ns);
+                    arrow.drop_reason = event.detail.split(' ').next().unwrap_or("").to_string();
+                }
+            }
+            EventKind::Crash | EventKind::Restart | EventKind::Pause | EventKind::Resume => {
+                markers.push(Marker {
+                    node: Some(event.node),
+                    time_ns: event.time_ns,
+                    kind: event.kind,
+                    detail: event.detail.clone(),
+                });
+            }
+            EventKind::Fault | EventKind::Finding => markers.push(Marker {
+                node: None,
+                time_ns: event.time_ns,
+                kind: event.kind,
+                detail: event.detail.clone(),
+            }),
+            _ => {}
+        }
+    }
+    if arrows.len() > ARROWS_MAX {
+        arrows.drain(..arrows.len() - ARROWS_MAX);
+    }
+    let end_ns = now_ns.max(start_ns + 1);
+    SpaceTime {
+        start_ns,
+        end_ns,
+        arrows,
+        markers,
+        outages: outages(events, start_ns, end_ns),
+    }
+}
+
+/// When each node was down or paused, from every crash, restart, pause and resume so
+/// far (one may have begun before the window), clipped to `start_ns..end_ns`.
+fn outages(events: &[TraceEvent], start_ns: u64, end_ns: u64) -> Vec<Outage> {
+    let mut open: BTreeMap<(NodeId, &'static str), u64> = BTreeMap::new();
+    let mut closed = Vec::new();
+    for event in events {
+        let (status, begins) = match event.kind {
+            EventKind::Crash => ("down", true),
+            EventKind::Restart => ("down", false),
+            EventKind::Pause => ("paused", true),
+            EventKind::Resume => ("paused", false),
+            _ => continue,
+        };
+        let key = (event.node, status);
+        if begins {
+            open.entry(key).or_insert(event.time_ns);
+        } else if let Some(began) = open.remove(&key) {
+            closed.push((key, began, event.time_ns));
+        }
+    }
+    closed.extend(open.into_iter().map(|(key, began)| (key, began, end_ns)));
+    let mut outages: Vec<Outage> = closed
+        .into_iter()
+        .filter(|(_, began, ended)| *ended >= start_ns && *began <= end_ns)
+        .map(|((node, status), began, ended)| Outage {
+            node,
+            start_ns: began.max(start_ns),
+            end_ns: ended.min(end_ns),
+            status,
+        })
+        .collect();
+    outages.sort_by_key(|o| (o.node, o.start_ns));
+    outages
+}
+
+/// What the event log shows: kinds switched off, a node, a text to find.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub hidden: Vec<EventKind>,
+    pub node: Option<NodeId>,
+    pub text: String,
+}
+
+/// The latest `LOG_LINES_MAX` events that pass the filter, oldest first.
+pub fn log_lines<'a>(events: &'a [TraceEvent], filter: &LogFilter) -> Vec<&'a TraceEvent> {
+    let text = filter.text.to_lowercase();
+    let mut lines: Vec<&TraceEvent> = events
+        .iter()
+        .rev()
+        .filter(|e| !filter.hidden.contains(&e.kind))
+        .filter(|e| filter.node.is_none_or(|n| e.node == n || e.peer == Some(n)))
+        .filter(|e| text.is_empty() || e.detail.to_lowercase().contains(&text))
+        .take(LOG_LINES_MAX)
+        .collect();
+    lines.reverse();
+    lines
+}
+
+/// One client's line on a chart: (time, percent) points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub node: NodeId,
+    /// Its side of the partition at the cursor.
+    pub side: u32,
+    pub points: Vec<(u64, f64)>,
+}
+
+/// Availability and consistency over virtual time, per client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cap {
+    pub end_ns: u64,
+    /// Share of the requests completed in each time bucket that were served.
+    pub availability: Vec<Series>,
+    /// Share of the reads completed in each time bucket that returned stale data.
+    pub stale: Vec<Series>,
+}
+
+/// Builds the CAP panel from the cumulative per-client metrics `served`/`refused` and
+/// `reads`/`stale_reads`; `None` when the protocol reports none.
+pub fn cap(metrics: &[MetricSample], sides: &[u32], end_ns: u64, buckets: u32) -> Option<Cap> {
+    assert!(buckets > 0);
+    let bucket_ns = (end_ns / buckets as u64).max(1);
+    let availability = ratio_series(metrics, sides, bucket_ns, "served", "refused", false);
+    let stale = ratio_series(metrics, sides, bucket_ns, "stale_reads", "reads", true);
+    if availability.is_empty() && stale.is_empty() {
+        return None;
+    }
+    Some(Cap {
+        end_ns,
+        availability,
+        stale,
+    })
+}
+
+/// Per client and bucket: `part / (part + rest)` in percent, or `part / total` when
+/// `rest_is_total`; buckets with nothing completed have no point.
+fn ratio_series(
+    metrics: &[MetricSample],
+    sides: &[u32],
+    bucket_ns: u64,
+    part: &str,
+    rest: &str,
+    rest_is_total: bool,
+) -> Vec<Series> {
+    // node -> bucket -> the last cumulative values of `part` and `rest` in it.
+    type Lasts = BTreeMap<u64, (Option<u64>, Option<u64>)>;
+    let mut last: BTreeMap<NodeId, Lasts> = BTreeMap::new();
+    for sample in metrics {
+        let is_part = sample.name == part;
+        if !is_part && sample.name != rest {
+            continue;
+        }
+        let bucket = sample.time_ns / bucket_ns;
+        let entry = last
+            .entry(sample.node)
+            .or_default()
+            .entry(bucket)
+            .or_default();
+        if is_part {
+            entry.0 = Some(sample.value);
+        } else {
+            entry.1 = Some(sample.value);
+        }
+    }
+    let mut series = Vec::new();
+    for (node, buckets) in last {
+        let (mut part_before, mut rest_before) = (0u64, 0u64);
+        let mut points = Vec::new();
+        for (bucket, (part_now, rest_now)) in buckets {
+            let part_now = part_now.unwrap_or(part_before);
+            let rest_now = rest_now.unwrap_or(rest_before);
+            let part_delta = part_now.saturating_sub(part_before);
+            let rest_delta = rest_now.saturating_sub(rest_before);
+            let total = if rest_is_total {
+                rest_delta
+            } else {
+                part_delta + rest_delta
+            };
+            if total > 0 {
+                let percent = 100.0 * part_delta as f64 / total as f64;
+                points.push(((bucket + 1) * bucket_ns, percent.min(100.0)));
+            }
+            (part_before, rest_before) = (part_now, rest_now);
+        }
+        if !points.is_empty() {
+            let side = sides.get(node as usize).copied().unwrap_or(0);
+            series.push(Series { node, side, points });
+        }
+    }
+    series
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(
+        index: u64,
+        time_ns: u64,
+        kind: EventKind,
+        node: NodeId,
+        peer: Option<NodeId>,
+        extra: u64,
+    ) -> TraceEvent {
+        TraceEvent {
+            index,
+            time_ns,
+            kind,
+            node,
+            peer,
+            extra,
+            detail: format!("{kind:?} {index}"),
+        }
+    }
+
+    fn view(id: NodeId, kind: &str) -> NodeView {
+        NodeView {
+            id,
+            kind: kind.into(),
+            status: "up",
+            role: String::new(),
+            state: String::new(),
+        }
+    }
+
+    #[test]
+    fn links_are_the_pairs_that_talked_and_cut_across_sides() {
+        let nodes = [view(0, "server"), view(1, "server"), view(2, "client")];
+        let events = [
+            event(0, 1, EventKind::Send, 0, Some(1), 1),
+            event(1, 2, EventKind::Send, 1, Some(0), 2),
+            event(2, 3, EventKind::Send, 2, Some(0), 3),
+        ];
+        let topology = topology(&nodes, &[0, 1, 0], &events);
+        assert_eq!(
+            topology.links,
+            [
+                TopoLink {
+                    a: 0,
+                    b: 1,
+                    messages: 2,
+                    cut: true
+                },
+                TopoLink {
+                    a: 0,
+                    b: 2,
+                    messages: 1,
+                    cut: false
+                },
+            ]
+        );
+        for node in &topology.nodes {
+            assert!((0.0..=1.0).contains(&node.x) && (0.0..=1.0).contains(&node.y));
+        }
+        let distance = |n: &TopoNode| ((n.x - 0.5).powi(2) + (n.y - 0.5).powi(2)).sqrt();
+        assert!(
+            distance(&topology.nodes[0]) < distance(&topology.nodes[2]),
+            "servers inside"
+        );
+    }
+
+    #[test]
+    fn arrows_pair_sends_with_deliveries_and_drops() {
+        let events = [
+            event(0, 10, EventKind::Send, 0, Some(1), 7),
+            event(1, 12, EventKind::Send, 1, Some(0), 8),
+            event(2, 15, EventKind::Deliver, 1, Some(0), 7),
+            event(3, 16, EventKind::Drop, 0, Some(1), 8 << 2 | 1),
+            event(4, 17, EventKind::Send, 0, Some(1), 9),
+            event(5, 18, EventKind::Crash, 1, None, 0),
+        ];
+        let diagram = space_time(&events, 20, 100);
+        assert_eq!(diagram.arrows.len(), 3);
+        assert_eq!(diagram.arrows[0].arrived_ns, Some(15));
+        assert!(!diagram.arrows[0].dropped);
+        assert!(diagram.arrows[1].dropped);
+        assert_eq!(diagram.arrows[2].arrived_ns, None, "still in flight");
+        assert_eq!(diagram.markers.len(), 1);
+        assert_eq!(diagram.markers[0].node, Some(1));
+        let down = Outage {
+            node: 1,
+            start_ns: 18,
+            end_ns: 20,
+            status: "down",
+        };
+        assert_eq!(diagram.outages, [down], "down from the crash to the cursor");
+        let late = space_time(&events, 20, 5);
+        assert_eq!(late.start_ns, 15);
+        assert_eq!(late.arrows.len(), 1, "only sends inside the window");
+        let mut restarted = events.to_vec();
+        restarted.push(event(6, 19, EventKind::Restart, 1, None, 0));
+        let after = space_time(&restarted, 30, 5);
+        assert!(
+            after.outages.is_empty(),
+            "an outage before the window is not drawn"
+        );
+        assert_eq!(space_time(&restarted, 20, 100).outages[0].end_ns, 19);
+    }
+
+    #[test]
+    fn the_log_filters_by_kind_node_and_text() {
+        let events = [
+            event(0, 1, EventKind::Send, 0, Some(1), 1),
+            event(1, 2, EventKind::Timer, 2, None, 0),
+            event(2, 3, EventKind::Deliver, 1, Some(0), 1),
+        ];
+        let all = log_lines(&events, &LogFilter::default());
+        assert_eq!(all.len(), 3);
+        let no_timers = LogFilter {
+            hidden: vec![EventKind::Timer],
+            ..LogFilter::default()
+        };
+        assert_eq!(log_lines(&events, &no_timers).len(), 2);
+        let node_two = LogFilter {
+            node: Some(2),
+            ..LogFilter::default()
+        };
+        assert_eq!(log_lines(&events, &node_two)[0].index, 1);
+        let text = LogFilter {
+            text: "DELIVER".into(),
+            ..LogFilter::default()
+        };
+        assert_eq!(log_lines(&events, &text)[0].index, 2);
+    }
+
+    fn sample(time_ns: u64, node: NodeId, name: &str, value: u64) -> MetricSample {
+        MetricSample {
+            time_ns,
+            node,
+            name: name.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn availability_is_the_share_served_per_bucket() {
+        let metrics = [
+            sample(10, 3, "served", 1),
+            sample(20, 3, "served", 2),
+            sample(60, 3, "refused", 1),
+            sample(70, 3, "refused", 2),
+            sample(80, 3, "served", 3),
+            sample(30, 4, "reads", 4),
+            sample(30, 4, "stale_reads", 1),
+        ];
+        let cap = cap(&metrics, &[0, 0, 0, 0, 1], 100, 2).unwrap();
+        assert_eq!(cap.availability.len(), 1);
+        assert_eq!(
+            cap.availability[0].points,
+            [(50, 100.0), (100, 100.0 / 3.0)]
+        );
+        assert_eq!(cap.stale.len(), 1);
+        assert_eq!(cap.stale[0].side, 1);
+        assert_eq!(cap.stale[0].points, [(50, 25.0)]);
+        assert_eq!(super::cap(&[], &[], 100, 2), None);
+    }
+}

@@ -1,0 +1,469 @@
+//! `cargo xtask test`'s browser step: the demo in a real, headless Chromium, driven over
+//! the W3C WebDriver protocol by chromedriver, both from Debian (installed when missing).
+//!
+//! It checks what a user would: the page loads with no console errors; every built-in
+//! scenario runs to `done` and shows the trace hash the engine computes natively, for
+//! two seeds; clicking crash on a node changes its state and the run's hash; the address
+//! the click produced replays to the same hash twice. Screenshots land in
+//! `target/browser/` for people to look at.
+//!
+//! The WebDriver client is a few plain HTTP/1.1 requests to chromedriver on 127.0.0.1;
+//! the page is served by `serve` from `dist/`. Every wait is bounded.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::{json, Value};
+use sim_core::engine::run_to_end;
+use sim_core::scenario::{self, RunOptions};
+
+use crate::root;
+
+/// How long one run may take to reach `done` in the page.
+const RUN_TIMEOUT_S: u64 = 180;
+const POLL_MS: u64 = 100;
+const DRIVER_START_TIMEOUT_S: u64 = 30;
+const SEEDS: [u64; 2] = [1, 2];
+/// Screenshots are the largest answers: a few MiB of base64.
+const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+pub fn run() -> anyhow::Result<()> {
+    ensure_chromium()?;
+    crate::web::build()?;
+    let dist = root().join("dist");
+    let server = TcpListener::bind(("127.0.0.1", 0)).context("binding the page server")?;
+    let page_port = server.local_addr()?.port();
+    std::thread::spawn(move || crate::serve::serve_listener(server, &dist));
+    let driver = Driver::start()?;
+    let result = check_everything(&driver, &format!("http://127.0.0.1:{page_port}/"));
+    driver.stop();
+    result
+}
+
+fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
+    let shots = root().join("target/browser");
+    std::fs::create_dir_all(&shots)?;
+    let browser = driver.session()?;
+    let outcome = (|| {
+        every_scenario_matches_native(&browser, base)?;
+        crash_click_changes_the_run(&browser, base, &shots)?;
+        Ok(())
+    })();
+    browser.close();
+    outcome
+}
+
+fn every_scenario_matches_native(browser: &Browser, base: &str) -> anyhow::Result<()> {
+    for (name, _) in scenario::BUILTINS {
+        for seed in SEEDS {
+            let expected = native_hash(name, seed, &[])?;
+            browser.open(&format!("{base}?scenario={name}&seed={seed}"))?;
+            let shown = browser.wait_done()?;
+            if shown != expected {
+                bail!("{name} seed {seed}: the page shows {shown}, the engine computes {expected}");
+            }
+            browser.no_console_errors(&format!("{name} seed {seed}"))?;
+            println!("  {name} seed {seed}: {shown} (matches native)");
+        }
+    }
+    Ok(())
+}
+
+fn crash_click_changes_the_run(browser: &Browser, base: &str, shots: &Path) -> anyhow::Result<()> {
+    // Open the partition scenario a little after 1 s: event 4000 is in its fault phase.
+    browser.open(&format!(
+        "{base}?scenario=registry-partition-minority&seed=3&event=4000"
+    ))?;
+    let before = browser.wait_done()?;
+    browser.screenshot(&shots.join("registry-partition-minority.png"))?;
+    browser.click("[data-testid=node-0]")?;
+    let status = browser.attribute("[data-testid=node-0]", "data-status")?;
+    if status != "up" {
+        bail!("node 0 should be up before the click, is {status}");
+    }
+    browser.click("[data-testid=crash]")?;
+    let after = browser.wait_done()?;
+    let address = browser.script("return window.location.search")?;
+    let address = address.as_str().unwrap_or_default().to_string();
+    if !address.contains("fault=crash:0@") {
+        bail!("the address does not carry the injected crash: {address}");
+    }
+    if after == before {
+        bail!("crashing node 0 left the trace hash at {after}");
+    }
+    let status = browser.attribute("[data-testid=node-0]", "data-status")?;
+    if status != "down" {
+        bail!("node 0 shows `{status}` after the crash click, not `down`");
+    }
+    browser.screenshot(&shots.join("after-crash-click.png"))?;
+    let faults: Vec<&str> = address
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("fault="))
+        .collect();
+    let native = native_hash("registry-partition-minority", 3, &faults)?;
+    if native != after {
+        bail!(
+            "the page shows {after} after the crash; the engine computes {native} for {faults:?}"
+        );
+    }
+    for attempt in 1..=2 {
+        browser.open(&format!("{base}{address}"))?;
+        let again = browser.wait_done()?;
+        if again != after {
+            bail!("the address {address} replayed to {again} on load {attempt}, not {after}");
+        }
+    }
+    browser.no_console_errors("fault injection")?;
+    println!("  crash click: {before} -> {after}, replayed twice from {address}");
+    Ok(())
+}
+
+/// The hash `faultline run NAME --seed N` prints, computed here with the same library.
+fn native_hash(name: &str, seed: u64, faults: &[&str]) -> anyhow::Result<String> {
+    let text = scenario::builtin(name).ok_or_else(|| anyhow!("no built-in {name}"))?;
+    let parsed = scenario::parse(name, text).map_err(|e| anyhow!("{name}: {e:?}"))?;
+    let mut extra_faults = Vec::new();
+    for spec in faults {
+        extra_faults
+            .push(sim_core::fault::ScheduledFault::parse_spec(spec).map_err(|e| anyhow!(e))?);
+    }
+    let options = RunOptions {
+        seed: Some(seed),
+        extra_faults,
+        ..Default::default()
+    };
+    let mut run = parsed.build(&options);
+    Ok(run_to_end(run.as_mut()).trace_hash)
+}
+
+/// Installs Debian's chromium and chromium-driver when either is missing.
+fn ensure_chromium() -> anyhow::Result<()> {
+    let have = |name: &str| {
+        Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if have("chromium") && have("chromedriver") {
+        return Ok(());
+    }
+    println!("installing Debian's chromium and chromium-driver");
+    let sudo = !Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let mut command = if sudo {
+            Command::new("sudo")
+        } else {
+            Command::new("apt-get")
+        };
+        if sudo {
+            command.arg("apt-get");
+        }
+        command.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        crate::exec(&mut command)
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])
+}
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> anyhow::Result<Driver> {
+        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting chromedriver")?;
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(DRIVER_START_TIMEOUT_S) {
+                bail!(
+                    "chromedriver did not listen on port {port} within {DRIVER_START_TIMEOUT_S}s"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+        Ok(Driver { child, port })
+    }
+
+    fn session(&self) -> anyhow::Result<Browser> {
+        let profile =
+            std::env::temp_dir().join(format!("faultline-chromium-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1700",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }}});
+        let answer = request(self.port, "POST", "/session", Some(&capabilities))?;
+        let id = answer["sessionId"]
+            .as_str()
+            .ok_or_else(|| anyhow!("chromedriver gave no session: {answer}"))?;
+        Ok(Browser {
+            port: self.port,
+            session: format!("/session/{id}"),
+        })
+    }
+
+    fn stop(mut self) {
+        // The driver is ours alone; if it already exited there is nothing to stop.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Browser {
+    port: u16,
+    session: String,
+}
+
+impl Browser {
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        request(self.port, method, &format!("{}{path}", self.session), body)
+    }
+
+    fn open(&self, url: &str) -> anyhow::Result<()> {
+        self.call("POST", "/url", Some(&json!({ "url": url })))?;
+        Ok(())
+    }
+
+    fn script(&self, script: &str) -> anyhow::Result<Value> {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(&json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Waits for `run-status` to read `done`; returns the trace hash shown.
+    fn wait_done(&self) -> anyhow::Result<String> {
+        let read = "const s = document.querySelector('[data-testid=run-status]'); \
+                    const h = document.querySelector('[data-testid=trace-hash]'); \
+                    const e = document.querySelector('[data-testid=error]'); \
+                    return [s ? s.textContent : '', h ? h.textContent : '', e ? e.textContent : ''];";
+        let started = Instant::now();
+        loop {
+            let state = self.script(read)?;
+            let field = |i: usize| state[i].as_str().unwrap_or_default().to_string();
+            match field(0).as_str() {
+                "done" if !field(1).is_empty() => return Ok(field(1)),
+                "error" => bail!("the page shows an error: {}", field(2)),
+                _ => {}
+            }
+            if started.elapsed() > Duration::from_secs(RUN_TIMEOUT_S) {
+                bail!(
+                    "the run did not finish within {RUN_TIMEOUT_S}s (status `{}`)",
+                    field(0)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+    }
+
+    fn element(&self, css: &str) -> anyhow::Result<String> {
+        let found = self.call(
+            "POST",
+            "/element",
+            Some(&json!({"using": "css selector", "value": css})),
+        )?;
+        found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no element {css}: {found}"))
+    }
+
+    fn click(&self, css: &str) -> anyhow::Result<()> {
+        let element = self.element(css)?;
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(&json!({})),
+        )?;
+        Ok(())
+    }
+
+    fn attribute(&self, css: &str, name: &str) -> anyhow::Result<String> {
+        let element = self.element(css)?;
+        let value = self.call("GET", &format!("/element/{element}/attribute/{name}"), None)?;
+        Ok(value.as_str().unwrap_or_default().to_string())
+    }
+
+    fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
+        let data = self.call("GET", "/screenshot", None)?;
+        let text = data.as_str().ok_or_else(|| anyhow!("no screenshot data"))?;
+        std::fs::write(path, decode_base64(text)?)?;
+        println!("  screenshot: {}", path.display());
+        Ok(())
+    }
+
+    /// Fails on any console message of level SEVERE since the last call.
+    fn no_console_errors(&self, what: &str) -> anyhow::Result<()> {
+        let log = self.call("POST", "/se/log", Some(&json!({"type": "browser"})))?;
+        let severe: Vec<String> = log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].to_string())
+            .collect();
+        if !severe.is_empty() {
+            bail!("{what}: console errors: {}", severe.join("; "));
+        }
+        Ok(())
+    }
+
+    fn close(self) {
+        // Closing is best effort: chromedriver is stopped right after.
+        let _ = request(self.port, "DELETE", &self.session, None);
+    }
+}
+
+/// One WebDriver call: a JSON request, the response's `value` (an error if it is one).
+fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).context("connecting to chromedriver")?;
+    stream.set_read_timeout(Some(Duration::from_secs(RUN_TIMEOUT_S)))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let response = read_response(&mut stream).with_context(|| format!("{method} {path}"))?;
+    let text = String::from_utf8_lossy(&response);
+    let (headers, payload) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("{method} {path}: no HTTP response"))?;
+    let payload = if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    let answer: Value = serde_json::from_str(&payload)
+        .with_context(|| format!("{method} {path}: not JSON: {payload}"))?;
+    let value = answer["value"].clone();
+    if value.get("error").is_some() {
+        bail!("{method} {path}: {}", value["message"]);
+    }
+    Ok(value)
+}
+
+/// Reads one response: chromedriver keeps the connection open after it, so the end is
+/// the `Content-Length` (or the last chunk), not the end of the stream.
+fn read_response(stream: &mut TcpStream) -> anyhow::Result<Vec<u8>> {
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let read = stream.read(&mut buffer)?;
+        response.extend_from_slice(&buffer[..read]);
+        if read == 0 || complete(&response) {
+            return Ok(response);
+        }
+        if response.len() > RESPONSE_BYTES_MAX {
+            bail!("a response over {RESPONSE_BYTES_MAX} bytes");
+        }
+    }
+}
+
+fn complete(response: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(response);
+    let Some((headers, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let headers = headers.to_ascii_lowercase();
+    if headers.contains("transfer-encoding: chunked") {
+        return body.ends_with("0\r\n\r\n");
+    }
+    let length = headers
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse::<usize>().ok());
+    length.is_some_and(|length| body.len() >= length)
+}
+
+fn dechunk(payload: &str) -> String {
+    let mut out = String::new();
+    let mut rest = payload;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn decode_base64(text: &str) -> anyhow::Result<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for byte in text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+    {
+        let value = ALPHABET
+            .iter()
+            .position(|a| *a == byte)
+            .ok_or_else(|| anyhow!("screenshot data is not base64"))?;
+        bits = bits << 6 | value as u32;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGk").unwrap(), b"hi");
+        assert!(decode_base64("a$b").is_err());
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
+}
