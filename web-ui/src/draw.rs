@@ -53,7 +53,16 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
     let nodes = session.nodes();
     let sides = session.sides();
     let events = session.events();
-    let topology = views::topology(&nodes, &sides, events);
+    let scenario = session.scenario();
+    let lossy = |from: NodeId, to: NodeId| {
+        let model = scenario
+            .links
+            .iter()
+            .find(|(a, b, _)| *a == from && *b == to)
+            .map_or(&scenario.link, |(_, _, model)| model);
+        model.loss_ppm > 0
+    };
+    let topology = views::topology(&nodes, &sides, events, lossy);
     let now_ns = session.progress().now_ns;
     let window_ns = WINDOWS_MS[state.window] * 1_000_000;
     let diagram = views::space_time(events, now_ns, window_ns);
@@ -267,10 +276,12 @@ fn topology_svg(topology: &Topology, selected: Option<NodeId>, link: &Scope<App>
             ]));
             html! {
                 <line x1={ x1.to_string() } y1={ y1.to_string() } x2={ x2.to_string() } y2={ y2.to_string() }
-                    class={ if l.cut { "link cut" } else { "link" } } stroke-width={ width.to_string() }
+                    class={ match (l.cut, l.lossy) { (true, _) => "link cut", (_, true) => "link lossy",
+                        _ => "link" } } stroke-width={ width.to_string() }
                     onclick={ cut }>
-                    <title>{ format!("{} ↔ {}: {} messages{}; click to cut this link", l.a, l.b,
-                        l.messages, if l.cut { " (partitioned)" } else { "" }) }</title>
+                    <title>{ format!("{} ↔ {}: {} messages{}{}; click to cut this link", l.a, l.b,
+                        l.messages, if l.cut { " (partitioned)" } else { "" },
+                        if l.lossy { " (lossy)" } else { "" }) }</title>
                 </line>
             }
         }) }
@@ -312,6 +323,7 @@ fn legend() -> Html {
             <span><i style={ format!("background:{colour}") }></i>{ *name }</span>
         }) }
         <span><i class="cut"></i>{ "partitioned link" }</span>
+        <span><i class="lossy"></i>{ "lossy link" }</span>
         </p>
     }
 }

@@ -17,9 +17,10 @@ use sim_core::trace::TraceEvent;
 use crate::query::{parse_query, to_query, Request, FAULTS_MAX};
 
 /// Engine steps per slice (one queued event each, which may record several trace
-/// events): a few milliseconds of work in a release wasm build, short enough that the
-/// page never feels frozen, long enough that timer overhead stays small.
-pub const STEPS_PER_SLICE: u64 = 20_000;
+/// events, each formatted for display): a few milliseconds of work in the size-optimised
+/// wasm build, short enough that the page never feels frozen, long enough that timer
+/// overhead stays small.
+pub const STEPS_PER_SLICE: u64 = 5_000;
 
 /// Where a run stands, for the progress line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -38,6 +38,8 @@ pub struct TopoLink {
     pub messages: u32,
     /// The two ends are on different sides of a partition.
     pub cut: bool,
+    /// The scenario gives the link (either way) a loss probability.
+    pub lossy: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -47,8 +49,14 @@ pub struct Topology {
 }
 
 /// The nodes in rings (the scenario's first kind inside, the others around it) and a
-/// link for every pair that has exchanged messages.
-pub fn topology(nodes: &[NodeView], sides: &[u32], events: &[TraceEvent]) -> Topology {
+/// link for every pair that has exchanged messages; `lossy(a, b)` tells whether the
+/// scenario loses messages from a to b.
+pub fn topology(
+    nodes: &[NodeView],
+    sides: &[u32],
+    events: &[TraceEvent],
+    lossy: impl Fn(NodeId, NodeId) -> bool,
+) -> Topology {
     let mut graph: UnGraphMap<NodeId, u32> = UnGraphMap::new();
     for node in nodes {
         graph.add_node(node.id);
@@ -101,6 +109,7 @@ pub fn topology(nodes: &[NodeView], sides: &[u32], events: &[TraceEvent]) -> Top
             b: a.max(b),
             messages: *messages,
             cut: side(a) != side(b),
+            lossy: lossy(a, b) || lossy(b, a),
         })
         .collect();
     links.sort_by_key(|link| (link.a, link.b));
@@ -414,23 +423,18 @@ mod tests {
             event(1, 2, EventKind::Send, 1, Some(0), 2),
             event(2, 3, EventKind::Send, 2, Some(0), 3),
         ];
-        let topology = topology(&nodes, &[0, 1, 0], &events);
+        let lossy = |from: NodeId, to: NodeId| from == 2 && to == 0;
+        let topology = topology(&nodes, &[0, 1, 0], &events, lossy);
+        let link = |a, b, messages, cut, lossy| TopoLink {
+            a,
+            b,
+            messages,
+            cut,
+            lossy,
+        };
         assert_eq!(
             topology.links,
-            [
-                TopoLink {
-                    a: 0,
-                    b: 1,
-                    messages: 2,
-                    cut: true
-                },
-                TopoLink {
-                    a: 0,
-                    b: 2,
-                    messages: 1,
-                    cut: false
-                },
-            ]
+            [link(0, 1, 2, true, false), link(0, 2, 1, false, true)]
         );
         for node in &topology.nodes {
             assert!((0.0..=1.0).contains(&node.x) && (0.0..=1.0).contains(&node.y));

@@ -99,6 +99,14 @@ fn crash_click_changes_the_run(browser: &Browser, base: &str, shots: &Path) -> a
     if status != "down" {
         bail!("node 0 shows `{status}` after the crash click, not `down`");
     }
+    // The inspector of a live server shows its election state and znodes.
+    browser.click("[data-testid=node-2]")?;
+    let state =
+        browser.script("return document.querySelector('[data-testid=node-state]').textContent")?;
+    let state = state.as_str().unwrap_or_default();
+    if !state.contains("znodes (committed)") || !state.contains("epoch") {
+        bail!("the inspector of server 2 shows no znodes or epoch: {state}");
+    }
     browser.screenshot(&shots.join("after-crash-click.png"))?;
     let faults: Vec<&str> = address
         .split('&')

@@ -24,6 +24,8 @@ use crate::proto::zab::{self, Peer, ZAB_TAGS_END};
 const TAG_SERVER_TICK: u64 = ZAB_TAGS_END;
 /// The most client connections one server holds.
 pub const CONNECTIONS_MAX: usize = 1_000;
+/// Sessions and znodes an inspector lists at most.
+const INSPECT_LINES_MAX: usize = 200;
 /// The most watches one server holds; later ones are not set.
 pub const WATCHES_MAX: usize = 100_000;
 
@@ -771,6 +773,13 @@ impl Node<RegistryProto> for Server {
             self.conns.len(),
             self.data_watches.len() + self.child_watches.len()
         ));
+        text.push_str("\n\nsessions (id: client, timeout):\n");
+        for (id, info) in state.sessions.iter().take(INSPECT_LINES_MAX) {
+            let timeout = crate::scenario::format_duration(info.timeout_ns);
+            text.push_str(&format!("  {id:#x}: client {}, {timeout}\n", info.client));
+        }
+        text.push_str("\nznodes (committed):\n");
+        text.push_str(&state.tree.outline(INSPECT_LINES_MAX));
         text
     }
 }

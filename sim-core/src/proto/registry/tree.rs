@@ -290,6 +290,38 @@ impl DataTree {
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
+
+    /// The first `lines_max` znodes in path order, one line each, indented by depth,
+    /// with their version, data size and ephemeral owner: what an inspector shows.
+    pub fn outline(&self, lines_max: usize) -> String {
+        let mut text = String::new();
+        for (path, node) in self.nodes.iter().take(lines_max) {
+            let depth = if path == "/" {
+                0
+            } else {
+                path.matches('/').count()
+            };
+            let name = if path == "/" {
+                "/"
+            } else {
+                &path[path.rfind('/').expect("a slash") + 1..]
+            };
+            text.push_str(&format!(
+                "{}{name}  v{} {}B",
+                "  ".repeat(depth),
+                node.stat.version,
+                node.data.len()
+            ));
+            if node.stat.ephemeral_owner != 0 {
+                text.push_str(&format!(" ephemeral of {:#x}", node.stat.ephemeral_owner));
+            }
+            text.push('\n');
+        }
+        if self.nodes.len() > lines_max {
+            text.push_str(&format!("... and {} more\n", self.nodes.len() - lines_max));
+        }
+        text
+    }
 }
 
 /// The parent of a valid path (`"/"` for a top-level node); `None` for the root.
@@ -341,6 +373,19 @@ pub fn validate_path(path: &str) -> Result<(), ZkError> {
 mod tests {
     use super::CreateMode::*;
     use super::*;
+
+    #[test]
+    fn the_outline_lists_znodes_by_path_and_is_bounded() {
+        let mut tree = DataTree::new();
+        tree.create("/a", b"xy", Persistent, 0).unwrap();
+        tree.create("/a/b", b"", Ephemeral, 0x10).unwrap();
+        tree.create("/c", b"", Persistent, 0).unwrap();
+        assert_eq!(
+            tree.outline(10),
+            "/  v0 0B\n  a  v0 2B\n    b  v0 0B ephemeral of 0x10\n  c  v0 0B\n"
+        );
+        assert_eq!(tree.outline(2), "/  v0 0B\n  a  v0 2B\n... and 2 more\n");
+    }
 
     #[test]
     fn a_new_tree_holds_only_the_root() {
