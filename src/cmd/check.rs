@@ -91,7 +91,11 @@ fn check_file(model: Model, path: &std::path::Path) -> FileReport {
         }
     };
     let ops = operations.len();
-    match linearizable::check(model, &operations) {
+    // Each round's key searches run on all cores; the verdict does not depend on it.
+    let round = |jobs: &mut [linearizable::KeySearch], budget: u64| {
+        jobs.par_iter_mut().for_each(|job| job.run(budget))
+    };
+    match linearizable::check_with(model, &operations, &round) {
         Verdict::Linearizable => FileReport {
             file,
             verdict: "linearizable",
@@ -185,7 +189,7 @@ fn print_report(report: &FileReport) {
                 .map(|k| format!(" on key `{k}`"))
                 .unwrap_or_default();
             println!(
-                "{}: {}{key} ({} operations); a minimal failing part:",
+                "{}: {}{key} ({} operations in the file); a minimal failing part:",
                 report.file,
                 paint(RED, "NOT linearizable"),
                 report.ops
@@ -201,12 +205,19 @@ fn print_report(report: &FileReport) {
                 );
             }
         }
-        "unknown" => println!(
-            "{}: {}: {}",
-            report.file,
-            paint(YELLOW, "unknown"),
-            report.errors.join("; ")
-        ),
+        "unknown" => {
+            let key = report
+                .key
+                .as_deref()
+                .map(|k| format!(" on key `{k}`"))
+                .unwrap_or_default();
+            println!(
+                "{}: {}{key}: {}",
+                report.file,
+                paint(YELLOW, "unknown"),
+                report.errors.join("; ")
+            )
+        }
         _ => {
             for error in &report.errors {
                 eprintln!("{} {error}", paint(RED, "error:"));
