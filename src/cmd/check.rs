@@ -174,6 +174,15 @@ fn failing_op(op: &Operation) -> FailingOp {
     }
 }
 
+/// " on key `k`" for a verdict about one key, else nothing.
+fn on_key(report: &FileReport) -> String {
+    report
+        .key
+        .as_deref()
+        .map(|k| format!(" on key `{k}`"))
+        .unwrap_or_default()
+}
+
 fn print_report(report: &FileReport) {
     match report.verdict {
         "linearizable" => println!(
@@ -183,11 +192,7 @@ fn print_report(report: &FileReport) {
             report.ops
         ),
         "not-linearizable" => {
-            let key = report
-                .key
-                .as_deref()
-                .map(|k| format!(" on key `{k}`"))
-                .unwrap_or_default();
+            let key = on_key(report);
             println!(
                 "{}: {}{key} ({} operations in the file); a minimal failing part:",
                 report.file,
@@ -206,11 +211,7 @@ fn print_report(report: &FileReport) {
             }
         }
         "unknown" => {
-            let key = report
-                .key
-                .as_deref()
-                .map(|k| format!(" on key `{k}`"))
-                .unwrap_or_default();
+            let key = on_key(report);
             println!(
                 "{}: {}{key}: {}",
                 report.file,
