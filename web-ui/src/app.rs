@@ -40,6 +40,9 @@ pub enum Msg {
     Step,
     StepBack,
     Seek(u64),
+    /// The scrubber moves under the pointer: forward is cheap and follows at once; a move
+    /// back replays the run from the start, so it waits for the release (`Seek`).
+    Scrub(u64),
     SetSpeed(usize),
     SetWindow(usize),
     Select(Option<NodeId>),
@@ -116,6 +119,14 @@ impl Component for App {
             Msg::Frame => self.on_frame(ctx),
             Msg::TogglePlay => self.toggle_play(ctx),
             Msg::Key(key) => return self.on_key(ctx, &key),
+            Msg::Scrub(event) => {
+                let forward = matches!(&self.session, Ok(s) if event >= s.cursor());
+                if !forward {
+                    // No render: the slider stays under the pointer until it is let go.
+                    return false;
+                }
+                self.move_cursor(Msg::Seek(event));
+            }
             Msg::Navigate(request) => navigate(&to_query(&request)),
             Msg::Inject(faults) => self.inject(&faults),
             Msg::PasteText(text) => self.pasted = text,

@@ -133,6 +133,10 @@ fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
     };
     let on_scrub = link.callback(|event: InputEvent| {
         let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+        Msg::Scrub(input.value().parse().unwrap_or(0))
+    });
+    let on_release = link.callback(|event: Event| {
+        let input: web_sys::HtmlInputElement = event.target_unchecked_into();
         Msg::Seek(input.value().parse().unwrap_or(0))
     });
     let play_label = if state.playing {
@@ -165,7 +169,7 @@ fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                 <button onclick={ link.callback(|_| Msg::Step) } title="step one event (→)">{ "step ▶" }</button>
                 <label>{ " speed " }{ speed_select(state.speed, link) }</label>
                 <input class="scrubber" type="range" min="0" max={ total.to_string() }
-                    value={ progress.events.to_string() } oninput={ on_scrub }
+                    value={ progress.events.to_string() } oninput={ on_scrub } onchange={ on_release }
                     data-testid="scrubber" disabled={ !progress.finished } />
                 <span data-testid="progress">{ format!(" {} / {} virtual, event {} of {}",
                     format_duration(progress.now_ns), format_duration(progress.end_ns),
