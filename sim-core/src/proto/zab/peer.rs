@@ -68,6 +68,23 @@ enum LinkPhase {
     Ready,
 }
 
+impl LinkPhase {
+    /// Syncing or Ready: the follower is in the leader's forwarding set and gets
+    /// proposals, commits and pings; its acks count.
+    fn forwarded(self) -> bool {
+        matches!(self, LinkPhase::Syncing | LinkPhase::Ready)
+    }
+}
+
+/// The followers whose link phase passes `wanted`, in id order.
+fn followers(links: &BTreeMap<NodeId, Link>, wanted: impl Fn(LinkPhase) -> bool) -> Vec<NodeId> {
+    links
+        .iter()
+        .filter(|(_, link)| wanted(link.phase))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Link {
     phase: LinkPhase,
@@ -403,9 +420,7 @@ impl<S: StateMachine> Peer<S> {
             Msg::Proposal { epoch, zxid, txn } => self.on_proposal(ctx, from, epoch, zxid, txn),
             Msg::Ack { zxid } => {
                 if let Role::Leading { links, pending, .. } = &mut self.role {
-                    let counts = links
-                        .get(&from)
-                        .is_some_and(|l| matches!(l.phase, LinkPhase::Syncing | LinkPhase::Ready));
+                    let counts = links.get(&from).is_some_and(|l| l.phase.forwarded());
                     if let (true, Some(acks)) = (counts, pending.get_mut(&zxid)) {
                         acks.insert(from);
                     }
@@ -936,11 +951,7 @@ impl<S: StateMachine> Peer<S> {
         else {
             return;
         };
-        let acked: Vec<NodeId> = links
-            .iter()
-            .filter(|(_, l)| l.phase == LinkPhase::EpochAcked)
-            .map(|(id, _)| *id)
-            .collect();
+        let acked: Vec<NodeId> = followers(links, |p| p == LinkPhase::EpochAcked);
         if acked.len() + 1 < quorum {
             return;
         }
@@ -1164,11 +1175,7 @@ impl<S: StateMachine> Peer<S> {
         else {
             return;
         };
-        let ready: Vec<NodeId> = links
-            .iter()
-            .filter(|(_, l)| l.phase == LinkPhase::Ready)
-            .map(|(id, _)| *id)
-            .collect();
+        let ready: Vec<NodeId> = followers(links, |p| p == LinkPhase::Ready);
         if ready.len() + 1 < quorum {
             return;
         }
@@ -1233,11 +1240,7 @@ impl<S: StateMachine> Peer<S> {
         let zxid = zxid(*epoch, *counter);
         let epoch = *epoch;
         pending.insert(zxid, BTreeSet::from([id]));
-        let targets: Vec<NodeId> = links
-            .iter()
-            .filter(|(_, l)| matches!(l.phase, LinkPhase::Syncing | LinkPhase::Ready))
-            .map(|(id, _)| *id)
-            .collect();
+        let targets: Vec<NodeId> = followers(links, LinkPhase::forwarded);
         debug_assert!(self.log.last().is_none_or(|(z, _)| *z < zxid));
         storage::append_entry(ctx.disk(), zxid, &txn);
         self.sync_disk(ctx);
@@ -1285,11 +1288,7 @@ impl<S: StateMachine> Peer<S> {
             let zxid = *entry.key();
             entry.remove();
             let epoch = *epoch;
-            let targets: Vec<NodeId> = links
-                .iter()
-                .filter(|(_, l)| matches!(l.phase, LinkPhase::Syncing | LinkPhase::Ready))
-                .map(|(id, _)| *id)
-                .collect();
+            let targets: Vec<NodeId> = followers(links, LinkPhase::forwarded);
             let txn = self
                 .entry(zxid)
                 .expect("pending proposals are logged")
@@ -1519,11 +1518,7 @@ impl<S: StateMachine> Peer<S> {
                     epoch,
                     committed: self.applied,
                 };
-                let targets: Vec<NodeId> = links
-                    .iter()
-                    .filter(|(_, l)| matches!(l.phase, LinkPhase::Syncing | LinkPhase::Ready))
-                    .map(|(id, _)| *id)
-                    .collect();
+                let targets: Vec<NodeId> = followers(links, LinkPhase::forwarded);
                 for follower in targets {
                     ctx.send(follower, ping.clone().into());
                 }
