@@ -648,15 +648,23 @@ impl<P: Proto> Sim<P> {
         if !self.effects.history.is_empty() {
             self.drain_history();
         }
-        for (name, value) in self.effects.metrics.drain(..) {
-            if self.metrics.len() < METRIC_SAMPLES_MAX as usize {
-                self.metrics.push(MetricSample {
-                    time_ns: self.now_ns,
-                    node: id,
-                    name,
-                    value,
-                });
-            }
+        let mut metrics = std::mem::take(&mut self.effects.metrics);
+        for (name, value) in metrics.drain(..) {
+            self.record_metric(id, name, value);
+        }
+        self.effects.metrics = metrics; // Keep the allocation for the next handler.
+    }
+
+    /// Keeps one metric sample at the current time, up to `METRIC_SAMPLES_MAX`.
+    fn record_metric(&mut self, node: NodeId, name: String, value: u64) {
+        if self.metrics.len() < METRIC_SAMPLES_MAX as usize {
+            let time_ns = self.now_ns;
+            self.metrics.push(MetricSample {
+                time_ns,
+                node,
+                name,
+                value,
+            });
         }
     }
 
@@ -696,14 +704,7 @@ impl<P: Proto> Sim<P> {
             invariant.take_samples(&mut samples);
         }
         for (node, name, value) in samples {
-            if self.metrics.len() < METRIC_SAMPLES_MAX as usize {
-                self.metrics.push(MetricSample {
-                    time_ns: self.now_ns,
-                    node,
-                    name: name.to_string(),
-                    value,
-                });
-            }
+            self.record_metric(node, name.to_string(), value);
         }
         observations.clear();
         self.effects.observations = observations; // Keep the allocation for the next call.
