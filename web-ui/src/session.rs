@@ -154,15 +154,6 @@ impl Session {
         debug_assert!(self.cursor() > event || self.run.is_finished());
     }
 
-    /// Moves the cursor to the first event at or after `time_ns`.
-    pub fn seek_time(&mut self, time_ns: u64) {
-        assert!(self.summary.is_some(), "seek after the first pass");
-        if time_ns < self.run.now_ns() {
-            self.run = self.scenario.build(&self.options);
-        }
-        while self.run.now_ns() < time_ns && self.run.step() {}
-    }
-
     /// One engine step forward; false at the end.
     pub fn step(&mut self) -> bool {
         self.run.step()
@@ -358,7 +349,7 @@ mod tests {
         let mut session = Session::open("?scenario=registry-basic&seed=1").unwrap();
         finish(&mut session);
         let hash = session.trace_hash().unwrap();
-        session.seek_time(1_000_000_000);
+        session.seek(3_000);
         let query = session.inject(&[Fault::Crash { node: 0 }]).unwrap();
         assert!(query.contains("fault=crash:0@"), "{query}");
         let mut again = Session::open(&query).unwrap();

@@ -265,7 +265,6 @@ impl KvClient {
                 self.refused += 1;
             }
             self.errored = false;
-            ctx.observe(Obs::Served { ok });
             ctx.metric("served", self.served);
             ctx.metric("refused", self.refused);
             self.done += 1;

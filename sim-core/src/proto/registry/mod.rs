@@ -247,10 +247,6 @@ pub enum Obs {
     },
     /// A client history event (mirrors `Ctx::history`, for the linearizability check).
     History(HistoryEvent),
-    /// A client's request finished: served or not (for availability).
-    Served {
-        ok: bool,
-    },
     /// The fenced resource accepted or refused a write.
     ResourceWrite {
         client: NodeId,
