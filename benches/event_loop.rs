@@ -5,7 +5,8 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use sim_core::engine::run_to_end;
 use sim_core::net::Latency;
-use sim_core::scenario::{builtin, parse, ping_pong_bench, RunOptions};
+use sim_core::proto::ping_pong::spec::bench as ping_pong_bench;
+use sim_core::scenario::{builtin, parse, RunOptions};
 
 const JITTER: Latency = Latency::Uniform {
     min_ns: 5_000,

@@ -59,7 +59,7 @@ pub fn bugs(names: &[String], scenario: &Scenario) -> Result<BugSet> {
     let mut set = BugSet::default();
     let mut problems = Vec::new();
     for name in names {
-        if let Err(problem) = set.enable(name) {
+        if let Err(problem) = sim_core::catalogue::enable_bug(&mut set, name) {
             problems.push(problem);
         }
     }

@@ -366,7 +366,7 @@ fn bad_input_anywhere_is_a_clear_error_and_exit_2() {
     );
     assert_bad_input(
         &["run", "ping-pong", "--bug", "broadcast.no-retransmit"],
-        "belongs to protocol `broadcast`",
+        "lives in component `broadcast`, which no node of scenario `ping-pong` hosts",
     );
     assert_bad_input(
         &["bench", "ping-pong", "--messages", "1"],

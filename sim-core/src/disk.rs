@@ -45,6 +45,11 @@ pub struct Disk {
     faults: DiskFaults,
     rng: ChaCha8Rng,
     syncs: u64,
+    /// Where the handler stands in its intents when it reaches for the disk (set by
+    /// `Ctx::disk`), so a journal can place disk operations among sends.
+    mark: u32,
+    /// Operations with their marks, kept only when the testing harness asks.
+    journal: Option<Vec<(u32, String)>>,
 }
 
 impl Disk {
@@ -54,6 +59,33 @@ impl Disk {
             faults: DiskFaults::default(),
             rng,
             syncs: 0,
+            mark: 0,
+            journal: None,
+        }
+    }
+
+    /// Starts keeping a journal of operations (the testing harness shows them).
+    pub fn keep_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The operations since the last call, each with the mark current when it happened.
+    pub fn take_journal(&mut self) -> Vec<(u32, String)> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Records where the caller stands (see `mark`); cheap enough for every access.
+    #[inline]
+    pub fn set_mark(&mut self, mark: u32) {
+        self.mark = mark;
+    }
+
+    fn note(&mut self, op: impl FnOnce() -> String) {
+        if let Some(journal) = &mut self.journal {
+            journal.push((self.mark, op()));
         }
     }
 
@@ -71,6 +103,7 @@ impl Disk {
             "file {name} outgrows FILE_SIZE_BYTES_MAX"
         );
         file.current.extend_from_slice(bytes);
+        self.note(|| format!("append {name} {} bytes", bytes.len()));
     }
 
     /// Replaces the contents of `name`. Not durable until `sync`; until then a crash
@@ -84,6 +117,7 @@ impl Disk {
         file.current.clear();
         file.current.extend_from_slice(bytes);
         file.replaced = true;
+        self.note(|| format!("write {name} {} bytes", bytes.len()));
     }
 
     /// Removes `name` (durable at the next sync, like an unlink before fsync of the dir).
@@ -92,6 +126,7 @@ impl Disk {
             file.current.clear();
             file.replaced = true;
         }
+        self.note(|| format!("remove {name}"));
     }
 
     /// What the node would read now, synced or not. A missing file reads as empty.
@@ -105,6 +140,7 @@ impl Disk {
     /// Makes every file durable, unless a lost-sync fault swallows it.
     pub fn sync(&mut self) {
         self.syncs += 1;
+        self.note(|| "sync".to_string());
         if self.faults.lost_sync_ppm > 0 && self.draw_ppm(self.faults.lost_sync_ppm) {
             return;
         }

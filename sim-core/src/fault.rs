@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::disk::DiskFaults;
-use crate::node::NodeId;
+use crate::ids::NodeId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -115,7 +115,7 @@ impl ScheduledFault {
         let Some((action, time)) = spec.rsplit_once('@') else {
             return Err(format!("fault `{spec}`: no `@TIME`; {expected}"));
         };
-        let at_ns = crate::scenario::parse_duration_ns(time)
+        let at_ns = crate::units::parse_duration_ns(time)
             .map_err(|error| format!("fault `{spec}`: bad time: {error}"))?;
         let at_ns =
             u64::try_from(at_ns).map_err(|_| format!("fault `{spec}`: time is negative"))?;
@@ -185,7 +185,7 @@ impl ScheduledFault {
         };
         Some(format!(
             "{action}@{}",
-            crate::scenario::format_duration(self.at_ns)
+            crate::units::format_duration(self.at_ns)
         ))
     }
 }

@@ -6,16 +6,24 @@
 //! trace hash there as natively. See ARCHITECTURE.md at the repository root for the map.
 
 pub mod bugs;
+pub mod canon;
+pub mod catalogue;
 pub mod check;
 pub mod disk;
 pub mod engine;
 pub mod fault;
 pub mod hash;
+pub mod ids;
+pub mod invariant;
 pub mod net;
 pub mod node;
+pub mod params;
 pub mod proto;
 pub mod scenario;
+pub mod testing;
 pub mod trace;
+pub mod units;
 
 pub use engine::{Limits, Run, RunReport, Sim, SimConfig};
-pub use node::{Ctx, Node, NodeId, Proto, TimerId};
+pub use invariant::Invariant;
+pub use node::{Ctx, MsgId, Node, NodeId, Proto, TimerId, Wraps};

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::node::NodeId;
+use crate::ids::NodeId;
 
 pub const SELF_DELAY_NS: u64 = 1_000;
 /// The largest latency any model may produce (one hour), so `now + delay` never wraps.
@@ -125,7 +125,10 @@ impl LinkModel {
 }
 
 /// Why a message never arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum DropReason {
     Loss,
     Partition,
@@ -142,8 +145,9 @@ impl DropReason {
         }
     }
 
+    /// A small number for the trace hash: 1, 2, 3 (0 means no drop).
     pub fn code(self) -> u64 {
-        self as u64
+        self as u64 + 1
     }
 }
 

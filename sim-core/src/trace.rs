@@ -1,17 +1,23 @@
 //! The event record of a run: its streaming canonical hash and, optionally, the events.
 //!
 //! Every event feeds faultline-hash64 (see `hash`) with three words: `time_ns`,
-//! `kind | node << 8 | peer << 40` (peer's low 24 bits; `NO_PEER` when there is none) and
-//! `extra` (message id, timer tag or drop reason), then, for sends, notes and faults,
-//! the payload bytes: a message's postcard encoding, a note's or fault's UTF-8 text.
-//! Retention (for replay, `--trace` and the browser) is optional and bounded by
-//! `retain_max`; past it the record is marked truncated but the hash goes on.
+//! `kind | node << 8 | peer << 40` (peer's low 24 bits; `NO_PEER` when there is none)
+//! and `id << 2 | reason` (the message id for sends, deliveries and drops with the drop
+//! reason's code, the timer id for timers, else 0), then, for sends, timers, notes,
+//! annotations, history events and faults, one payload: a message's or timer's canonical
+//! bytes (`canon`), or a text's UTF-8 bytes.
+//!
+//! Retained events (for replay, `--trace` and the browser) are structured: message and
+//! timer ids, drop reasons and each event's cause (the event whose handler made it) are
+//! fields of their own, so no reader ever parses `detail`. Retention is optional and
+//! bounded by `retain_max`; past it the record is marked truncated but the hash goes on.
 //! This module never decides anything about a run; it only writes down what happened.
 
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Hash64;
-use crate::node::NodeId;
+use crate::ids::{MsgId, NodeId, TimerId};
+use crate::net::DropReason;
 
 pub const NO_PEER: u32 = 0x00ff_ffff;
 
@@ -29,11 +35,31 @@ pub enum EventKind {
     Resume,
     Fault,
     Note,
+    Annotate,
     Observe,
+    History,
     Finding,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 15] = [
+        EventKind::Start,
+        EventKind::Send,
+        EventKind::Deliver,
+        EventKind::Drop,
+        EventKind::Timer,
+        EventKind::Crash,
+        EventKind::Restart,
+        EventKind::Pause,
+        EventKind::Resume,
+        EventKind::Fault,
+        EventKind::Note,
+        EventKind::Annotate,
+        EventKind::Observe,
+        EventKind::History,
+        EventKind::Finding,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Start => "start",
@@ -47,9 +73,64 @@ impl EventKind {
             EventKind::Resume => "resume",
             EventKind::Fault => "fault",
             EventKind::Note => "note",
+            EventKind::Annotate => "annotate",
             EventKind::Observe => "observe",
+            EventKind::History => "history",
             EventKind::Finding => "finding",
         }
+    }
+
+    /// Whether `id` is a message id for this kind of event.
+    fn carries_message(self) -> bool {
+        matches!(self, EventKind::Send | EventKind::Deliver | EventKind::Drop)
+    }
+}
+
+/// What the engine knows of an event when it records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rec {
+    pub time_ns: u64,
+    pub kind: EventKind,
+    pub node: NodeId,
+    pub peer: Option<NodeId>,
+    /// The message id (send, deliver, drop) or timer id (timer); else 0.
+    pub id: u64,
+    pub reason: Option<DropReason>,
+    /// The trace index of the event whose handler made this one.
+    pub cause: Option<u64>,
+}
+
+impl Rec {
+    pub fn new(time_ns: u64, kind: EventKind, node: NodeId) -> Self {
+        Self {
+            time_ns,
+            kind,
+            node,
+            peer: None,
+            id: 0,
+            reason: None,
+            cause: None,
+        }
+    }
+
+    pub fn peer(mut self, peer: NodeId) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    pub fn id(mut self, id: u64) -> Self {
+        self.id = id;
+        self
+    }
+
+    pub fn reason(mut self, reason: DropReason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    pub fn cause(mut self, cause: Option<u64>) -> Self {
+        self.cause = cause;
+        self
     }
 }
 
@@ -63,9 +144,21 @@ pub struct TraceEvent {
     pub node: NodeId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<NodeId>,
-    /// Message id for send/deliver/drop, timer tag for timers, else 0.
-    #[serde(default)]
-    pub extra: u64,
+    /// The message's id: a send, its deliveries and its drops share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg: Option<MsgId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TimerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DropReason>,
+    /// The index of the event whose handler caused this one (a delivery, a timer, a
+    /// start); for a timer, the event whose handler set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<u64>,
+    /// A short name: the message's or timer's variant, an annotation's key, a fault's
+    /// kind, an invariant's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
     #[serde(default)]
     pub detail: String,
 }
@@ -81,14 +174,30 @@ impl TraceEvent {
             (_, Some(p)) => format!(" ({p})"),
             (_, None) => String::new(),
         };
+        let reason = match self.reason {
+            Some(reason) => format!("{} ", reason.as_str()),
+            None => String::new(),
+        };
+        let text = match self.kind {
+            EventKind::Annotate => format!("{}={}", self.label, self.detail),
+            EventKind::Finding => format!("{}: {}", self.label, self.detail),
+            _ => self.detail.clone(),
+        };
         format!(
-            "#{:<7} {seconds:>4}.{micros:06}s  n{}{peer}  {:<8} {}",
+            "#{:<7} {seconds:>4}.{micros:06}s  n{}{peer}  {:<8} {reason}{text}",
             self.index,
             self.node,
             self.kind.as_str(),
-            self.detail
         )
     }
+}
+
+/// The leading name of a `Debug` rendering: `Proposal` of `Proposal { epoch: 1 }`.
+pub fn label_of(detail: &str) -> String {
+    detail
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -119,48 +228,53 @@ impl Trace {
         self.retain && !self.truncated
     }
 
-    /// Records one event. `payload` goes into the hash; `detail` is built only when the
-    /// event is retained, so a hashing-only run never formats anything.
+    /// Records one event and returns its index. `payload` feeds the hash (see the module
+    /// doc); `detail` (label and text) is built only when the event is retained, so a
+    /// hashing-only run never formats anything.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
-        time_ns: u64,
-        kind: EventKind,
-        node: NodeId,
-        peer: Option<NodeId>,
-        extra: u64,
-        payload: &[u8],
-        detail: impl FnOnce() -> String,
+        rec: Rec,
+        payload: impl FnOnce(&mut Hash64),
+        detail: impl FnOnce() -> (String, String),
     ) -> u64 {
-        let peer_word = peer.unwrap_or(NO_PEER);
+        let peer_word = rec.peer.unwrap_or(NO_PEER);
         debug_assert!(peer_word <= NO_PEER, "peer ids fit 24 bits");
-        self.hasher.word(time_ns);
+        debug_assert!(rec.id < 1 << 62, "ids fit 62 bits");
+        let reason = rec.reason.map_or(0, DropReason::code);
+        self.hasher.word(rec.time_ns);
         self.hasher
-            .word(kind as u64 | (node as u64) << 8 | (peer_word as u64) << 40);
-        self.hasher.word(extra);
-        if !payload.is_empty() {
-            self.hasher.bytes(payload);
-        }
+            .word(rec.kind as u64 | (rec.node as u64) << 8 | (peer_word as u64) << 40);
+        self.hasher.word(rec.id << 2 | reason);
+        payload(&mut self.hasher);
         let index = self.events;
         self.events += 1;
         if self.wants_detail() {
-            if self.retained.len() as u64 >= self.retain_max as u64 {
-                self.truncated = true;
-            } else {
-                let detail = detail();
-                self.retained.push(TraceEvent {
-                    index,
-                    time_ns,
-                    kind,
-                    node,
-                    peer,
-                    extra,
-                    detail,
-                });
-            }
+            self.retain_event(index, rec, detail);
         }
         index
+    }
+
+    #[cold]
+    fn retain_event(&mut self, index: u64, rec: Rec, detail: impl FnOnce() -> (String, String)) {
+        if self.retained.len() as u64 >= self.retain_max as u64 {
+            self.truncated = true;
+            return;
+        }
+        let (label, detail) = detail();
+        self.retained.push(TraceEvent {
+            index,
+            time_ns: rec.time_ns,
+            kind: rec.kind,
+            node: rec.node,
+            peer: rec.peer,
+            msg: rec.kind.carries_message().then_some(rec.id),
+            timer: (rec.kind == EventKind::Timer).then_some(rec.id),
+            reason: rec.reason,
+            cause: rec.cause,
+            label,
+            detail,
+        });
     }
 
     pub fn hash(&self) -> u64 {
@@ -181,21 +295,32 @@ impl Trace {
     }
 }
 
+/// Feeds a text's bytes into the hash as one payload.
+pub fn text_payload(text: &str) -> impl FnOnce(&mut Hash64) + '_ {
+    move |hash: &mut Hash64| {
+        let mut payload = hash.payload();
+        payload.write(text.as_bytes());
+        payload.finish();
+    }
+}
+
+/// No payload.
+pub fn no_payload(_: &mut Hash64) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record_two(trace: &mut Trace, second_time_ns: u64) {
-        trace.record(5, EventKind::Send, 0, Some(1), 0, b"ping", || "Ping".into());
-        trace.record(
-            second_time_ns,
-            EventKind::Deliver,
-            1,
-            Some(0),
-            0,
-            &[],
-            || "Ping".into(),
-        );
+        let send = Rec::new(5, EventKind::Send, 0).peer(1).id(7);
+        trace.record(send, text_payload("ping"), || {
+            ("Ping".into(), "Ping".into())
+        });
+        let deliver = Rec::new(second_time_ns, EventKind::Deliver, 1)
+            .peer(0)
+            .id(7)
+            .cause(Some(0));
+        trace.record(deliver, no_payload, || ("Ping".into(), "Ping".into()));
     }
 
     #[test]
@@ -211,11 +336,54 @@ mod tests {
     }
 
     #[test]
+    fn retained_events_carry_structured_fields() {
+        let mut trace = Trace::new(true, 10);
+        record_two(&mut trace, 10);
+        let drop = Rec::new(12, EventKind::Drop, 1)
+            .peer(0)
+            .id(8)
+            .reason(DropReason::Loss);
+        trace.record(drop, no_payload, || ("Ping".into(), "Ping".into()));
+        let events = trace.retained();
+        assert_eq!(events[0].msg, Some(7));
+        assert_eq!(events[1].msg, Some(7));
+        assert_eq!(events[1].cause, Some(0));
+        assert_eq!(events[2].reason, Some(DropReason::Loss));
+        assert_eq!(events[2].msg, Some(8));
+        assert_eq!(events[0].timer, None);
+        let line = serde_json::to_string(&events[2]).unwrap();
+        assert!(line.contains(r#""reason":"loss""#), "{line}");
+        let back: TraceEvent = serde_json::from_str(&line).unwrap();
+        assert_eq!(&back, &events[2]);
+    }
+
+    #[test]
+    fn a_drop_reason_changes_the_hash() {
+        let mut a = Trace::new(false, 0);
+        let mut b = Trace::new(false, 0);
+        let drop = Rec::new(1, EventKind::Drop, 0).peer(1).id(3);
+        a.record(drop.reason(DropReason::Loss), no_payload, Default::default);
+        b.record(
+            drop.reason(DropReason::Partition),
+            no_payload,
+            Default::default,
+        );
+        assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
     fn retention_is_bounded_and_says_so() {
         let mut trace = Trace::new(true, 1);
         record_two(&mut trace, 10);
         assert_eq!(trace.retained().len(), 1);
         assert!(trace.truncated());
         assert_eq!(trace.events(), 2);
+    }
+
+    #[test]
+    fn labels_are_the_leading_name() {
+        assert_eq!(label_of("Proposal { epoch: 1 }"), "Proposal");
+        assert_eq!(label_of("Tick"), "Tick");
+        assert_eq!(label_of("(1, 2)"), "");
     }
 }

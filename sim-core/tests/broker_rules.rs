@@ -5,19 +5,42 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use serde::Serialize;
 use sim_core::engine::{run_to_end, Limits, Run, Sim, SimConfig};
 use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::net::{Latency, LinkModel};
-use sim_core::proto::broker::client::{Client, Event, TAG_CLIENT};
+use sim_core::proto::broker::client::{self, Client, Event};
 use sim_core::proto::broker::server::BrokerParams;
 use sim_core::proto::broker::{
-    Broker, BrokerProto, ExchangeKind, Message, Method, Msg, Overflow, QueueArgs,
+    self as broker, Broker, ExchangeKind, Message, Method, Overflow, QueueArgs,
 };
-use sim_core::{Ctx, Node, NodeId, TimerId};
+use sim_core::{host_enum, Ctx, Node, NodeId, Proto, TimerId, Wraps};
 
 const MS: u64 = 1_000_000;
 const STEP_NS: u64 = 5 * MS;
-const TAG_STEP: u64 = 7;
+
+/// The test's own host: the broker's types and the scripts' one timer, wrapped as a
+/// user's own protocol would wrap them.
+struct Rules;
+
+impl Proto for Rules {
+    type Msg = broker::Msg;
+    type Obs = broker::Obs;
+    type Timer = RulesTimer;
+}
+
+/// A script's next step is due.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct NextStep;
+
+host_enum! {
+    #[derive(Clone, PartialEq, Serialize)]
+    enum RulesTimer {
+        Broker(broker::Timer),
+        Client(client::Timer),
+        Step(NextStep),
+    }
+}
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -51,7 +74,7 @@ struct Script {
 }
 
 impl Script {
-    fn record(&mut self, ctx: &mut Ctx<'_, BrokerProto>, events: Vec<Event>) {
+    fn record(&mut self, ctx: &mut Ctx<'_, Rules>, events: Vec<Event>) {
         for event in events {
             if let Event::Delivery {
                 connection,
@@ -66,12 +89,12 @@ impl Script {
                 .borrow_mut()
                 .push(format!("{} {}", ctx.id(), describe(&event)));
             if ready {
-                ctx.set_timer(STEP_NS, TAG_STEP);
+                ctx.set_timer(STEP_NS, NextStep);
             }
         }
     }
 
-    fn run_step(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn run_step(&mut self, ctx: &mut Ctx<'_, Rules>) {
         let Some(step) = self.steps.get(self.next).cloned() else {
             return;
         };
@@ -107,7 +130,7 @@ impl Script {
                 self.client.reject(ctx, connection, tag, requeue);
             }
         }
-        ctx.set_timer(STEP_NS, TAG_STEP);
+        ctx.set_timer(STEP_NS, NextStep);
     }
 }
 
@@ -134,20 +157,21 @@ fn describe(event: &Event) -> String {
     }
 }
 
-impl Node<BrokerProto> for Script {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+impl Node<Rules> for Script {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Rules>) {
         self.client.start(ctx);
     }
-    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Rules>, _from: NodeId, msg: broker::Msg) {
         let events = self.client.on_message(ctx, msg);
         self.record(ctx, events);
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
-        if tag == TAG_CLIENT {
-            let events = self.client.on_timer(ctx);
-            self.record(ctx, events);
-        } else {
-            self.run_step(ctx);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Rules>, _id: TimerId, timer: RulesTimer) {
+        match Wraps::<client::Timer>::into_part(timer) {
+            Ok(timer) => {
+                let events = self.client.on_timer(ctx, timer);
+                self.record(ctx, events);
+            }
+            Err(_) => self.run_step(ctx),
         }
     }
 }
@@ -178,23 +202,21 @@ fn run(scripts: Vec<Vec<Step>>, faults: Vec<(u64, Fault)>) -> (Vec<String>, Box<
         bugs: Default::default(),
         retain_trace: true,
     };
-    let factory = Box::new(
-        move |id: NodeId, kind: &str| -> Box<dyn Node<BrokerProto>> {
-            if kind == "broker" {
-                return Box::new(Broker::new(BrokerParams {
-                    heartbeat_ns: 100 * MS,
-                    sync_interval_ns: 2 * MS,
-                }));
-            }
-            Box::new(Script {
-                client: Client::new(0, 100 * MS),
-                steps: scripts[id as usize - 1].clone(),
-                next: 0,
-                deliveries: Vec::new(),
-                log: node_log.clone(),
-            })
-        },
-    );
+    let factory = Box::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
+        if kind == "broker" {
+            return Box::new(Broker::new(BrokerParams {
+                heartbeat_ns: 100 * MS,
+                sync_interval_ns: 2 * MS,
+            }));
+        }
+        Box::new(Script {
+            client: Client::new(0, 100 * MS),
+            steps: scripts[id as usize - 1].clone(),
+            next: 0,
+            deliveries: Vec::new(),
+            log: node_log.clone(),
+        })
+    });
     let mut sim: Box<dyn Run> = Box::new(Sim::new(config, factory, Vec::new()));
     let report = run_to_end(sim.as_mut());
     assert!(report.findings.is_empty(), "{:?}", report.findings);

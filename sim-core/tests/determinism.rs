@@ -1,8 +1,9 @@
 //! Determinism is a feature: the same scenario and seed give the same trace hash every
 //! time, different seeds give different runs, and keeping the trace changes nothing.
 
-use sim_core::engine::run_to_end;
+use sim_core::engine::{run_to_end, RunReport};
 use sim_core::scenario::{builtin, parse, RunOptions, BUILTINS};
+use sim_core::trace::TraceEvent;
 
 fn hash(name: &str, seed: u64, retain_trace: bool) -> String {
     let scenario = parse(name, builtin(name).unwrap()).unwrap();
@@ -38,20 +39,45 @@ fn retaining_the_trace_does_not_change_the_hash() {
     }
 }
 
-#[test]
-fn stepping_one_event_at_a_time_gives_the_same_run_as_running_to_the_end() {
-    let scenario = parse("broadcast", builtin("broadcast").unwrap()).unwrap();
+/// Runs a scenario in slices of the given sizes, cycling through them, as the browser
+/// does; returns the report and every retained event.
+fn sliced(name: &str, seed: u64, slices: &[u64]) -> (RunReport, Vec<TraceEvent>) {
+    let scenario = parse(name, builtin(name).unwrap()).unwrap();
     let options = RunOptions {
-        seed: Some(9),
+        seed: Some(seed),
+        retain_trace: true,
         ..Default::default()
     };
-    let mut stepped = scenario.build(&options);
-    let mut steps = 0u64;
-    while stepped.step() {
-        steps += 1;
+    let mut run = scenario.build(&options);
+    let mut sizes = slices.iter().cycle();
+    while run.run_for(*sizes.next().expect("cycled")) {}
+    (run.report(), run.trace().retained().to_vec())
+}
+
+#[test]
+fn any_slicing_of_a_run_gives_the_same_run_as_running_it_to_the_end() {
+    for name in ["broadcast", "registry-tour", "broker-crash-durable"] {
+        let scenario = parse(name, builtin(name).unwrap()).unwrap();
+        let options = RunOptions {
+            seed: Some(9),
+            retain_trace: true,
+            ..Default::default()
+        };
+        let mut whole = scenario.build(&options);
+        let report = run_to_end(whole.as_mut());
+        let events = whole.trace().retained().to_vec();
+        assert!(
+            report.events > 1_000,
+            "{name}: a real run: {} events",
+            report.events
+        );
+        for slices in [&[1][..], &[997], &[2, 3, 5, 7, 11, 5_000]] {
+            let (sliced_report, sliced_events) = sliced(name, 9, slices);
+            assert_eq!(sliced_report, report, "{name} in slices {slices:?}");
+            assert!(
+                sliced_events == events,
+                "{name}: events differ in slices {slices:?}"
+            );
+        }
     }
-    let mut whole = scenario.build(&options);
-    let report = run_to_end(whole.as_mut());
-    assert_eq!(stepped.report(), report);
-    assert!(steps > 1_000, "a real run, stepped: {steps} steps");
 }

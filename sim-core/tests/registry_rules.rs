@@ -11,15 +11,54 @@ use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::net::{Latency, LinkModel};
 use sim_core::proto::registry::client::{Client, ClientConfig, Event};
 use sim_core::proto::registry::server::{Server, ServerParams};
+use sim_core::proto::registry::state::{Registry, Txn};
 use sim_core::proto::registry::tree::CreateMode;
-use sim_core::proto::registry::{Msg, Op, RegistryProto, Reply};
+use sim_core::proto::registry::{self, client, Op, Reply};
 use sim_core::proto::zab;
-use sim_core::{Ctx, Node, NodeId, TimerId};
+use sim_core::{host_enum, Ctx, Node, NodeId, Proto, TimerId, Wraps};
 
 const MS: u64 = 1_000_000;
 const STEP_NS: u64 = 10 * MS;
-const TAG_CLIENT: u64 = 1;
-const TAG_STEP: u64 = 2;
+
+/// The test's own host: the registry's and ZAB's types and the scripts' one timer,
+/// wrapped as a user's own protocol would wrap them.
+struct Rules;
+
+impl Proto for Rules {
+    type Msg = RulesMsg;
+    type Obs = RulesObs;
+    type Timer = RulesTimer;
+}
+
+/// A script's next step is due.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+struct NextStep;
+
+host_enum! {
+    #[derive(Clone, PartialEq, serde::Serialize)]
+    enum RulesMsg {
+        Zab(zab::Msg<Txn, Registry>),
+        Registry(registry::Msg),
+    }
+}
+
+host_enum! {
+    #[derive(Clone, PartialEq)]
+    enum RulesObs {
+        Zab(zab::Obs),
+        Registry(registry::Obs),
+    }
+}
+
+host_enum! {
+    #[derive(Clone, PartialEq, serde::Serialize)]
+    enum RulesTimer {
+        Zab(zab::Timer),
+        Registry(registry::Timer),
+        Client(client::Timer),
+        Step(NextStep),
+    }
+}
 const SESSION_TIMEOUT_NS: u64 = 300 * MS;
 const SERVERS: [NodeId; 3] = [0, 1, 2];
 
@@ -40,7 +79,7 @@ struct Script {
 }
 
 impl Script {
-    fn record(&mut self, ctx: &mut Ctx<'_, RegistryProto>, events: Vec<Event>) {
+    fn record(&mut self, ctx: &mut Ctx<'_, Rules>, events: Vec<Event>) {
         for event in events {
             let line = match &event {
                 Event::Connected { read_only } => format!("connected read_only={read_only}"),
@@ -53,8 +92,8 @@ impl Script {
         }
     }
 
-    fn run_step(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
-        ctx.set_timer(STEP_NS, TAG_STEP);
+    fn run_step(&mut self, ctx: &mut Ctx<'_, Rules>) {
+        ctx.set_timer(STEP_NS, NextStep);
         if !self.client.is_connected() || self.client.is_busy() {
             return;
         }
@@ -95,26 +134,27 @@ fn show(result: &Result<Reply, sim_core::proto::registry::tree::ZkError>) -> Str
     }
 }
 
-impl Node<RegistryProto> for Script {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+impl Node<Rules> for Script {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Rules>) {
         self.client.start(ctx);
-        ctx.set_timer(self.client.tick_ns(), TAG_CLIENT);
-        ctx.set_timer(STEP_NS, TAG_STEP);
+        ctx.set_timer(STEP_NS, NextStep);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, RegistryProto>, from: NodeId, msg: Msg) {
-        let events = self.client.on_message(ctx, from, msg);
-        self.record(ctx, events);
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, _timer: TimerId, tag: u64) {
-        if tag == TAG_CLIENT {
-            let events = self.client.on_tick(ctx);
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Rules>, from: NodeId, msg: RulesMsg) {
+        if let Ok(msg) = Wraps::<registry::Msg>::into_part(msg) {
+            let events = self.client.on_message(ctx, from, msg);
             self.record(ctx, events);
-            ctx.set_timer(self.client.tick_ns(), TAG_CLIENT);
-            return;
         }
-        self.run_step(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Rules>, _id: TimerId, timer: RulesTimer) {
+        match Wraps::<client::Timer>::into_part(timer) {
+            Ok(timer) => {
+                let events = self.client.on_timer(ctx, timer);
+                self.record(ctx, events);
+            }
+            Err(_) => self.run_step(ctx),
+        }
     }
 }
 
@@ -173,25 +213,23 @@ fn run(setup: Setup) -> Vec<String> {
         read_only_after_ticks: 10,
     };
     let (scripts, servers_of, read_only) = (setup.scripts, setup.servers_of, setup.read_only);
-    let factory = Box::new(
-        move |id: NodeId, kind: &str| -> Box<dyn Node<RegistryProto>> {
-            if kind == "server" {
-                return Box::new(Server::new(id, params.clone()));
-            }
-            let index = id as usize - SERVERS.len();
-            let config = ClientConfig {
-                servers: servers_of[index].clone(),
-                session_timeout_ns: SESSION_TIMEOUT_NS,
-                read_only,
-            };
-            Box::new(Script {
-                client: Client::new(config),
-                steps: scripts[index].clone(),
-                next: 0,
-                log: node_log.clone(),
-            })
-        },
-    );
+    let factory = Box::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
+        if kind == "server" {
+            return Box::new(Server::new(id, params.clone()));
+        }
+        let index = id as usize - SERVERS.len();
+        let config = ClientConfig {
+            servers: servers_of[index].clone(),
+            session_timeout_ns: SESSION_TIMEOUT_NS,
+            read_only,
+        };
+        Box::new(Script {
+            client: Client::new(config),
+            steps: scripts[index].clone(),
+            next: 0,
+            log: node_log.clone(),
+        })
+    });
     let mut sim: Box<dyn Run> = Box::new(Sim::new(config, factory, Vec::new()));
     let report = run_to_end(sim.as_mut());
     assert!(report.findings.is_empty(), "{:?}", report.findings);

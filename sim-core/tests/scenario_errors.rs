@@ -26,7 +26,7 @@ fn every_mistake_in_a_file_is_reported_in_one_pass() {
 s.toml:4:12: `duration`: `5 seconds`: expected a duration such as \"250ms\", \"1.5s\" or \"10us\" (units: ns, us, ms, s, m)
 s.toml:5:8: `seed` must be between 0 and 9223372036854775807, found -3
 s.toml:9:9: `count` must be between 1 and 100000, found 10000000
-s.toml:12:8: unknown node kind for protocol `broadcast`: `server`; expected one of: peer
+s.toml:12:8: unknown node kind for protocol `broadcast`: `server`; expected one of: peer (another protocol's kind is written `protocol.kind`, e.g. `registry.server`) (did you mean `ping-pong.server`?)
 s.toml:16:1: unknown key `latncy` in [network]; expected one of: latency, fifo, loss, duplicate, reorder, reorder_window, links (did you mean `latency`?)
 s.toml:17:8: `loss` must be a probability between 0 and 1
 s.toml:22:8: `node` must be between 0 and 1, found 99
@@ -63,7 +63,7 @@ fn an_unknown_protocol_is_suggested_a_known_one() {
 }
 
 #[test]
-fn a_bug_of_another_protocol_is_refused() {
+fn a_bug_of_a_component_no_node_hosts_is_refused() {
     let mut text = MINIMAL.replace("\"broadcast\"", "\"ping-pong\"");
     text = text.replace(
         "kind = \"peer\"\ncount = 3",
@@ -71,7 +71,73 @@ fn a_bug_of_another_protocol_is_refused() {
     );
     let text = format!("bugs = [\"broadcast.no-retransmit\"]\n{text}");
     let report = errors(&text);
-    assert_eq!(report, "s.toml:1:9: bug `broadcast.no-retransmit` belongs to protocol `broadcast`, not `ping-pong`\n");
+    assert_eq!(report, "s.toml:1:9: bug `broadcast.no-retransmit` lives in component `broadcast`, which no node of this scenario hosts (its nodes host: ping-pong)\n");
+}
+
+/// A broadcast scenario with three registry servers beside its peers.
+const MIXED: &str = r#"
+name = "x"
+description = "y"
+protocol = "broadcast"
+duration = "1s"
+[[nodes]]
+kind = "peer"
+count = 3
+[[nodes]]
+kind = "registry.server"
+count = 3
+"#;
+
+#[test]
+fn another_protocols_kinds_are_written_protocol_dot_kind() {
+    let scenario = parse("s.toml", MIXED).expect("valid");
+    assert_eq!(scenario.protocols(), ["broadcast", "registry"]);
+    assert_eq!(scenario.components(), ["broadcast", "zab", "registry"]);
+    let report = errors(&MIXED.replace("registry.server", "registry.sever"));
+    assert!(
+        report.starts_with(
+            "s.toml:10:8: unknown node kind for protocol `broadcast`: `registry.sever`"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_bug_of_a_hosted_component_of_another_protocol_is_accepted() {
+    let text = format!("bugs = [\"zab.ack-before-persist\"]\n{MIXED}");
+    let scenario = parse("s.toml", &text).expect("zab is hosted by the registry servers");
+    assert_eq!(scenario.bugs, ["zab.ack-before-persist"]);
+}
+
+#[test]
+fn another_protocols_parameters_go_in_a_table_named_after_it() {
+    let text = format!("{MIXED}[params]\nmessages = 2\n[params.registry]\ntick = \"10ms\"\n");
+    let scenario = parse("s.toml", &text).expect("valid");
+    assert_eq!(scenario.params["registry"].number("tick"), 10_000_000);
+    assert_eq!(scenario.params["broadcast"].number("messages"), 2);
+    let report = errors(&format!("{MIXED}[params.registry]\ntik = \"10ms\"\n"));
+    assert_eq!(
+        report,
+        "s.toml:13:1: unknown key `tik` in [params.registry] of protocol `registry`; expected one of: tick, init_limit, sync_limit, session_timeout, read_only, linearizable_reads, keys, ops, think, hold, snapshot_every, log_retain, interface, stall (did you mean `tick`?)\n"
+    );
+    let report = errors(&format!("{MINIMAL}[params.registry]\ntick = \"10ms\"\n"));
+    assert!(
+        report.contains("unknown key `registry` in [params] of protocol `broadcast`"),
+        "a protocol with no nodes here takes no parameters: {report}"
+    );
+}
+
+#[test]
+fn each_protocol_present_checks_its_own_nodes() {
+    let text = MIXED.replace("count = 3\n\"#", "count = 3\n").replace(
+        "kind = \"registry.server\"\ncount = 3",
+        "kind = \"registry.locker\"\ncount = 1\n[[nodes]]\nkind = \"registry.server\"\ncount = 1",
+    );
+    let report = errors(&text);
+    assert!(
+        report.contains("lockers write to exactly one resource node, found 0"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use sim_core::engine::run_to_end;
 use sim_core::net::Latency;
-use sim_core::scenario::ping_pong_bench;
+use sim_core::proto::ping_pong::spec::bench as ping_pong_bench;
 
 const MESSAGES_MAX: u64 = 300_000_000;
 const PAIRS_MAX: u32 = 50_000;

@@ -20,16 +20,19 @@ struct Entry {
     protocol: &'static str,
     description: &'static str,
     scenario: &'static str,
+    /// The invariant that catches it in that scenario.
+    caught_by: &'static str,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let entries: Vec<Entry> = sim_core::bugs::catalogue()
+    let entries: Vec<Entry> = sim_core::catalogue::bugs()
         .into_iter()
         .map(|bug| Entry {
             name: bug.name,
             protocol: bug.protocol,
             description: bug.description,
             scenario: bug.scenario,
+            caught_by: bug.caught_by,
         })
         .collect();
     if args.json {
@@ -40,7 +43,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!(
             "{}  {}",
             paint(BOLD, entry.name),
-            paint(DIM, &format!("(scenario {})", entry.scenario))
+            paint(
+                DIM,
+                &format!(
+                    "(scenario {}, caught by {})",
+                    entry.scenario, entry.caught_by
+                )
+            )
         );
         println!("    {}", entry.description);
         println!(

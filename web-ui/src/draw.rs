@@ -2,13 +2,13 @@
 //! function here is a pure rendering of its arguments; the component in `app` owns the
 //! state and turns clicks into `Msg`s.
 
-use sim_core::bugs::catalogue;
 use sim_core::check::Finding;
 use sim_core::engine::NodeView;
 use sim_core::fault::Fault;
 use sim_core::node::NodeId;
-use sim_core::scenario::{builtin_names, format_duration};
+use sim_core::scenario::builtin_names;
 use sim_core::trace::EventKind;
+use sim_core::units::format_duration;
 use yew::html::Scope;
 use yew::prelude::*;
 
@@ -211,10 +211,11 @@ fn window_select(window: usize, link: &Scope<App>) -> Html {
 }
 
 fn bug_toggles(session: &Session, here: &crate::query::Request, link: &Scope<App>) -> Html {
-    let protocol = session.scenario().protocol.clone();
-    let bugs: Vec<_> = catalogue()
+    // Every bug of a component the scenario's nodes host applies to it.
+    let components = session.scenario().components();
+    let bugs: Vec<_> = sim_core::catalogue::bugs()
         .into_iter()
-        .filter(|b| b.protocol == protocol)
+        .filter(|b| components.contains(&b.protocol))
         .collect();
     if bugs.is_empty() {
         return html! {};
@@ -231,7 +232,7 @@ fn bug_toggles(session: &Session, here: &crate::query::Request, link: &Scope<App
             }
             let toggle = link.callback(move |_| Msg::Navigate(request.clone()));
             html! {
-                <label title={ bug.description }>
+                <label title={ format!("{} (caught by {})", bug.description, bug.caught_by) }>
                     <input type="checkbox" checked={ on } onchange={ toggle } />
                     { bug.name }{ " " }</label>
             }

@@ -11,8 +11,9 @@ use sim_core::bugs::BugSet;
 use sim_core::check::Finding;
 use sim_core::engine::{MetricSample, NodeView, Run};
 use sim_core::fault::{Fault, ScheduledFault};
-use sim_core::scenario::{self, format_duration, RunOptions, Scenario};
+use sim_core::scenario::{self, RunOptions, Scenario};
 use sim_core::trace::TraceEvent;
+use sim_core::units::format_duration;
 
 use crate::query::{parse_query, to_query, Request, FAULTS_MAX};
 
@@ -89,7 +90,7 @@ impl Session {
     fn start(parsed: Scenario, request: Request) -> Result<Session, String> {
         let mut bugs = BugSet::default();
         for name in &request.bugs {
-            bugs.enable(name)?;
+            sim_core::catalogue::enable_bug(&mut bugs, name)?;
         }
         let options = RunOptions {
             seed: request.seed,

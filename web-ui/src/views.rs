@@ -173,7 +173,8 @@ pub fn space_time(events: &[TraceEvent], now_ns: u64, window_ns: u64) -> SpaceTi
         match event.kind {
             EventKind::Send => {
                 let Some(to) = event.peer else { continue };
-                by_id.insert(event.extra, arrows.len());
+                let Some(msg) = event.msg else { continue };
+                by_id.insert(msg, arrows.len());
                 arrows.push(Arrow {
                     from: event.node,
                     to,
@@ -186,18 +187,17 @@ pub fn space_time(events: &[TraceEvent], now_ns: u64, window_ns: u64) -> SpaceTi
                 });
             }
             EventKind::Deliver => {
-                if let Some(&at) = by_id.get(&event.extra) {
+                if let Some(&at) = event.msg.and_then(|msg| by_id.get(&msg)) {
                     let arrow = &mut arrows[at];
                     arrow.arrived_ns.get_or_insert(event.time_ns);
                 }
             }
             EventKind::Drop => {
-                // A drop's extra is the message id shifted past a 2-bit reason code.
-                if let Some(&at) = by_id.get(&(event.extra >> 2)) {
+                if let Some(&at) = event.msg.and_then(|msg| by_id.get(&msg)) {
                     let arrow = &mut arrows[at];
                     arrow.dropped = true;
                     arrow.arrived_ns = Some(event.time_ns);
-                    arrow.drop_reason = event.detail.split(' ').next().unwrap_or("").to_string();
+                    arrow.drop_reason = event.reason.map_or("", |r| r.as_str()).to_string();
                 }
             }
             EventKind::Crash | EventKind::Restart | EventKind::Pause | EventKind::Resume => {
@@ -400,7 +400,12 @@ mod tests {
             kind,
             node,
             peer,
-            extra,
+            msg: matches!(kind, EventKind::Send | EventKind::Deliver | EventKind::Drop)
+                .then_some(extra),
+            timer: None,
+            reason: None,
+            cause: None,
+            label: String::new(),
             detail: format!("{kind:?} {index}"),
         }
     }
@@ -452,7 +457,10 @@ mod tests {
             event(0, 10, EventKind::Send, 0, Some(1), 7),
             event(1, 12, EventKind::Send, 1, Some(0), 8),
             event(2, 15, EventKind::Deliver, 1, Some(0), 7),
-            event(3, 16, EventKind::Drop, 0, Some(1), 8 << 2 | 1),
+            TraceEvent {
+                reason: Some(sim_core::net::DropReason::Partition),
+                ..event(3, 16, EventKind::Drop, 0, Some(1), 8)
+            },
             event(4, 17, EventKind::Send, 0, Some(1), 9),
             event(5, 18, EventKind::Crash, 1, None, 0),
         ];
@@ -461,6 +469,7 @@ mod tests {
         assert_eq!(diagram.arrows[0].arrived_ns, Some(15));
         assert!(!diagram.arrows[0].dropped);
         assert!(diagram.arrows[1].dropped);
+        assert_eq!(diagram.arrows[1].drop_reason, "partition");
         assert_eq!(diagram.arrows[2].arrived_ns, None, "still in flight");
         assert_eq!(diagram.markers.len(), 1);
         assert_eq!(diagram.markers[0].node, Some(1));

@@ -1,17 +1,15 @@
-//! Findings, the invariant trait, client histories in faultline's Jepsen-style format, and
-//! the linearizability checker that reads them (`history`, `linearizable`).
+//! Findings, client histories in faultline's Jepsen-style format, and the
+//! linearizability checker that reads them (`history`, `linearizable`).
 //!
-//! Checkers are apart from the code they check: an `Invariant` reads the observations
-//! nodes report and the state at the end of a run, and turns a violation into a
-//! `Finding`. This module reads; it never drives a run or reaches into a node.
+//! This module reads histories and holds what a run found; it never drives a run, never
+//! reaches into a node and knows no protocol. (The `Invariant` trait that turns what
+//! nodes observe into findings lives in `invariant`.)
 
 pub mod generate;
 pub mod history;
 pub mod linearizable;
 
 use serde::{Deserialize, Serialize};
-
-use crate::node::{NodeId, Proto};
 
 /// A violated invariant, a stall, a panic inside a node, or a limit reached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,46 +19,6 @@ pub struct Finding {
     pub message: String,
     /// The trace index of the event that exposed it, for "jump to event".
     pub event: u64,
-}
-
-/// What an invariant sees when the run ends.
-#[derive(Clone, Debug)]
-pub struct EndState {
-    pub time_ns: u64,
-    /// Whether each node is up (not crashed) at the end.
-    pub up: Vec<bool>,
-}
-
-/// A property checked over one run. Implementations keep their own state, fed by the
-/// observations nodes make and by crashes (a crash is when volatile state goes).
-pub trait Invariant<P: Proto> {
-    fn name(&self) -> &'static str;
-
-    /// One observation by `node`; `Err` is a violation at this moment.
-    fn on_observation(
-        &mut self,
-        _time_ns: u64,
-        _node: NodeId,
-        _obs: &P::Obs,
-    ) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn on_crash(&mut self, _node: NodeId) {}
-
-    /// The end of the quiet phase: liveness properties are checked here.
-    fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Counts worth reporting that are not violations (documented trade-offs, totals).
-    fn stats(&self) -> Vec<(String, u64)> {
-        Vec::new()
-    }
-
-    /// Time-series samples the checker derived since the last call (stale reads per
-    /// client...), for charts: `(node, metric name, value)`. Called after observations.
-    fn take_samples(&mut self, _out: &mut Vec<(NodeId, &'static str, u64)>) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

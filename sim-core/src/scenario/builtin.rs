@@ -22,6 +22,7 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "broker-consumer-crash-auto-ack",
     "broker-peak-shaving",
     "broker-dead-letter",
+    "broker-discovery",
     "ping-pong",
     "ping-pong-lossy",
     "registry-tour",
@@ -35,6 +36,7 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "registry-lock-pause",
     "registry-crashes",
     "registry-power-loss",
+    "registry-election-race",
 ];
 
 /// The text of a built-in scenario.

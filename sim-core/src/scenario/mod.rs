@@ -1,32 +1,33 @@
-//! Scenario files: the schema, validation with readable errors, the protocol registry and
-//! the built-in catalogue.
+//! Scenario files: the schema, validation with readable errors, building a run from every
+//! protocol the scenario names, and the built-in scenarios.
 //!
 //! A scenario is TOML (see `scenarios/*.toml` and the README for the schema). Parsing
 //! reports every problem in one pass, each with file:line:column, what was expected and,
 //! for a misspelt key, the nearest known one. A valid `Scenario` plus `RunOptions` builds
-//! a `Run`. This module never performs I/O: callers hand it text.
+//! a `Run`: every protocol with nodes in the scenario builds its part (`catalogue`), and
+//! the parts run together in `World`. This module never performs I/O: callers hand it
+//! text.
 
 mod builtin;
 mod parse;
-mod protocols;
-mod values;
 
 pub use builtin::{builtin, builtin_names, BUILTINS};
 pub use parse::parse;
-pub use protocols::{
-    ping_pong_bench, ping_pong_sim, protocol, ParamKind, ParamSpec, ParamValue, ProtocolSpec,
-    PROTOCOLS,
-};
-pub use values::{format_duration, parse_duration_ns};
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::bugs::BugSet;
-use crate::engine::{Limits, Run, SimConfig};
+use crate::catalogue;
+use crate::engine::{Factory, Limits, Run, Sim, SimConfig};
 use crate::fault::{NemesisConfig, ScheduledFault};
+use crate::invariant::Invariant;
 use crate::net::LinkModel;
 use crate::node::NodeId;
+use crate::params::Params;
+use crate::proto::spec::{Layout, NodeFactory};
+use crate::proto::world::World;
+use crate::units::format_duration;
 
 /// The name `faultline run` uses when given none.
 pub const DEFAULT_SCENARIO: &str = "registry-tour";
@@ -52,6 +53,8 @@ impl fmt::Display for ScenarioError {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeGroup {
+    /// As the file writes it: a kind of the scenario's protocol (`server`), or
+    /// `protocol.kind` for another protocol's (`registry.server`).
     pub kind: String,
     pub count: u32,
 }
@@ -61,6 +64,7 @@ pub struct NodeGroup {
 pub struct Scenario {
     pub name: String,
     pub description: String,
+    /// The scenario's own protocol: unqualified kinds and `[params]` are its.
     pub protocol: String,
     /// The seed a run uses when none is given.
     pub seed: u64,
@@ -72,11 +76,11 @@ pub struct Scenario {
     /// Length of the fault phase; the quiet phase follows it.
     pub duration_ns: u64,
     pub quiet_ns: u64,
-    /// Invariants to check; all of the protocol's when the file names none.
+    /// Invariants to check; all of the hosted components' when the file names none.
     pub checks: Vec<String>,
     pub bugs: Vec<String>,
-    /// Protocol parameters, validated against the protocol's `ParamSpec`s.
-    pub params: BTreeMap<String, ParamValue>,
+    /// Every protocol with nodes in the scenario, and its parameters (defaults filled).
+    pub params: BTreeMap<String, Params>,
     pub limits: Limits,
 }
 
@@ -92,12 +96,21 @@ pub struct RunOptions {
     pub extra_faults: Vec<ScheduledFault>,
 }
 
+/// `kind` as a scenario of `protocol` writes it, qualified: `registry.server`.
+pub fn qualify(protocol: &str, kind: &str) -> String {
+    if kind.contains('.') {
+        kind.to_string()
+    } else {
+        format!("{protocol}.{kind}")
+    }
+}
+
 impl Scenario {
     pub fn node_count(&self) -> u32 {
         self.nodes.iter().map(|group| group.count).sum()
     }
 
-    /// The kind of each node, in id order.
+    /// The kind of each node as the file writes it, in id order.
     pub fn kinds(&self) -> Vec<String> {
         let mut kinds = Vec::with_capacity(self.node_count() as usize);
         for group in &self.nodes {
@@ -109,41 +122,22 @@ impl Scenario {
         kinds
     }
 
-    /// A protocol parameter: the file's value or the protocol's default.
-    pub fn param_value(&self, name: &str) -> ParamValue {
-        if let Some(value) = self.params.get(name) {
-            return value.clone();
-        }
-        let spec = protocol(&self.protocol).expect("validated protocol");
-        let param = spec.params.iter().find(|p| p.name == name);
-        let param = param.unwrap_or_else(|| panic!("{} has no parameter {name}", self.protocol));
-        param.kind.default_value()
+    /// The kind of each node, qualified with its protocol, in id order.
+    pub fn qualified_kinds(&self) -> Vec<String> {
+        self.kinds()
+            .iter()
+            .map(|kind| qualify(&self.protocol, kind))
+            .collect()
     }
 
-    /// A count, duration (ns) or flag (0 or 1) parameter.
-    pub fn param(&self, name: &str) -> u64 {
-        match self.param_value(name) {
-            ParamValue::Number(n) => n,
-            other => panic!("parameter {name} is not a number: {other:?}"),
-        }
+    /// The protocols with nodes in this scenario, the scenario's own first.
+    pub fn protocols(&self) -> Vec<&'static str> {
+        protocols_of(&self.protocol, &self.nodes)
     }
 
-    pub fn param_flag(&self, name: &str) -> bool {
-        self.param(name) != 0
-    }
-
-    pub fn param_text(&self, name: &str) -> String {
-        match self.param_value(name) {
-            ParamValue::Text(text) => text,
-            other => panic!("parameter {name} is not text: {other:?}"),
-        }
-    }
-
-    pub fn param_list(&self, name: &str) -> Vec<String> {
-        match self.param_value(name) {
-            ParamValue::List(items) => items,
-            other => panic!("parameter {name} is not a list: {other:?}"),
-        }
+    /// The components the scenario's nodes host, in catalogue order.
+    pub fn components(&self) -> Vec<&'static str> {
+        components_of(&self.protocol, &self.nodes)
     }
 
     /// Whether the scenario checks invariant `name`.
@@ -155,7 +149,7 @@ impl Scenario {
     pub fn sim_config(&self, options: &RunOptions) -> SimConfig {
         let mut bugs = options.bugs.clone();
         for name in &self.bugs {
-            bugs.enable(name).expect("scenario bugs are validated");
+            catalogue::enable_bug(&mut bugs, name).expect("scenario bugs are validated");
         }
         let mut faults = self.faults.clone();
         faults.extend(options.extra_faults.iter().cloned());
@@ -175,21 +169,62 @@ impl Scenario {
         }
     }
 
-    /// Builds a run of this scenario.
+    /// Builds a run of this scenario: each protocol present builds its nodes and
+    /// invariants, and they run together.
     pub fn build(&self, options: &RunOptions) -> Box<dyn Run> {
-        let spec = protocol(&self.protocol).expect("validated protocol");
-        (spec.build)(self, self.sim_config(options))
+        let qualified = self.qualified_kinds();
+        let checks = |name: &str| self.checks(name);
+        let mut factories: Vec<Option<NodeFactory<World>>> = vec![None; qualified.len()];
+        let mut invariants: Vec<Box<dyn Invariant<World>>> = Vec::new();
+        for protocol in self.protocols() {
+            let spec = catalogue::protocol(protocol).expect("validated protocol");
+            let layout = self.layout(spec.name, &qualified, &checks);
+            let part = (spec.build)(&layout);
+            for (kind, factory) in part.factories {
+                for id in layout.ids_of(kind) {
+                    factories[id as usize] = Some(factory.clone());
+                }
+            }
+            invariants.extend(part.invariants);
+        }
+        let factories: Vec<NodeFactory<World>> = factories
+            .into_iter()
+            .map(|factory| factory.expect("every validated kind has a factory"))
+            .collect();
+        let factory: Factory<World> = Box::new(move |id, _kind| factories[id as usize](id));
+        Box::new(Sim::new(self.sim_config(options), factory, invariants))
+    }
+
+    /// The scenario as `protocol` sees it; `qualified` is `qualified_kinds()`.
+    pub fn layout<'a>(
+        &'a self,
+        protocol: &'static str,
+        qualified: &'a [String],
+        checks: &'a dyn Fn(&str) -> bool,
+    ) -> Layout<'a> {
+        Layout {
+            protocol,
+            kinds: qualified,
+            params: &self.params[protocol],
+            all_params: &self.params,
+            limits: self.limits,
+            checks,
+        }
     }
 
     /// Checks that `--bug` names and injected faults fit this scenario; every problem.
     pub fn check_options(&self, options: &RunOptions) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
+        let components = self.components();
         for name in options.bugs.names() {
-            let bug = crate::bugs::find(name).expect("BugSet holds known bugs");
-            if bug.protocol != self.protocol {
+            let bug = catalogue::find_bug(name).expect("BugSet holds known bugs");
+            if !components.contains(&bug.protocol) {
                 problems.push(format!(
-                    "bug `{name}` belongs to protocol `{}`, but scenario `{}` runs `{}`",
-                    bug.protocol, self.name, self.protocol
+                    "bug `{name}` lives in component `{}`, which no node of scenario `{}` hosts \
+                     (its nodes host: {})",
+                    bug.protocol,
+                    self.name,
+                    components.join(", ")
                 ));
             }
         }
@@ -218,4 +253,41 @@ impl Scenario {
             Err(problems)
         }
     }
+}
+
+/// The protocol of each group's kind, the scenario's own first, each once.
+fn protocols_of(protocol: &str, nodes: &[NodeGroup]) -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = Vec::new();
+    let own = catalogue::protocol(protocol).map(|spec| spec.name);
+    found.extend(own);
+    for group in nodes {
+        let qualified = qualify(protocol, &group.kind);
+        let name = qualified.split_once('.').map_or("", |(p, _)| p);
+        if let Some(spec) = catalogue::protocol(name) {
+            if !found.contains(&spec.name) {
+                found.push(spec.name);
+            }
+        }
+    }
+    found
+}
+
+/// The components the groups' kinds host, in catalogue order.
+fn components_of(protocol: &str, nodes: &[NodeGroup]) -> Vec<&'static str> {
+    let mut hosted: Vec<&'static str> = Vec::new();
+    for group in nodes {
+        let qualified = qualify(protocol, &group.kind);
+        let Some((name, kind)) = qualified.split_once('.') else {
+            continue;
+        };
+        let Some(kind) = catalogue::protocol(name).and_then(|spec| spec.kind(kind)) else {
+            continue;
+        };
+        hosted.extend(kind.components.iter().copied());
+    }
+    catalogue::COMPONENTS
+        .iter()
+        .map(|component| component.name)
+        .filter(|name| hosted.contains(name))
+        .collect()
 }

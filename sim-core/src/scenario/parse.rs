@@ -7,15 +7,20 @@ use std::collections::BTreeMap;
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
-use super::protocols::{protocol, ParamKind, ParamValue, ProtocolSpec, PROTOCOLS};
-use super::values::parse_duration_ns;
-use super::{NodeGroup, Scenario, ScenarioError};
-use crate::bugs::{closest, find as find_bug};
+use super::{components_of, protocols_of, qualify, NodeGroup, Scenario, ScenarioError};
+use crate::bugs::closest;
+use crate::catalogue::{self, PROTOCOLS};
 use crate::disk::DiskFaults;
 use crate::engine::{Limits, EVENTS_MAX, NODES_MAX, QUEUE_MAX};
 use crate::fault::{Fault, NemesisConfig, NemesisKind, ScheduledFault};
 use crate::net::{Latency, LinkModel, LATENCY_NS_MAX, PPM};
 use crate::node::NodeId;
+use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
+use crate::proto::spec::ProtocolSpec;
+use crate::proto::world::World;
+use crate::units::parse_duration_ns;
+
+type Spec = ProtocolSpec<World>;
 
 const ROOT_KEYS: &[&str] = &[
     "name",
@@ -161,14 +166,22 @@ impl<'t> Reader<'t> {
         );
         let duration_ns = duration_ns.unwrap_or(1_000);
         let nemesis = self.nemesis(root);
-        let checks = self.name_list(root, "checks", spec.map(|s| s.invariants), "invariant");
-        let bugs = self.bugs(root, spec);
-        let params = self.params(root, spec);
+        let protocol = spec.map(|s| s.name).unwrap_or_default();
+        let components = components_of(protocol, &nodes);
+        let invariants: Vec<&str> = components
+            .iter()
+            .filter_map(|name| catalogue::component(name))
+            .flat_map(|component| component.invariants.iter().chain(component.gauges))
+            .copied()
+            .collect();
+        let checks = self.name_list(root, "checks", Some(&invariants), "invariant");
+        let bugs = self.bugs(root, &components);
+        let params = self.params(root, protocol, &nodes);
         let limits = self.limits(root);
         let scenario = Scenario {
             name,
             description,
-            protocol: spec.map(|s| s.name.to_string()).unwrap_or_default(),
+            protocol: protocol.to_string(),
             seed,
             nodes,
             link,
@@ -182,13 +195,23 @@ impl<'t> Reader<'t> {
             params,
             limits,
         };
-        if let (Some(spec), true) = (spec, self.errors.is_empty()) {
-            if let Err((key, message)) = (spec.check)(&scenario) {
+        if spec.is_some() && self.errors.is_empty() {
+            self.check_protocols(root, &scenario);
+        }
+        scenario
+    }
+
+    /// Each protocol's own check of the whole scenario (kinds that must pair up...).
+    fn check_protocols(&mut self, root: &DeTable<'_>, scenario: &Scenario) {
+        let qualified = scenario.qualified_kinds();
+        for protocol in scenario.protocols() {
+            let spec = catalogue::protocol(protocol).expect("validated");
+            let layout = scenario.layout(spec.name, &qualified, &|_| true);
+            if let Err((key, message)) = (spec.check)(&layout) {
                 let offset = get(root, key).map(|v| v.span().start).unwrap_or(0);
                 self.error(offset, message);
             }
         }
-        scenario
     }
 
     fn check_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], context: &str) {
@@ -384,10 +407,10 @@ impl<'t> Reader<'t> {
         tables
     }
 
-    fn protocol(&mut self, root: &DeTable<'_>) -> Option<&'static ProtocolSpec> {
+    fn protocol(&mut self, root: &DeTable<'_>) -> Option<&'static Spec> {
         let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
         let name = self.required_string(root, "protocol", 0)?;
-        let found = protocol(&name);
+        let found = catalogue::protocol(&name);
         if found.is_none() {
             let at = get(root, "protocol").map(|v| v.span().start).unwrap_or(0);
             self.error(at, unknown("protocol", &name, &known));
@@ -395,7 +418,7 @@ impl<'t> Reader<'t> {
         found
     }
 
-    fn nodes(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> Vec<NodeGroup> {
+    fn nodes(&mut self, root: &DeTable<'_>, spec: Option<&Spec>) -> Vec<NodeGroup> {
         if get(root, "nodes").is_none() {
             self.error(
                 0,
@@ -413,10 +436,9 @@ impl<'t> Reader<'t> {
                 None => Some(1),
             };
             if let (Some(kind), Some(spec)) = (&kind, spec) {
-                if !spec.kinds.contains(&kind.as_str()) {
+                if let Err(message) = known_kind(spec, kind) {
                     let at = get(table, "kind").map(|v| v.span().start).unwrap_or(at);
-                    let what = format!("node kind for protocol `{}`", spec.name);
-                    self.error(at, unknown(&what, kind, spec.kinds));
+                    self.error(at, message);
                 }
             }
             if let (Some(kind), Some(count)) = (kind, count) {
@@ -826,7 +848,7 @@ impl<'t> Reader<'t> {
         names
     }
 
-    fn bugs(&mut self, root: &DeTable<'_>, spec: Option<&ProtocolSpec>) -> Vec<String> {
+    fn bugs(&mut self, root: &DeTable<'_>, components: &[&str]) -> Vec<String> {
         let Some(items) = self.array(root, "bugs") else {
             return Vec::new();
         };
@@ -836,37 +858,76 @@ impl<'t> Reader<'t> {
                 self.wrong_type(item, "bugs", "an array of bug names", item.get_ref());
                 continue;
             };
-            match (find_bug(name), spec) {
-                (None, _) => self.error(item.span().start, crate::bugs::unknown_bug_message(name)),
-                (Some(bug), Some(spec)) if bug.protocol != spec.name => {
+            match catalogue::find_bug(name) {
+                None => self.error(item.span().start, catalogue::unknown_bug_message(name)),
+                Some(bug) if !components.contains(&bug.protocol) => {
                     let message = format!(
-                        "bug `{name}` belongs to protocol `{}`, not `{}`",
-                        bug.protocol, spec.name
+                        "bug `{name}` lives in component `{}`, which no node of this scenario \
+                         hosts (its nodes host: {})",
+                        bug.protocol,
+                        components.join(", ")
                     );
                     self.error(item.span().start, message);
                 }
-                (Some(bug), _) => names.push(bug.name.to_string()),
+                Some(bug) => names.push(bug.name.to_string()),
             }
         }
         names
     }
 
+    /// `[params]` sets the scenario's own protocol's parameters; a sub-table named
+    /// after another protocol with nodes here (`[params.registry]`) sets that one's.
     fn params(
         &mut self,
         root: &DeTable<'_>,
-        spec: Option<&ProtocolSpec>,
-    ) -> BTreeMap<String, ParamValue> {
-        let mut params = BTreeMap::new();
-        let (Some((table, _)), Some(spec)) = (self.table(root, "params"), spec) else {
+        protocol: &str,
+        nodes: &[NodeGroup],
+    ) -> BTreeMap<String, Params> {
+        let present = protocols_of(protocol, nodes);
+        let mut params: BTreeMap<String, Params> = present
+            .iter()
+            .map(|name| {
+                let spec = catalogue::protocol(name).expect("present protocols are known");
+                (name.to_string(), Params::defaults(spec.params))
+            })
+            .collect();
+        let Some((table, _)) = self.table(root, "params") else {
             return params;
         };
-        let names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
+        let Some(spec) = catalogue::protocol(protocol) else {
+            return params;
+        };
+        let others: Vec<&str> = present.iter().skip(1).copied().collect();
+        let mut allowed: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
+        allowed.extend(others.iter().copied());
         self.check_keys(
             table,
-            &names,
+            &allowed,
             &format!("[params] of protocol `{}`", spec.name),
         );
-        for param in spec.params {
+        self.param_values(table, spec.params, params.get_mut(spec.name).expect("own"));
+        for other in others {
+            let Some((inner, _)) = self.table(table, other) else {
+                continue;
+            };
+            let other_spec = catalogue::protocol(other).expect("present protocols are known");
+            let names: Vec<&str> = other_spec.params.iter().map(|p| p.name).collect();
+            self.check_keys(
+                inner,
+                &names,
+                &format!("[params.{other}] of protocol `{other}`"),
+            );
+            self.param_values(
+                inner,
+                other_spec.params,
+                params.get_mut(other).expect("present"),
+            );
+        }
+        params
+    }
+
+    fn param_values(&mut self, table: &DeTable<'_>, specs: &[ParamSpec], params: &mut Params) {
+        for param in specs {
             if get(table, param.name).is_none() {
                 continue;
             }
@@ -887,10 +948,9 @@ impl<'t> Reader<'t> {
                 }
             };
             if let Some(value) = value {
-                params.insert(param.name.to_string(), value);
+                params.set(param.name, value);
             }
         }
-        params
     }
 
     fn limits(&mut self, root: &DeTable<'_>) -> Limits {
@@ -913,6 +973,33 @@ impl<'t> Reader<'t> {
         }
         limits
     }
+}
+
+/// Whether `kind` names a node kind in a scenario of `spec`: one of its own, or
+/// `protocol.kind` of any protocol.
+fn known_kind(spec: &Spec, kind: &str) -> Result<(), String> {
+    let qualified = qualify(spec.name, kind);
+    let (protocol, name) = qualified.split_once('.').expect("qualified");
+    if let Some(kind_spec) = catalogue::protocol(protocol).and_then(|other| other.kind(name)) {
+        debug_assert_eq!(kind_spec.name, name);
+        return Ok(());
+    }
+    let own: Vec<&str> = spec.kinds.iter().map(|k| k.name).collect();
+    let mut message = format!(
+        "unknown node kind for protocol `{}`: `{kind}`; expected one of: {} (another \
+         protocol's kind is written `protocol.kind`, e.g. `registry.server`)",
+        spec.name,
+        own.join(", ")
+    );
+    let elsewhere = PROTOCOLS
+        .iter()
+        .find(|other| other.name != spec.name && other.kind(kind).is_some());
+    if let Some(close) = closest(kind, &own) {
+        message.push_str(&format!(" (did you mean `{close}`?)"));
+    } else if let Some(other) = elsewhere {
+        message.push_str(&format!(" (did you mean `{}.{kind}`?)", other.name));
+    }
+    Err(message)
 }
 
 fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {

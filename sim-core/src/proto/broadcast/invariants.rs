@@ -2,9 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Broadcast, MessageId, Obs};
-use crate::check::{EndState, Invariant};
-use crate::node::NodeId;
+use super::{Host, MessageId, Obs};
+use crate::invariant::{EndState, Invariant};
+use crate::node::{NodeId, Wraps};
+
+pub const INTEGRITY: &str = "broadcast.integrity";
+pub const AGREEMENT: &str = "broadcast.agreement";
 
 /// Delivered messages were broadcast, are delivered once, and are never forgotten.
 #[derive(Default)]
@@ -13,12 +16,15 @@ pub struct Integrity {
     delivered: BTreeMap<NodeId, BTreeSet<MessageId>>,
 }
 
-impl Invariant<Broadcast> for Integrity {
+impl<H: Host> Invariant<H> for Integrity {
     fn name(&self) -> &'static str {
-        "broadcast.integrity"
+        INTEGRITY
     }
 
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         match obs {
             Obs::Broadcast(id) => {
                 if id.0 != node || !self.broadcast.insert(*id) {
@@ -59,12 +65,15 @@ pub struct Agreement {
     delivered: BTreeMap<NodeId, BTreeSet<MessageId>>,
 }
 
-impl Invariant<Broadcast> for Agreement {
+impl<H: Host> Invariant<H> for Agreement {
     fn name(&self) -> &'static str {
-        "broadcast.agreement"
+        AGREEMENT
     }
 
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         match obs {
             Obs::Deliver(id) => {
                 self.delivered.entry(node).or_default().insert(*id);

@@ -19,24 +19,39 @@
 pub mod bugs;
 pub mod invariants;
 mod peer;
+pub mod spec;
 
 pub use peer::Peer;
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::{NodeId, Proto};
+use crate::node::{NodeId, Proto, Wraps};
+use crate::proto::spec::ComponentSpec;
 
-pub struct Broadcast;
+pub const COMPONENT: ComponentSpec = ComponentSpec {
+    name: "broadcast",
+    description: "reliable broadcast with acks, retransmission and persistence",
+    invariants: &[invariants::INTEGRITY, invariants::AGREEMENT],
+    gauges: &[],
+    bugs: bugs::BUGS,
+};
 
-impl Proto for Broadcast {
-    type Msg = Msg;
-    type Obs = Obs;
+/// What a node hosting a broadcast peer needs of its host's types.
+pub trait Host: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<Timer>> {}
+impl<P: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<Timer>>> Host for P {}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Timer {
+    /// Time to broadcast this peer's next message.
+    Broadcast,
+    /// Time to retransmit what is still unacked.
+    Retransmit,
 }
 
 /// A message's identity: its origin and the origin's sequence number.
 pub type MessageId = (NodeId, u32);
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Msg {
     Data {
         origin: NodeId,
@@ -49,7 +64,7 @@ pub enum Msg {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Obs {
     /// The origin persisted a new message of its own.
     Broadcast(MessageId),

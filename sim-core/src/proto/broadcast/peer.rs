@@ -4,14 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::Rng;
 
-use super::bugs::{ACK_BEFORE_PERSIST, NO_RETRANSMIT};
-use super::{Broadcast, LogRecord, MessageId, Msg, Obs, Params, MESSAGES_MAX, RETRANSMITS_MAX};
+use super::bugs::{ACK_BEFORE_PERSIST, DELIVER_BEFORE_SYNC, NO_RETRANSMIT};
+use super::{Host, LogRecord, MessageId, Msg, Obs, Params, Timer, MESSAGES_MAX, RETRANSMITS_MAX};
 use crate::check::{HistoryEvent, OpFunction, OpType};
-use crate::node::{Ctx, Node, NodeId, TimerId};
+use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 
 const LOG_FILE: &str = "broadcast.log";
-const TAG_BROADCAST: u64 = 1;
-const TAG_RETRANSMIT: u64 = 2;
 
 /// Who still owes an ack for one message, and how often it was retransmitted.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +21,8 @@ struct Pending {
 
 pub struct Peer {
     params: Params,
+    /// Every broadcast peer of the run, this one included.
+    peers: Vec<NodeId>,
     log: BTreeSet<MessageId>,
     pending: BTreeMap<MessageId, Pending>,
     /// Received but not yet persisted: only ever non-empty under ack-before-persist.
@@ -31,11 +31,13 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub fn new(params: Params) -> Self {
+    pub fn new(params: Params, peers: Vec<NodeId>) -> Self {
         assert!(params.messages <= MESSAGES_MAX);
         assert!(params.retransmit_ns > 0);
+        assert!(!peers.is_empty());
         Self {
             params,
+            peers,
             log: BTreeSet::new(),
             pending: BTreeMap::new(),
             unflushed: BTreeMap::new(),
@@ -43,15 +45,17 @@ impl Peer {
         }
     }
 
-    fn others(ctx: &Ctx<'_, Broadcast>, except: &[NodeId]) -> BTreeSet<NodeId> {
-        (0..ctx.node_count())
+    fn others(&self, except: &[NodeId]) -> BTreeSet<NodeId> {
+        self.peers
+            .iter()
+            .copied()
             .filter(|peer| !except.contains(peer))
             .collect()
     }
 
     /// Persists (append, sync), then delivers. Order matters: a delivery must survive
     /// our own crash, or the integrity checker sees us forget it.
-    fn persist_and_deliver(&mut self, ctx: &mut Ctx<'_, Broadcast>, id: MessageId, payload: u64) {
+    fn persist_and_deliver<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, id: MessageId, payload: u64) {
         assert!(!self.log.contains(&id), "each message is persisted once");
         let record = LogRecord {
             origin: id.0,
@@ -59,15 +63,18 @@ impl Peer {
             payload,
         };
         ctx.disk().append_record(LOG_FILE, &record);
-        ctx.disk().sync();
+        // Bug zoo: `broadcast.deliver-before-sync` leaves the record to a later sync.
+        if !ctx.bug(DELIVER_BEFORE_SYNC) {
+            ctx.disk().sync();
+        }
         self.log.insert(id);
         ctx.observe(Obs::Deliver(id));
     }
 
     /// Starts sending `id` to every peer in `to` until each acks.
-    fn start_sending(
+    fn start_sending<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, Broadcast>,
+        ctx: &mut Ctx<'_, H>,
         id: MessageId,
         payload: u64,
         to: BTreeSet<NodeId>,
@@ -94,7 +101,7 @@ impl Peer {
         }
     }
 
-    fn on_timer_broadcast(&mut self, ctx: &mut Ctx<'_, Broadcast>) {
+    fn on_timer_broadcast<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         if self.own_next >= self.params.messages {
             return;
         }
@@ -113,16 +120,16 @@ impl Peer {
         let ok = HistoryEvent::new(ctx.id() as u64, OpType::Ok, OpFunction::Append, value);
         ctx.history(ok.with_key("log"));
         self.own_next += 1;
-        let to = Self::others(ctx, &[ctx.id()]);
+        let to = self.others(&[ctx.id()]);
         self.start_sending(ctx, id, payload, to);
-        ctx.set_timer(self.params.interval_ns, TAG_BROADCAST);
+        ctx.set_timer(self.params.interval_ns, Timer::Broadcast);
     }
 
-    fn on_timer_retransmit(&mut self, ctx: &mut Ctx<'_, Broadcast>) {
+    fn on_timer_retransmit<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         for (id, payload) in std::mem::take(&mut self.unflushed) {
             if !self.log.contains(&id) {
                 self.persist_and_deliver(ctx, id, payload);
-                let to = Self::others(ctx, &[ctx.id()]);
+                let to = self.others(&[ctx.id()]);
                 self.start_sending(ctx, id, payload, to);
             }
         }
@@ -151,12 +158,12 @@ impl Peer {
                 self.pending.remove(&id);
             }
         }
-        ctx.set_timer(self.params.retransmit_ns, TAG_RETRANSMIT);
+        ctx.set_timer(self.params.retransmit_ns, Timer::Retransmit);
     }
 
-    fn on_message_data(
+    fn on_message_data<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, Broadcast>,
+        ctx: &mut Ctx<'_, H>,
         from: NodeId,
         id: MessageId,
         payload: u64,
@@ -168,7 +175,7 @@ impl Peer {
                 self.unflushed.insert(id, payload);
             } else {
                 self.persist_and_deliver(ctx, id, payload);
-                let to = Self::others(ctx, &[ctx.id(), from]);
+                let to = self.others(&[ctx.id(), from]);
                 self.start_sending(ctx, id, payload, to);
             }
         }
@@ -182,8 +189,8 @@ impl Peer {
     }
 }
 
-impl Node<Broadcast> for Peer {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Broadcast>) {
+impl<H: Host> Node<H> for Peer {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
         let (records, torn) = ctx.disk().read_records::<LogRecord>(LOG_FILE);
         if torn {
             ctx.disk().truncate_torn_records(LOG_FILE);
@@ -201,14 +208,15 @@ impl Node<Broadcast> for Peer {
         // Acks are not persisted, so we resend our own messages to everyone. Relayed ones
         // need no resend: their origin retransmits until every peer has acked.
         for record in records.into_iter().filter(|record| record.origin == me) {
-            let to = Self::others(ctx, &[me]);
+            let to = self.others(&[me]);
             self.start_sending(ctx, (record.origin, record.seq), record.payload, to);
         }
-        ctx.set_timer(self.params.interval_ns, TAG_BROADCAST);
-        ctx.set_timer(self.params.retransmit_ns, TAG_RETRANSMIT);
+        ctx.set_timer(self.params.interval_ns, Timer::Broadcast);
+        ctx.set_timer(self.params.retransmit_ns, Timer::Retransmit);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Broadcast>, from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        let Ok(msg) = msg.into_part() else { return };
         match msg {
             Msg::Data {
                 origin,
@@ -227,11 +235,11 @@ impl Node<Broadcast> for Peer {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Broadcast>, _timer: TimerId, tag: u64) {
-        match tag {
-            TAG_BROADCAST => self.on_timer_broadcast(ctx),
-            TAG_RETRANSMIT => self.on_timer_retransmit(ctx),
-            _ => unreachable!("unknown timer tag {tag}"),
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
+        match timer.into_part() {
+            Ok(Timer::Broadcast) => self.on_timer_broadcast(ctx),
+            Ok(Timer::Retransmit) => self.on_timer_retransmit(ctx),
+            Err(_) => {}
         }
     }
 

@@ -8,13 +8,11 @@
 
 use std::collections::VecDeque;
 
-use super::client::{Client, Event, TAG_CLIENT};
-use super::{BrokerProto, ExchangeKind, Message, Method, Msg, Obs, Overflow, QueueArgs};
-use crate::node::{Ctx, Node, NodeId, TimerId};
-use crate::scenario::parse_duration_ns;
+use super::client::{self, Client, Event};
+use super::{ExchangeKind, Host, Message, Method, Msg, Obs, Overflow, QueueArgs, Timer};
+use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
+use crate::units::parse_duration_ns;
 
-const TAG_PUBLISH: u64 = 1;
-const TAG_WORK: u64 = 2;
 /// Republish attempts of one message; the attempt number lives in the id's low 8 bits.
 const ATTEMPTS_MAX: u64 = 255;
 
@@ -119,9 +117,9 @@ pub struct Workload {
     pub reject_every: u32,
 }
 
-fn declare_exchange(
+fn declare_exchange<H: Host>(
     client: &mut Client,
-    ctx: &mut Ctx<'_, BrokerProto>,
+    ctx: &mut Ctx<'_, H>,
     name: &str,
     kind: ExchangeKind,
     durable: bool,
@@ -138,45 +136,61 @@ fn declare_exchange(
     }
 }
 
-/// What publishers and consumers share: a client library whose events drive them. The
+/// What publishers and consumers share: a client library whose events drive them (each
+/// has its own `on_event`, which `app_node!` calls). The
 /// `Node` plumbing (start the client, feed it frames and its timer, hand its events on)
 /// is written once, here.
 trait App {
     fn client(&mut self) -> &mut Client;
-    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event);
-    /// A timer of the application's own (any tag but the client library's).
-    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, tag: u64);
+    /// A timer of the application's own.
+    fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer);
     fn role(&self) -> String;
     fn inspect(&self) -> String;
 }
 
-impl<A: App> Node<BrokerProto> for A {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
-        self.client().start(ctx);
-    }
+/// The `Node` plumbing every workload shares (start the client, feed it frames and its
+/// timer, hand its events on), written once; `app_node!` implements `Node` with it for
+/// each workload (a blanket impl would collide with other protocols' workloads).
+macro_rules! app_node {
+    ($($app:ty),+) => {$(
+        impl<H: Host> Node<H> for $app {
+            fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
+                self.client().start(ctx);
+            }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _from: NodeId, msg: Msg) {
-        for event in self.client().on_message(ctx, msg) {
-            self.on_event(ctx, event);
+            fn on_message(&mut self, ctx: &mut Ctx<'_, H>, _from: NodeId, msg: H::Msg) {
+                let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
+                    return;
+                };
+                for event in self.client().on_message(ctx, msg) {
+                    self.on_event(ctx, event);
+                }
+            }
+
+            fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
+                let timer = match Wraps::<client::Timer>::into_part(timer) {
+                    Ok(timer) => {
+                        for event in self.client().on_timer(ctx, timer) {
+                            self.on_event(ctx, event);
+                        }
+                        return;
+                    }
+                    Err(timer) => timer,
+                };
+                if let Ok(timer) = Wraps::<Timer>::into_part(timer) {
+                    self.on_app_timer(ctx, timer);
+                }
+            }
+
+            fn role(&self) -> String {
+                App::role(self)
+            }
+
+            fn inspect(&self) -> String {
+                App::inspect(self)
+            }
         }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
-        if tag != TAG_CLIENT {
-            return self.on_app_timer(ctx, tag);
-        }
-        for event in self.client().on_timer(ctx) {
-            self.on_event(ctx, event);
-        }
-    }
-
-    fn role(&self) -> String {
-        App::role(self)
-    }
-
-    fn inspect(&self) -> String {
-        App::inspect(self)
-    }
+    )+};
 }
 
 pub struct Publisher {
@@ -199,7 +213,7 @@ impl Publisher {
         }
     }
 
-    fn on_timer_publish(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn on_timer_publish<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         for _ in 0..self.workload.burst {
             let message = match self.retry.pop_front() {
                 Some(message) => message,
@@ -235,13 +249,13 @@ impl Publisher {
             }
         }
         if self.published < self.workload.messages || !self.retry.is_empty() {
-            ctx.set_timer(self.workload.publish_interval_ns, TAG_PUBLISH);
+            ctx.set_timer(self.workload.publish_interval_ns, Timer::Publish);
         } else {
             self.started = false;
         }
     }
 
-    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
+    fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event) {
         match event {
             Event::Ready { recovered } => {
                 if !recovered && self.published == 0 {
@@ -258,7 +272,7 @@ impl Publisher {
                 }
                 if !self.started {
                     self.started = true;
-                    ctx.set_timer(self.workload.publish_interval_ns, TAG_PUBLISH);
+                    ctx.set_timer(self.workload.publish_interval_ns, Timer::Publish);
                 }
             }
             Event::Lost { unconfirmed } => {
@@ -270,7 +284,7 @@ impl Publisher {
                 }
                 if !self.retry.is_empty() && !self.started {
                     self.started = true;
-                    ctx.set_timer(self.workload.publish_interval_ns, TAG_PUBLISH);
+                    ctx.set_timer(self.workload.publish_interval_ns, Timer::Publish);
                 }
             }
             Event::Confirmed {
@@ -289,12 +303,10 @@ impl App for Publisher {
         &mut self.client
     }
 
-    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
-        Publisher::on_event(self, ctx, event);
-    }
-
-    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, tag: u64) {
-        assert_eq!(tag, TAG_PUBLISH, "unknown publisher timer");
+    fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) {
+        if timer != Timer::Publish {
+            return;
+        }
         self.on_timer_publish(ctx);
     }
 
@@ -345,7 +357,7 @@ impl Consumer {
         }
     }
 
-    fn declare(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn declare<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         declare_queue(&mut self.client, ctx, &self.workload, &self.spec);
         let w = &self.workload;
         let tag = format!("consumer-{}", ctx.id());
@@ -363,7 +375,7 @@ impl Consumer {
         self.client.call(ctx, consume);
     }
 
-    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
+    fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event) {
         match event {
             Event::Ready { recovered: false } if !self.declared => {
                 self.declared = true;
@@ -392,7 +404,7 @@ impl Consumer {
                 });
                 if !self.busy {
                     self.busy = true;
-                    ctx.set_timer(self.workload.process_ns, TAG_WORK);
+                    ctx.set_timer(self.workload.process_ns, Timer::Work);
                 }
             }
             Event::Lost { .. } if !self.workload.auto_ack => {
@@ -404,7 +416,7 @@ impl Consumer {
         }
     }
 
-    fn on_timer_work(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn on_timer_work<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         let Some(work) = self.work.pop_front() else {
             self.busy = false;
             return;
@@ -429,7 +441,7 @@ impl Consumer {
         if self.work.is_empty() {
             self.busy = false;
         } else {
-            ctx.set_timer(self.workload.process_ns, TAG_WORK);
+            ctx.set_timer(self.workload.process_ns, Timer::Work);
         }
     }
 }
@@ -438,9 +450,9 @@ impl Consumer {
 /// consumers both do it, so messages published before a consumer starts have a queue to
 /// wait in (the classic RabbitMQ pitfall: publishing to an exchange with no queue bound
 /// drops the message).
-fn declare_queue(
+fn declare_queue<H: Host>(
     client: &mut Client,
-    ctx: &mut Ctx<'_, BrokerProto>,
+    ctx: &mut Ctx<'_, H>,
     w: &Workload,
     spec: &QueueSpec,
 ) {
@@ -491,12 +503,10 @@ impl App for Consumer {
         &mut self.client
     }
 
-    fn on_event(&mut self, ctx: &mut Ctx<'_, BrokerProto>, event: Event) {
-        Consumer::on_event(self, ctx, event);
-    }
-
-    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, tag: u64) {
-        assert_eq!(tag, TAG_WORK, "unknown consumer timer");
+    fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) {
+        if timer != Timer::Work {
+            return;
+        }
         self.on_timer_work(ctx);
     }
 
@@ -550,3 +560,5 @@ mod tests {
             .contains("not a count"));
     }
 }
+
+app_node!(Publisher, Consumer);

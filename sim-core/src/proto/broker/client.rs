@@ -11,11 +11,17 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{BrokerProto, Frame, Message, Method, Msg, Reply};
+use serde::Serialize;
+
+use super::{ClientHost, Frame, Message, Method, Msg, Reply};
 use crate::node::{Ctx, NodeId};
 
-/// Timer tag reserved for the client library; applications use other tags.
-pub const TAG_CLIENT: u64 = 1 << 40;
+/// The client library's one timer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Timer {
+    /// Heartbeats, and reconnecting when the broker is silent.
+    Heartbeat,
+}
 /// Channel reopen attempts after errors before the client gives up on the channel.
 const CHANNEL_REOPENS_MAX: u32 = 16;
 
@@ -99,9 +105,9 @@ impl Client {
         }
     }
 
-    pub fn start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    pub fn start<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.connect(ctx);
-        ctx.set_timer(self.heartbeat_ns, TAG_CLIENT);
+        ctx.set_timer(self.heartbeat_ns, Timer::Heartbeat);
     }
 
     pub fn is_open(&self) -> bool {
@@ -112,7 +118,7 @@ impl Client {
         self.connection
     }
 
-    fn send(&mut self, ctx: &mut Ctx<'_, BrokerProto>, frame: Frame) {
+    fn send<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, frame: Frame) {
         let msg = Msg {
             connection: self.connection,
             seq: self.seq_out,
@@ -122,7 +128,7 @@ impl Client {
         ctx.send(self.broker, msg);
     }
 
-    fn connect(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn connect<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.connection += 1;
         self.seq_out = 0;
         self.seq_in = 0;
@@ -133,7 +139,7 @@ impl Client {
 
     /// Calls a synchronous method (queued behind the one in flight) and records it for
     /// recovery if it shapes the topology.
-    pub fn call(&mut self, ctx: &mut Ctx<'_, BrokerProto>, method: Method) {
+    pub fn call<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, method: Method) {
         assert!(
             method.is_synchronous(),
             "use publish/ack for asynchronous methods"
@@ -154,7 +160,7 @@ impl Client {
         self.pump(ctx);
     }
 
-    fn pump(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn pump<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
         if self.state != State::Open || self.in_flight.is_some() {
             return;
         }
@@ -170,9 +176,9 @@ impl Client {
 
     /// Publishes one message; in confirm mode it is held until the broker confirms it.
     /// Returns false when the channel is not open (the application should retry).
-    pub fn publish(
+    pub fn publish<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         exchange: &str,
         routing_key: &str,
         mandatory: bool,
@@ -197,9 +203,9 @@ impl Client {
 
     /// Acks a delivery; a delivery from an older connection is not ackable any more (its
     /// message was requeued when that connection died), so the ack is skipped.
-    pub fn ack(
+    pub fn ack<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         connection: u32,
         delivery_tag: u64,
     ) -> bool {
@@ -213,9 +219,9 @@ impl Client {
         )
     }
 
-    pub fn reject(
+    pub fn reject<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         connection: u32,
         delivery_tag: u64,
         requeue: bool,
@@ -230,7 +236,12 @@ impl Client {
         )
     }
 
-    fn settle(&mut self, ctx: &mut Ctx<'_, BrokerProto>, connection: u32, method: Method) -> bool {
+    fn settle<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        connection: u32,
+        method: Method,
+    ) -> bool {
         if connection != self.connection || self.state != State::Open {
             return false;
         }
@@ -239,7 +250,7 @@ impl Client {
     }
 
     /// Handles a frame from the broker; returns what the application should know.
-    pub fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, msg: Msg) -> Vec<Event> {
+    pub fn on_message<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, msg: Msg) -> Vec<Event> {
         if msg.connection != self.connection {
             return Vec::new(); // A frame of an older connection.
         }
@@ -304,7 +315,7 @@ impl Client {
         events
     }
 
-    fn on_channel_open(&mut self, ctx: &mut Ctx<'_, BrokerProto>, events: &mut Vec<Event>) {
+    fn on_channel_open<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: &mut Vec<Event>) {
         self.state = State::Open;
         self.in_flight = None;
         self.confirm_seq = 0;
@@ -321,7 +332,7 @@ impl Client {
         }
     }
 
-    fn on_channel_close(&mut self, ctx: &mut Ctx<'_, BrokerProto>, events: &mut Vec<Event>) {
+    fn on_channel_close<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: &mut Vec<Event>) {
         // The method that failed must not be replayed, or recovery would fail forever.
         if let Some(failed) = self.in_flight.take() {
             self.topology.retain(|m| *m != failed);
@@ -341,7 +352,7 @@ impl Client {
         self.send(ctx, Frame::Method(Method::ChannelOpen));
     }
 
-    fn reconnect(&mut self, ctx: &mut Ctx<'_, BrokerProto>) -> Vec<Event> {
+    fn reconnect<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) -> Vec<Event> {
         self.in_flight = None;
         self.recovering = false;
         let unconfirmed = std::mem::take(&mut self.unconfirmed)
@@ -352,8 +363,9 @@ impl Client {
     }
 
     /// The library's own timer: heartbeats, and reconnecting when the broker is silent.
-    pub fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>) -> Vec<Event> {
-        ctx.set_timer(self.heartbeat_ns, TAG_CLIENT);
+    pub fn on_timer<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) -> Vec<Event> {
+        let Timer::Heartbeat = timer;
+        ctx.set_timer(self.heartbeat_ns, Timer::Heartbeat);
         if self.state == State::Failed {
             return Vec::new();
         }

@@ -4,9 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BrokerProto, DropReason, Obs};
-use crate::check::{EndState, Invariant};
-use crate::node::NodeId;
+use super::{DropReason, Host, Obs};
+use crate::invariant::{EndState, Invariant};
+use crate::node::{NodeId, Wraps};
+
+pub const CONFIRMED_DURABLE: &str = "broker.confirmed-durable";
+pub const AT_LEAST_ONCE: &str = "broker.at-least-once";
+pub const QUEUE_ORDER: &str = "broker.queue-order";
+pub const NO_DUPLICATES: &str = "broker.no-duplicates";
 
 /// A message in a queue: (queue, publish-attempt id).
 type Key = (String, u64);
@@ -66,12 +71,15 @@ impl Default for ConfirmedDurable {
     }
 }
 
-impl Invariant<BrokerProto> for ConfirmedDurable {
+impl<H: Host> Invariant<H> for ConfirmedDurable {
     fn name(&self) -> &'static str {
-        "broker.confirmed-durable"
+        CONFIRMED_DURABLE
     }
 
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         if let Obs::Confirmed { id } = obs {
             self.confirmed.insert(*id);
         }
@@ -119,12 +127,15 @@ impl AtLeastOnce {
     }
 }
 
-impl Invariant<BrokerProto> for AtLeastOnce {
+impl<H: Host> Invariant<H> for AtLeastOnce {
     fn name(&self) -> &'static str {
-        "broker.at-least-once"
+        AT_LEAST_ONCE
     }
 
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         match obs {
             Obs::Dropped {
                 id,
@@ -189,12 +200,15 @@ pub struct QueueOrder {
     requeued: BTreeSet<String>,
 }
 
-impl Invariant<BrokerProto> for QueueOrder {
+impl<H: Host> Invariant<H> for QueueOrder {
     fn name(&self) -> &'static str {
-        "broker.queue-order"
+        QUEUE_ORDER
     }
 
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         match obs {
             Obs::Enqueued { queue, id, .. } => {
                 let next = self.enqueued.entry(queue.clone()).or_insert(0);
@@ -238,12 +252,15 @@ pub struct NoDuplicates {
     holdings: Holdings,
 }
 
-impl Invariant<BrokerProto> for NoDuplicates {
+impl<H: Host> Invariant<H> for NoDuplicates {
     fn name(&self) -> &'static str {
-        "broker.no-duplicates"
+        NO_DUPLICATES
     }
 
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         match self.holdings.observe(obs) {
             Some((queue, id)) => Err(format!(
                 "message {id:#x} is in queue `{queue}` twice from one publish"
@@ -256,6 +273,7 @@ impl Invariant<BrokerProto> for NoDuplicates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::world::World;
 
     fn enqueued(id: u64, durable: bool) -> Obs {
         Obs::Enqueued {
@@ -275,13 +293,10 @@ mod tests {
         }
     }
 
-    fn feed<I: Invariant<BrokerProto>>(
-        invariant: &mut I,
-        observations: &[Obs],
-    ) -> Result<(), String> {
+    fn feed<I: Invariant<World>>(invariant: &mut I, observations: &[Obs]) -> Result<(), String> {
         observations
             .iter()
-            .try_for_each(|obs| invariant.on_observation(0, 0, obs))
+            .try_for_each(|obs| invariant.on_observation(0, 0, &obs.clone().into()))
     }
 
     #[test]
@@ -334,31 +349,36 @@ mod tests {
             },
         ];
         feed(&mut check, &observations).unwrap();
-        let error = check
-            .at_end(&EndState {
+        let error = Invariant::<World>::at_end(
+            &mut check,
+            &EndState {
                 time_ns: 0,
                 up: vec![true],
-            })
-            .unwrap_err();
+            },
+        )
+        .unwrap_err();
         assert!(
             error.starts_with("no progress: 1 accepted messages"),
             "{error}"
         );
-        assert!(check
-            .stats()
-            .contains(&("broker.auto-ack-lost".to_string(), 1)));
+        assert!(
+            Invariant::<World>::stats(&check).contains(&("broker.auto-ack-lost".to_string(), 1))
+        );
     }
 
     #[test]
     fn a_broker_crash_excuses_transient_messages() {
         let mut check = AtLeastOnce::new(0);
         feed(&mut check, &[enqueued(1, false)]).unwrap();
-        check.on_crash(0);
+        Invariant::<World>::on_crash(&mut check, 0);
         assert_eq!(
-            check.at_end(&EndState {
-                time_ns: 0,
-                up: vec![true]
-            }),
+            Invariant::<World>::at_end(
+                &mut check,
+                &EndState {
+                    time_ns: 0,
+                    up: vec![true]
+                }
+            ),
             Ok(())
         );
     }

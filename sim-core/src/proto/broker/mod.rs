@@ -25,22 +25,52 @@
 pub mod apps;
 pub mod bugs;
 pub mod client;
+pub mod discovery;
 pub mod invariants;
 mod queue;
 pub mod server;
+pub mod spec;
 pub mod topic;
 
 pub use server::Broker;
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::{NodeId, Proto};
+use crate::node::{NodeId, Proto, Wraps};
+use crate::proto::spec::ComponentSpec;
 
-pub struct BrokerProto;
+pub const COMPONENT: ComponentSpec = ComponentSpec {
+    name: "broker",
+    description: "exchanges, queues, confirms, acks and durability, and the client library",
+    invariants: &[
+        invariants::CONFIRMED_DURABLE,
+        invariants::AT_LEAST_ONCE,
+        invariants::QUEUE_ORDER,
+        invariants::NO_DUPLICATES,
+    ],
+    gauges: &[],
+    bugs: bugs::BUGS,
+};
 
-impl Proto for BrokerProto {
-    type Msg = Msg;
-    type Obs = Obs;
+/// What a node hosting the broker client library needs of its host's types.
+pub trait ClientHost: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>> {}
+impl<P: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>> ClientHost for P {}
+
+/// What a broker node or a broker workload needs of its host's types.
+pub trait Host: ClientHost + Proto<Timer: Wraps<Timer>> {}
+impl<P: ClientHost + Proto<Timer: Wraps<Timer>>> Host for P {}
+
+/// The timers of the broker node and the workloads (the client library has its own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Timer {
+    /// The broker's heartbeat check of its connections.
+    ServerTick,
+    /// The broker's group commit: sync the log, then confirm.
+    ServerSync,
+    /// A publisher's next burst.
+    Publish,
+    /// A consumer finished working on a message.
+    Work,
 }
 
 /// Identifies one client connection: the client node and its connection number.
@@ -254,7 +284,7 @@ pub enum DropReason {
 }
 
 /// What the broker and its clients report to the checkers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Obs {
     /// The broker put message `id` into `queue`; `durable` if it is a persistent message
     /// in a durable queue (it must survive a broker crash once confirmed).

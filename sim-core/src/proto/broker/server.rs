@@ -13,20 +13,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::bugs::{CONFIRM_BEFORE_SYNC, REQUEUE_DROPS_UNACKED, ROUTE_DUPLICATES};
+use super::bugs::{CONFIRM_BEFORE_SYNC, LIFO_DISPATCH, REQUEUE_DROPS_UNACKED, ROUTE_DUPLICATES};
 use super::queue::{Consumer, Queue, Queued};
 use super::topic;
 use super::{
-    BrokerProto, ConnectionId, DropReason, ExchangeKind, Frame, Message, Method, Msg, Obs,
-    Overflow, QueueArgs, Reply, ACCESS_REFUSED, CONNECTION_FORCED, NOT_ALLOWED, NOT_FOUND,
+    ConnectionId, DropReason, ExchangeKind, Frame, Host, Message, Method, Msg, Obs, Overflow,
+    QueueArgs, Reply, Timer, ACCESS_REFUSED, CONNECTION_FORCED, NOT_ALLOWED, NOT_FOUND,
     PRECONDITION_FAILED, RESOURCE_LOCKED,
 };
-use crate::node::{Ctx, Node, NodeId, TimerId};
+use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 
 const META_FILE: &str = "broker.meta";
 const LOG_FILE: &str = "broker.log";
-const TAG_TICK: u64 = 1;
-const TAG_SYNC: u64 = 2;
 /// Messages the broker holds in all queues; past it, publishes are refused (nacked).
 pub const MESSAGES_MAX: u32 = 1_000_000;
 /// Log records before the broker compacts the log to its live records.
@@ -154,7 +152,7 @@ impl Broker {
         }
     }
 
-    fn recover(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn recover<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         for (name, kind) in [
             ("amq.direct", ExchangeKind::Direct),
             ("amq.topic", ExchangeKind::Topic),
@@ -229,7 +227,7 @@ impl Broker {
     }
 
     /// Rewrites the log to the live records only, and syncs it.
-    fn compact_log(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn compact_log<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         let mut live = Vec::new();
         let mut count = 0;
         for queue in self.queues.values().filter(|q| q.durable) {
@@ -251,7 +249,7 @@ impl Broker {
         self.log_records = count;
     }
 
-    fn save_meta(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn save_meta<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         let durable_queues: Vec<&Queue> = self.queues.values().filter(|q| q.durable).collect();
         let is_durable_queue = |name: &str| durable_queues.iter().any(|q| q.name == name);
         let meta = Meta {
@@ -296,12 +294,12 @@ impl Broker {
         ctx.disk().sync();
     }
 
-    fn log(&mut self, ctx: &mut Ctx<'_, BrokerProto>, record: &LogRecord) {
+    fn log<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, record: &LogRecord) {
         ctx.disk().append_record(LOG_FILE, record);
         self.log_records += 1;
     }
 
-    fn on_message_method(&mut self, ctx: &mut Ctx<'_, BrokerProto>, from: NodeId, method: Method) {
+    fn on_message_method<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, method: Method) {
         let channel_open = self.connections.get(&from).is_some_and(|c| c.channel_open);
         if !channel_open && method != Method::ChannelOpen {
             return; // The channel was closed by an error; the client reopens it first.
@@ -394,7 +392,7 @@ impl Broker {
     }
 
     /// Sends one frame on the client's current connection.
-    fn send(&mut self, ctx: &mut Ctx<'_, BrokerProto>, client: NodeId, frame: Frame) {
+    fn send<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, frame: Frame) {
         let connection = self
             .connections
             .get_mut(&client)
@@ -408,9 +406,9 @@ impl Broker {
         ctx.send(client, msg);
     }
 
-    fn exchange_declare(
+    fn exchange_declare<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         name: String,
         kind: ExchangeKind,
         durable: bool,
@@ -442,9 +440,9 @@ impl Broker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn queue_declare(
+    fn queue_declare<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         name: String,
         durable: bool,
@@ -504,9 +502,9 @@ impl Broker {
         }
     }
 
-    fn queue_bind(
+    fn queue_bind<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         queue: String,
         exchange: String,
@@ -542,9 +540,9 @@ impl Broker {
         Ok(Some(Reply::QueueBindOk))
     }
 
-    fn queue_delete(
+    fn queue_delete<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         name: String,
     ) -> Result<Option<Reply>, ChannelError> {
         let Some(queue) = self.queues.remove(&name) else {
@@ -578,9 +576,9 @@ impl Broker {
         Ok(Some(Reply::QueueDeleteOk { messages }))
     }
 
-    fn basic_consume(
+    fn basic_consume<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         queue_name: String,
         tag: String,
@@ -620,7 +618,7 @@ impl Broker {
         Ok(None)
     }
 
-    fn cancel_consumer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, client: NodeId, tag: &str) {
+    fn cancel_consumer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, tag: &str) {
         let Some((queue_name, _)) = self.connection(client).consumers.remove(tag) else {
             return;
         };
@@ -638,9 +636,9 @@ impl Broker {
 
     /// Routes one message to its queues: each matching queue once (bug zoo:
     /// `broker.route-duplicates` adds it once per matching binding).
-    fn route(
+    fn route<H: Host>(
         &self,
-        ctx: &Ctx<'_, BrokerProto>,
+        ctx: &Ctx<'_, H>,
         exchange: &str,
         routing_key: &str,
     ) -> Option<Vec<String>> {
@@ -672,9 +670,9 @@ impl Broker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn basic_publish(
+    fn basic_publish<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         exchange: String,
         routing_key: String,
@@ -729,9 +727,9 @@ impl Broker {
     }
 
     /// Puts `message` into each queue; returns (refused by some queue, needs a sync).
-    fn enqueue_all(
+    fn enqueue_all<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         queues: &[String],
         routing_key: &str,
         message: &Message,
@@ -761,9 +759,9 @@ impl Broker {
     }
 
     /// Appends one message to one queue; true if it went to the log and needs a sync.
-    fn enqueue(
+    fn enqueue<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         name: &str,
         routing_key: &str,
         message: Message,
@@ -798,9 +796,9 @@ impl Broker {
 
     /// Removes a ready or unacked message without an ack, dead-lettering it if the queue
     /// has a dead-letter exchange.
-    fn drop_message(
+    fn drop_message<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         name: &str,
         position: u64,
         reason: DropReason,
@@ -843,7 +841,7 @@ impl Broker {
     }
 
     /// Hands ready messages to consumers with spare prefetch, round robin.
-    fn dispatch(&mut self, ctx: &mut Ctx<'_, BrokerProto>, name: &str) {
+    fn dispatch<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, name: &str) {
         let now_ns = ctx.now_ns();
         loop {
             let Some(queue) = self.queues.get(name) else {
@@ -853,7 +851,13 @@ impl Broker {
                 self.drop_message(ctx, name, expired, DropReason::Expired);
                 continue;
             }
-            let Some(&position) = queue.ready.keys().next() else {
+            // Bug zoo: `broker.lifo-dispatch` hands out the newest ready message first.
+            let next = if ctx.bug(LIFO_DISPATCH) {
+                queue.ready.keys().next_back()
+            } else {
+                queue.ready.keys().next()
+            };
+            let Some(&position) = next else {
                 return;
             };
             let Some(consumer) = self.next_consumer(name) else {
@@ -879,9 +883,9 @@ impl Broker {
         None
     }
 
-    fn deliver(
+    fn deliver<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         name: &str,
         position: u64,
         consumer: Consumer,
@@ -923,9 +927,9 @@ impl Broker {
     }
 
     /// basic.ack (requeue = None), basic.nack and basic.reject.
-    fn settle(
+    fn settle<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         delivery_tag: u64,
         multiple: bool,
@@ -981,7 +985,7 @@ impl Broker {
         Ok(())
     }
 
-    fn remove_acked(&mut self, ctx: &mut Ctx<'_, BrokerProto>, name: &str, position: u64) {
+    fn remove_acked<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, name: &str, position: u64) {
         let queue = self.queues.get_mut(name).expect("an acked message's queue");
         let queued = queue
             .unacked
@@ -999,9 +1003,9 @@ impl Broker {
         }
     }
 
-    fn close_channel(
+    fn close_channel<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         code: u16,
         text: String,
@@ -1012,9 +1016,9 @@ impl Broker {
 
     /// Requeues a channel's unacked deliveries and cancels its consumers. A dead
     /// connection under bug `broker.requeue-drops-unacked` drops them instead.
-    fn release_channel(
+    fn release_channel<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, BrokerProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         connection_dead: bool,
     ) {
@@ -1045,7 +1049,7 @@ impl Broker {
         }
     }
 
-    fn close_connection(&mut self, ctx: &mut Ctx<'_, BrokerProto>, client: NodeId) {
+    fn close_connection<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId) {
         if !self.connections.contains_key(&client) {
             return;
         }
@@ -1063,16 +1067,16 @@ impl Broker {
         self.connections.remove(&client);
     }
 
-    fn arm_sync(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn arm_sync<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         if !self.sync_armed {
             self.sync_armed = true;
-            ctx.set_timer(self.params.sync_interval_ns, TAG_SYNC);
+            ctx.set_timer(self.params.sync_interval_ns, Timer::ServerSync);
         }
     }
 
     /// The group commit: one sync makes every appended record durable, then the confirms
     /// that waited for it go out.
-    fn on_timer_sync(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn on_timer_sync<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.sync_armed = false;
         ctx.disk().sync();
         for waiting in std::mem::take(&mut self.awaiting_sync) {
@@ -1094,7 +1098,7 @@ impl Broker {
         }
     }
 
-    fn on_timer_tick(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+    fn on_timer_tick<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         let now_ns = ctx.now_ns();
         let dead_after_ns = 2 * self.params.heartbeat_ns;
         let dead: Vec<NodeId> = self
@@ -1123,17 +1127,20 @@ impl Broker {
         if self.log_records > LOG_RECORDS_MAX {
             self.compact_log(ctx);
         }
-        ctx.set_timer(self.params.heartbeat_ns / 2, TAG_TICK);
+        ctx.set_timer(self.params.heartbeat_ns / 2, Timer::ServerTick);
     }
 }
 
-impl Node<BrokerProto> for Broker {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, BrokerProto>) {
+impl<H: Host> Node<H> for Broker {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
         self.recover(ctx);
-        ctx.set_timer(self.params.heartbeat_ns / 2, TAG_TICK);
+        ctx.set_timer(self.params.heartbeat_ns / 2, Timer::ServerTick);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, BrokerProto>, from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
+            return;
+        };
         let now_ns = ctx.now_ns();
         if msg.frame == Frame::Open {
             self.close_connection(ctx, from); // A reconnecting client replaces its old one.
@@ -1189,11 +1196,11 @@ impl Node<BrokerProto> for Broker {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, BrokerProto>, _timer: TimerId, tag: u64) {
-        match tag {
-            TAG_TICK => self.on_timer_tick(ctx),
-            TAG_SYNC => self.on_timer_sync(ctx),
-            _ => unreachable!("unknown broker timer {tag}"),
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
+        match Wraps::<Timer>::into_part(timer) {
+            Ok(Timer::ServerTick) => self.on_timer_tick(ctx),
+            Ok(Timer::ServerSync) => self.on_timer_sync(ctx),
+            _ => {}
         }
     }
 

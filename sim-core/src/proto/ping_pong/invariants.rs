@@ -2,9 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use super::{Obs, PingPong};
-use crate::check::{EndState, Invariant};
-use crate::node::NodeId;
+use super::{Host, Obs};
+use crate::invariant::{EndState, Invariant};
+use crate::node::{NodeId, Wraps};
+
+pub const ORDER: &str = "ping-pong.order";
+pub const PROGRESS: &str = "ping-pong.progress";
 
 /// Each client sees rounds 0, 1, 2... in order (a restarted client starts again at 0).
 #[derive(Default)]
@@ -13,13 +16,13 @@ pub struct Order {
     next: Vec<u64>,
 }
 
-impl Invariant<PingPong> for Order {
+impl<H: Host> Invariant<H> for Order {
     fn name(&self) -> &'static str {
-        "ping-pong.order"
+        ORDER
     }
 
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
-        if let Obs::Pong(round) = obs {
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        if let Some(Obs::Pong(round)) = obs.part() {
             if self.next.len() <= node as usize {
                 self.next.resize(node as usize + 1, 0);
             }
@@ -56,13 +59,13 @@ impl Progress {
     }
 }
 
-impl Invariant<PingPong> for Progress {
+impl<H: Host> Invariant<H> for Progress {
     fn name(&self) -> &'static str {
-        "ping-pong.progress"
+        PROGRESS
     }
 
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
-        if let Obs::Done = obs {
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        if let Some(Obs::Done) = obs.part() {
             self.done.insert(node, true);
         }
         Ok(())

@@ -2,35 +2,60 @@
 //! next, so exactly one message per pair is in flight. Client `i` talks to server `i`.
 //!
 //! It is the engine's speed benchmark and the smallest example of a protocol with two
-//! node kinds. A client retransmits its ping after `timeout` (when set) so the protocol
-//! survives loss. Invariants: pongs arrive in order (`ping-pong.order`) and every client
-//! finishes its exchange (`ping-pong.progress`).
+//! node kinds, written generic over its host (`Host`) so it runs both as its own
+//! protocol (`PingPong`, the benchmark) and beside every other protocol. A client
+//! retransmits its ping after `timeout` (when set) so the protocol survives loss.
+//! Invariants: pongs arrive in order (`ping-pong.order`) and every client finishes its
+//! exchange (`ping-pong.progress`); planted bugs in `bugs.rs`.
 
+pub mod bugs;
 pub mod invariants;
+pub mod spec;
 
 use serde::Serialize;
 
-use crate::node::{Ctx, Node, NodeId, Proto, TimerId};
+use crate::node::{Ctx, Node, NodeId, Proto, TimerId, Wraps};
+use crate::proto::spec::ComponentSpec;
 
+pub const COMPONENT: ComponentSpec = ComponentSpec {
+    name: "ping-pong",
+    description: "one message in flight per client-server pair",
+    invariants: &[invariants::ORDER, invariants::PROGRESS],
+    gauges: &[],
+    bugs: bugs::BUGS,
+};
+
+/// Ping-pong run on its own: the benchmark's protocol.
 pub struct PingPong;
 
 impl Proto for PingPong {
     type Msg = Msg;
     type Obs = Obs;
+    type Timer = Timer;
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// What a node hosting ping-pong needs of its host's types.
+pub trait Host: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<Timer>> {}
+impl<P: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<Timer>>> Host for P {}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Msg {
     Ping(u64),
     Pong(u64),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Obs {
     /// The client saw the pong for round `n` (its first, in order).
     Pong(u64),
     /// The client finished all its rounds.
     Done,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Timer {
+    /// No pong came back in time: ping again.
+    Retransmit,
 }
 
 /// How many one-way messages each pair exchanges: `messages / 2` rounds.
@@ -63,23 +88,26 @@ impl Client {
         self.params.messages / 2
     }
 
-    fn ping(&mut self, ctx: &mut Ctx<'_, PingPong>) {
+    fn ping<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         ctx.send(self.server, Msg::Ping(self.round));
-        if self.params.timeout_ns > 0 {
-            self.timer = Some(ctx.set_timer(self.params.timeout_ns, 0));
+        if self.params.timeout_ns > 0 && !ctx.bug(bugs::NO_RETRANSMIT) {
+            self.timer = Some(ctx.set_timer(self.params.timeout_ns, Timer::Retransmit));
         }
     }
 }
 
-impl Node<PingPong> for Client {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, PingPong>) {
+impl<H: Host> Node<H> for Client {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
         self.ping(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, PingPong>, _from: NodeId, msg: Msg) {
-        let Msg::Pong(round) = msg else { return };
-        if round != self.round {
-            return; // A duplicate or a late answer to a retransmission.
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, _from: NodeId, msg: H::Msg) {
+        let Ok(Msg::Pong(round)) = msg.into_part() else {
+            return;
+        };
+        // A duplicate, or a late answer to a retransmission, is not this round's pong.
+        if round != self.round && !ctx.bug(bugs::ACCEPT_ANY_PONG) {
+            return;
         }
         if let Some(timer) = self.timer.take() {
             ctx.cancel_timer(timer);
@@ -93,7 +121,10 @@ impl Node<PingPong> for Client {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, PingPong>, _timer: TimerId, _tag: u64) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
+        let Ok(Timer::Retransmit) = timer.into_part() else {
+            return;
+        };
         self.timer = None;
         if self.round < self.rounds() {
             self.ping(ctx);
@@ -114,33 +145,28 @@ impl Node<PingPong> for Client {
     }
 }
 
+#[derive(Default)]
 pub struct Server {
     pongs: u64,
 }
 
 impl Server {
     pub fn new() -> Self {
-        Self { pongs: 0 }
+        Self::default()
     }
 }
 
-impl Default for Server {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+impl<H: Host> Node<H> for Server {
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, H>) {}
 
-impl Node<PingPong> for Server {
-    fn on_start(&mut self, _ctx: &mut Ctx<'_, PingPong>) {}
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, PingPong>, from: NodeId, msg: Msg) {
-        if let Msg::Ping(round) = msg {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        if let Ok(Msg::Ping(round)) = msg.into_part() {
             self.pongs += 1;
             ctx.send(from, Msg::Pong(round));
         }
     }
 
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_, PingPong>, _timer: TimerId, _tag: u64) {}
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, H>, _id: TimerId, _timer: H::Timer) {}
 
     fn role(&self) -> String {
         "server".into()

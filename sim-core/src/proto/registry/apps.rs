@@ -16,13 +16,9 @@ use super::bugs::NO_FENCING;
 use super::client::{Client, ClientConfig, Event};
 use super::recipes::{Lock, LockEvent, Registration};
 use super::tree::{CreateMode, ZkError};
-use super::{Msg, Obs, Op, RegistryProto, Reply};
+use super::{client, Host, Msg, Obs, Op, Reply, Timer};
 use crate::check::{HistoryEvent, OpFunction, OpType};
-use crate::node::{Ctx, Node, NodeId, TimerId};
-
-const TAG_CLIENT_TICK: u64 = 1;
-const TAG_NEXT: u64 = 2;
-const TAG_WORK: u64 = 3;
+use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 /// Tries of a write that races with another client creating the same key.
 const WRITE_TRIES_MAX: u32 = 3;
 
@@ -43,50 +39,61 @@ pub struct Workload {
 /// A workload on the client library; the blanket `Node` impl does the plumbing.
 pub trait App {
     fn client(&mut self) -> &mut Client;
-    fn started(&mut self, ctx: &mut Ctx<'_, RegistryProto>);
-    fn on_event(&mut self, ctx: &mut Ctx<'_, RegistryProto>, event: Event);
-    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, tag: u64);
-    fn on_other(&mut self, _ctx: &mut Ctx<'_, RegistryProto>, _from: NodeId, _msg: Msg) {}
+    fn started<H: Host>(&mut self, ctx: &mut Ctx<'_, H>);
+    fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event);
+    fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer);
+    fn on_other<H: Host>(&mut self, _ctx: &mut Ctx<'_, H>, _from: NodeId, _msg: Msg) {}
     fn describe(&self) -> String;
 }
 
-impl<A: App> Node<RegistryProto> for A {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
-        self.client().start(ctx);
-        let tick = self.client().tick_ns();
-        ctx.set_timer(tick, TAG_CLIENT_TICK);
-        self.started(ctx);
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, RegistryProto>, from: NodeId, msg: Msg) {
-        if matches!(msg, Msg::ResourceAck { .. }) {
-            self.on_other(ctx, from, msg);
-            return;
-        }
-        for event in self.client().on_message(ctx, from, msg) {
-            self.on_event(ctx, event);
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, _timer: TimerId, tag: u64) {
-        if tag == TAG_CLIENT_TICK {
-            for event in self.client().on_tick(ctx) {
-                self.on_event(ctx, event);
+/// The `Node` plumbing every workload shares (start the client, feed it frames and its
+/// timer, hand its events on), written once; `app_node!` implements `Node` with it for
+/// each workload (a blanket impl would collide with other protocols' workloads).
+macro_rules! app_node {
+    ($($app:ty),+) => {$(
+        impl<H: Host> Node<H> for $app {
+            fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
+                self.client().start(ctx);
+                self.started(ctx);
             }
-            let tick = self.client().tick_ns();
-            ctx.set_timer(tick, TAG_CLIENT_TICK);
-        } else {
-            self.on_app_timer(ctx, tag);
+
+            fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+                let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
+                    return;
+                };
+                if matches!(msg, Msg::ResourceAck { .. }) {
+                    self.on_other(ctx, from, msg);
+                    return;
+                }
+                for event in self.client().on_message(ctx, from, msg) {
+                    self.on_event(ctx, event);
+                }
+            }
+
+            fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
+                match Wraps::<client::Timer>::into_part(timer) {
+                    Ok(timer) => {
+                        for event in self.client().on_timer(ctx, timer) {
+                            self.on_event(ctx, event);
+                        }
+                    }
+                    Err(timer) => {
+                        if let Ok(timer) = Wraps::<Timer>::into_part(timer) {
+                            self.on_app_timer(ctx, timer);
+                        }
+                    }
+                }
+            }
+
+            fn role(&self) -> String {
+                "client".to_string()
+            }
+
+            fn inspect(&self) -> String {
+                self.describe()
+            }
         }
-    }
-
-    fn role(&self) -> String {
-        "client".to_string()
-    }
-
-    fn inspect(&self) -> String {
-        self.describe()
-    }
+    )+};
 }
 
 /// One step of a kv operation in flight.
@@ -153,18 +160,17 @@ impl KvClient {
         format!("/kv/{key}")
     }
 
-    fn record(&mut self, ctx: &mut Ctx<'_, RegistryProto>, kind: OpType, op: &KvOp, value: Value) {
+    fn record<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, kind: OpType, op: &KvOp, value: Value) {
         let event = HistoryEvent::new(self.process(), kind, op.f, value).with_key(op.key.clone());
-        ctx.history(event.clone());
-        ctx.observe(Obs::History(event));
+        ctx.history(event);
     }
 
-    fn next_op(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn next_op<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         if self.current.is_some() || self.done >= self.workload.ops {
             return;
         }
         if !self.client.is_connected() || self.client.is_busy() {
-            ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+            ctx.set_timer(self.workload.think_ns, Timer::Next);
             return;
         }
         if !self.setup_done {
@@ -214,14 +220,14 @@ impl KvClient {
         self.issue(ctx);
     }
 
-    fn send(&mut self, ctx: &mut Ctx<'_, RegistryProto>, op: Op) {
+    fn send<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, op: Op) {
         if let Err(error) = self.client.request(ctx, op.clone(), false) {
             self.on_response(ctx, op, Err(error));
         }
     }
 
     /// Sends the request of the current step.
-    fn issue(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn issue<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         let Some(op) = self.current.clone() else {
             return;
         };
@@ -251,7 +257,7 @@ impl KvClient {
         self.send(ctx, request);
     }
 
-    fn finish(&mut self, ctx: &mut Ctx<'_, RegistryProto>, kind: OpType, value: Value) {
+    fn finish<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, kind: OpType, value: Value) {
         let Some(op) = self.current.take() else {
             return;
         };
@@ -277,12 +283,12 @@ impl KvClient {
         } else if kind == OpType::Ok {
             self.setup_done = true;
         }
-        ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+        ctx.set_timer(self.workload.think_ns, Timer::Next);
     }
 
-    fn on_response(
+    fn on_response<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         request: Op,
         result: Result<Reply, ZkError>,
     ) {
@@ -382,7 +388,7 @@ impl App for KvClient {
         &mut self.client
     }
 
-    fn started(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn started<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         // A restarted client is a new history process: its predecessor's operation in
         // flight stays open (unknown), as Jepsen treats a crashed process.
         let (starts, _) = ctx.disk().read_records::<u64>(STARTS_FILE);
@@ -391,10 +397,10 @@ impl App for KvClient {
             .write(STARTS_FILE, &crate::disk::frame_record(&starts));
         ctx.disk().sync();
         self.generation = (starts - 1) * (PROCESSES_PER_NODE / 1_000);
-        ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+        ctx.set_timer(self.workload.think_ns, Timer::Next);
     }
 
-    fn on_event(&mut self, ctx: &mut Ctx<'_, RegistryProto>, event: Event) {
+    fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event) {
         match event {
             Event::Response { op, result } => self.on_response(ctx, op, result),
             Event::Expired => self.client.new_session(ctx),
@@ -402,8 +408,8 @@ impl App for KvClient {
         }
     }
 
-    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, tag: u64) {
-        if tag == TAG_NEXT {
+    fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) {
+        if timer == Timer::Next {
             self.next_op(ctx);
         }
     }
@@ -453,29 +459,29 @@ impl Locker {
         }
     }
 
-    fn write(&mut self, ctx: &mut Ctx<'_, RegistryProto>, step: u32, token: u64) {
+    fn write<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, step: u32, token: u64) {
         self.round = Round::Writing { step, token };
         if let Some(resource) = self.workload.resource {
             ctx.send(resource, Msg::ResourceWrite { token, step });
         }
         // Without an answer in time, carry on as if refused.
-        ctx.set_timer(self.workload.hold_ns * 4, TAG_WORK + step as u64 * 16);
+        ctx.set_timer(self.workload.hold_ns * 4, Timer::Work { step });
     }
 
-    fn end_round(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn end_round<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.round = Round::Thinking;
         self.rounds += 1;
         if self.rounds == self.workload.ops {
             ctx.observe(Obs::Finished);
         } else {
-            ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+            ctx.set_timer(self.workload.think_ns, Timer::Next);
         }
     }
 
-    fn after_write(&mut self, ctx: &mut Ctx<'_, RegistryProto>, step: u32, token: u64) {
+    fn after_write<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, step: u32, token: u64) {
         if step == 1 {
             self.round = Round::Working { token };
-            ctx.set_timer(self.workload.hold_ns, TAG_WORK);
+            ctx.set_timer(self.workload.hold_ns, Timer::Work { step: 0 });
         } else {
             self.round = Round::Releasing;
             if self.lock.release(ctx, &mut self.client) == Some(LockEvent::Released) {
@@ -490,11 +496,11 @@ impl App for Locker {
         &mut self.client
     }
 
-    fn started(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
-        ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+    fn started<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
+        ctx.set_timer(self.workload.think_ns, Timer::Next);
     }
 
-    fn on_event(&mut self, ctx: &mut Ctx<'_, RegistryProto>, event: Event) {
+    fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event) {
         if event == Event::Expired {
             self.client.new_session(ctx);
         }
@@ -514,28 +520,28 @@ impl App for Locker {
         }
     }
 
-    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, tag: u64) {
-        match (tag, self.round) {
-            (TAG_NEXT, Round::Thinking) => {
+    fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) {
+        match (timer, self.round) {
+            (Timer::Next, Round::Thinking) => {
                 if self.client.is_connected() && !self.client.is_busy() && self.lock.is_idle() {
                     self.round = Round::Acquiring;
                     if self.lock.acquire(ctx, &mut self.client).is_err() {
                         self.round = Round::Thinking;
-                        ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+                        ctx.set_timer(self.workload.think_ns, Timer::Next);
                     }
                 } else {
-                    ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+                    ctx.set_timer(self.workload.think_ns, Timer::Next);
                 }
             }
-            (TAG_WORK, Round::Working { token }) => self.write(ctx, 2, token),
-            (t, Round::Writing { step, token }) if t == TAG_WORK + step as u64 * 16 => {
+            (Timer::Work { step: 0 }, Round::Working { token }) => self.write(ctx, 2, token),
+            (Timer::Work { step: fired }, Round::Writing { step, token }) if fired == step => {
                 self.after_write(ctx, step, token)
             }
             _ => {}
         }
     }
 
-    fn on_other(&mut self, ctx: &mut Ctx<'_, RegistryProto>, _from: NodeId, msg: Msg) {
+    fn on_other<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, _from: NodeId, msg: Msg) {
         if let (
             Msg::ResourceAck { step, .. },
             Round::Writing {
@@ -570,11 +576,11 @@ pub struct Resource {
     writes: u64,
 }
 
-impl Node<RegistryProto> for Resource {
-    fn on_start(&mut self, _ctx: &mut Ctx<'_, RegistryProto>) {}
+impl<H: Host> Node<H> for Resource {
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, H>) {}
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, RegistryProto>, from: NodeId, msg: Msg) {
-        let Msg::ResourceWrite { token, step } = msg else {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        let Ok(Msg::ResourceWrite { token, step }) = Wraps::<Msg>::into_part(msg) else {
             return;
         };
         let accepted = ctx.bug(NO_FENCING) || token >= self.highest_token;
@@ -590,7 +596,7 @@ impl Node<RegistryProto> for Resource {
         ctx.send(from, Msg::ResourceAck { step, accepted });
     }
 
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_, RegistryProto>, _timer: TimerId, _tag: u64) {}
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, H>, _id: TimerId, _timer: H::Timer) {}
 
     fn role(&self) -> String {
         "resource".to_string()
@@ -627,11 +633,11 @@ impl App for Provider {
         &mut self.client
     }
 
-    fn started(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
-        ctx.set_timer(self.workload.think_ns, TAG_NEXT);
+    fn started<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
+        ctx.set_timer(self.workload.think_ns, Timer::Next);
     }
 
-    fn on_event(&mut self, ctx: &mut Ctx<'_, RegistryProto>, event: Event) {
+    fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event) {
         if event == Event::Expired {
             self.client.new_session(ctx);
             return;
@@ -648,8 +654,8 @@ impl App for Provider {
         }
     }
 
-    fn on_app_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, tag: u64) {
-        if tag != TAG_NEXT {
+    fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) {
+        if timer != Timer::Next {
             return;
         }
         if self.client.is_connected() && !self.client.is_busy() {
@@ -659,7 +665,7 @@ impl App for Provider {
                 self.registration.register(ctx, &mut self.client);
             }
         }
-        ctx.set_timer(self.workload.think_ns * 10, TAG_NEXT);
+        ctx.set_timer(self.workload.think_ns * 10, Timer::Next);
     }
 
     fn describe(&self) -> String {
@@ -672,3 +678,5 @@ impl App for Provider {
         )
     }
 }
+
+app_node!(KvClient, Locker, Provider);

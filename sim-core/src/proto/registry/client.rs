@@ -16,9 +16,19 @@ use std::collections::BTreeSet;
 use rand::Rng;
 
 use super::tree::ZkError;
-use super::{Msg, Op, RegistryProto, Reply, WatchEvent, WatchKind};
+use serde::Serialize;
+
+use super::bugs::WATCHES_LOST_ON_RECONNECT;
+use super::{ClientHost, Msg, Op, Reply, WatchEvent, WatchKind};
 use crate::node::{Ctx, NodeId};
 use crate::proto::zab::Zxid;
+
+/// The client library's one timer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Timer {
+    /// Connect timeouts, read timeouts and pings.
+    Tick,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -122,15 +132,25 @@ impl Client {
         self.outstanding.is_some()
     }
 
-    /// Starts connecting to a random server, as ZooKeeper shuffles its connect string.
-    pub fn start(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    /// Starts connecting to a random server, as ZooKeeper shuffles its connect string,
+    /// and starts the library's tick.
+    pub fn start<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
         let count = self.config.servers.len() as u32;
         self.server_index = ctx.rng().random_range(0..count) as usize;
         self.connect(ctx);
+        ctx.set_timer(self.tick_ns(), Timer::Tick);
+    }
+
+    /// The library's timer came due.
+    pub fn on_timer<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) -> Vec<Event> {
+        let Timer::Tick = timer;
+        let events = self.on_tick(ctx);
+        ctx.set_timer(self.tick_ns(), Timer::Tick);
+        events
     }
 
     /// After `Event::Expired`: a fresh session, with no watches.
-    pub fn new_session(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    pub fn new_session<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.session = 0;
         self.timeout_ns = self.config.session_timeout_ns;
         self.data_watches.clear();
@@ -140,9 +160,9 @@ impl Client {
     }
 
     /// Sends a request; the answer comes back as `Event::Response`.
-    pub fn request(
+    pub fn request<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         op: Op,
         watch: bool,
     ) -> Result<(), ZkError> {
@@ -165,13 +185,13 @@ impl Client {
     }
 
     /// Sends a frame on the current connection, counting it.
-    fn send(&mut self, ctx: &mut Ctx<'_, RegistryProto>, msg: Msg) {
+    fn send<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, msg: Msg) {
         self.sent += 1;
         self.last_sent_ns = ctx.now_ns();
         ctx.send(self.server(), msg);
     }
 
-    fn connect(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn connect<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.state = State::Connecting;
         self.connect_started_ns = ctx.now_ns();
         let connect = Msg::Connect {
@@ -183,13 +203,13 @@ impl Client {
         ctx.send(self.server(), connect);
     }
 
-    fn connect_next(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn connect_next<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.server_index = (self.server_index + 1) % self.config.servers.len();
         self.connect(ctx);
     }
 
     /// The connection broke: the request in flight has an unknown outcome.
-    fn lose_connection(&mut self, ctx: &mut Ctx<'_, RegistryProto>, events: &mut Vec<Event>) {
+    fn lose_connection<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: &mut Vec<Event>) {
         if let Some((_, op, _)) = self.outstanding.take() {
             events.push(Event::Response {
                 op,
@@ -200,9 +220,9 @@ impl Client {
         self.connect_next(ctx);
     }
 
-    pub fn on_message(
+    pub fn on_message<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         from: NodeId,
         msg: Msg,
     ) -> Vec<Event> {
@@ -236,7 +256,8 @@ impl Client {
                 let watching = !(self.data_watches.is_empty()
                     && self.exist_watches.is_empty()
                     && self.child_watches.is_empty());
-                if resumed && watching {
+                // Bug zoo: `registry.watches-lost-on-reconnect` forgets to set them again.
+                if resumed && watching && !ctx.bug(WATCHES_LOST_ON_RECONNECT) {
                     let set = Msg::SetWatches {
                         session,
                         last_zxid: self.last_zxid,
@@ -317,8 +338,8 @@ impl Client {
         }
     }
 
-    /// Timeouts and pings; the host calls it every `tick_ns`.
-    pub fn on_tick(&mut self, ctx: &mut Ctx<'_, RegistryProto>) -> Vec<Event> {
+    /// Timeouts and pings, every `tick_ns`.
+    fn on_tick<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) -> Vec<Event> {
         let mut events = Vec::new();
         let now = ctx.now_ns();
         let servers = self.config.servers.len() as u64;

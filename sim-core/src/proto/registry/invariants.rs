@@ -18,186 +18,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::apps::PROCESSES_PER_NODE;
-use super::{Obs, RegistryProto};
+use super::{ClientHost, Obs};
 use crate::check::history::Operation;
 use crate::check::linearizable::{self, Model, Verdict};
-use crate::check::{EndState, HistoryEvent, Invariant, OpType};
-use crate::node::NodeId;
-use crate::proto::zab::{self, show_zxid, Zxid};
+use crate::check::{HistoryEvent, OpType};
+use crate::invariant::{EndState, Invariant};
+use crate::node::{NodeId, Proto, Wraps};
+use crate::proto::zab::{self, invariants::Chain, show_zxid, Zxid};
 
-/// The global committed sequence, as the first server to apply each transaction saw it,
-/// and where each server stands in it.
-#[derive(Default)]
-struct Chain {
-    entries: Vec<(Zxid, u64)>,
-    index: BTreeMap<Zxid, usize>,
-    position: BTreeMap<NodeId, Option<usize>>,
-}
-
-/// How a server's applied sequence left the global one.
-struct Divergence {
-    message: String,
-    /// Global entries the server skipped or undid.
-    lost: Vec<Zxid>,
-}
-
-impl Chain {
-    fn on_obs(&mut self, node: NodeId, obs: &zab::Obs) -> Result<(), Divergence> {
-        match *obs {
-            zab::Obs::Loaded { zxid, digest } => self.on_loaded(node, zxid, digest),
-            zab::Obs::Applied { zxid, digest } => self.on_applied(node, zxid, digest),
-            zab::Obs::Truncated { to, applied } => {
-                let lost = self.zxids_in(to, applied);
-                Err(Divergence {
-                    message: format!(
-                        "server {node} truncated committed transactions after {} (it had applied up to {})",
-                        show_zxid(to),
-                        show_zxid(applied)
-                    ),
-                    lost,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn zxids_in(&self, after: Zxid, up_to: Zxid) -> Vec<Zxid> {
-        self.index
-            .range(after + 1..=up_to)
-            .map(|(z, _)| *z)
-            .collect()
-    }
-
-    fn on_loaded(&mut self, node: NodeId, zxid: Zxid, digest: u64) -> Result<(), Divergence> {
-        if zxid == 0 {
-            self.position.insert(node, None);
-            return Ok(());
-        }
-        let Some(&pos) = self.index.get(&zxid) else {
-            return Err(Divergence {
-                message: format!(
-                    "server {node} loaded a state at {} that was never committed",
-                    show_zxid(zxid)
-                ),
-                lost: Vec::new(),
-            });
-        };
-        if self.entries[pos].1 != digest {
-            return Err(Divergence {
-                message: format!(
-                    "server {node} loaded a state at {} with a different history",
-                    show_zxid(zxid)
-                ),
-                lost: Vec::new(),
-            });
-        }
-        self.position.insert(node, Some(pos));
-        Ok(())
-    }
-
-    fn on_applied(&mut self, node: NodeId, zxid: Zxid, digest: u64) -> Result<(), Divergence> {
-        let last = self.position.get(&node).copied().flatten();
-        let expected = last.map_or(0, |p| p + 1);
-        let after = last.map_or("the empty state".to_string(), |p| {
-            show_zxid(self.entries[p].0)
-        });
-        let pos = match self.index.get(&zxid) {
-            Some(&pos) => pos,
-            None => {
-                if expected != self.entries.len() {
-                    let lost: Vec<Zxid> =
-                        self.entries[expected..].iter().map(|(z, _)| *z).collect();
-                    return Err(Divergence {
-                        message: format!(
-                            "server {node} applied {} after {after}, but {} was committed there first",
-                            show_zxid(zxid),
-                            show_zxid(lost[0])
-                        ),
-                        lost,
-                    });
-                }
-                self.entries.push((zxid, digest));
-                self.index.insert(zxid, expected);
-                expected
-            }
-        };
-        if pos != expected {
-            let lost = if pos > expected {
-                self.entries[expected..pos]
-                    .iter()
-                    .map(|(z, _)| *z)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            return Err(Divergence {
-                message: format!(
-                    "server {node} applied {} out of order, after {after}",
-                    show_zxid(zxid)
-                ),
-                lost,
-            });
-        }
-        if self.entries[pos].1 != digest {
-            return Err(Divergence {
-                message: format!(
-                    "server {node} applied {} with a history that differs from the committed one",
-                    show_zxid(zxid)
-                ),
-                lost: vec![zxid],
-            });
-        }
-        self.position.insert(node, Some(pos));
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-pub struct OneLeaderPerEpoch {
-    chosen: BTreeMap<u32, NodeId>,
-}
-
-impl Invariant<RegistryProto> for OneLeaderPerEpoch {
-    fn name(&self) -> &'static str {
-        "zab.one-leader-per-epoch"
-    }
-
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
-        if let Obs::Zab(zab::Obs::EpochEstablished { epoch }) = obs {
-            if let Some(other) = self.chosen.insert(*epoch, node) {
-                if other != node {
-                    return Err(format!(
-                        "servers {other} and {node} both lead epoch {epoch}"
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-pub struct Agreement {
-    chain: Chain,
-}
-
-impl Invariant<RegistryProto> for Agreement {
-    fn name(&self) -> &'static str {
-        "zab.agreement"
-    }
-
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
-        match obs {
-            Obs::Zab(obs) => self.chain.on_obs(node, obs).map_err(|d| d.message),
-            _ => Ok(()),
-        }
-    }
-
-    fn stats(&self) -> Vec<(String, u64)> {
-        vec![("zab.committed".to_string(), self.chain.entries.len() as u64)]
-    }
-}
+pub const ACKED_DURABLE: &str = "registry.acked-durable";
+pub const EPHEMERALS: &str = "registry.ephemerals";
+pub const LINEARIZABLE: &str = "registry.linearizable";
+pub const STALENESS: &str = "registry.staleness";
+pub const FENCED: &str = "lock.fenced";
+pub const PROGRESS: &str = "registry.progress";
 
 #[derive(Default)]
 pub struct AckedDurable {
@@ -205,17 +39,18 @@ pub struct AckedDurable {
     acked: BTreeSet<Zxid>,
 }
 
-impl Invariant<RegistryProto> for AckedDurable {
+impl<H: ClientHost + Proto<Obs: Wraps<zab::Obs>>> Invariant<H> for AckedDurable {
     fn name(&self) -> &'static str {
-        "registry.acked-durable"
+        ACKED_DURABLE
     }
 
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
-        match obs {
-            Obs::Acked { zxid } => {
-                self.acked.insert(*zxid);
-            }
-            Obs::Zab(obs) => {
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        if let Some(Obs::Acked { zxid }) = Wraps::<Obs>::part(obs) {
+            self.acked.insert(*zxid);
+        }
+        match Wraps::<zab::Obs>::part(obs) {
+            None => {}
+            Some(obs) => {
                 if let Err(divergence) = self.chain.on_obs(node, obs) {
                     if let Some(lost) = divergence.lost.iter().find(|z| self.acked.contains(z)) {
                         return Err(format!(
@@ -228,7 +63,6 @@ impl Invariant<RegistryProto> for AckedDurable {
                     self.chain.position.remove(&node);
                 }
             }
-            _ => {}
         }
         Ok(())
     }
@@ -260,12 +94,15 @@ impl Ephemerals {
     }
 }
 
-impl Invariant<RegistryProto> for Ephemerals {
+impl<H: ClientHost> Invariant<H> for Ephemerals {
     fn name(&self) -> &'static str {
-        "registry.ephemerals"
+        EPHEMERALS
     }
 
-    fn on_observation(&mut self, time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         self.now_ns = time_ns;
         match obs {
             Obs::SessionOpened {
@@ -332,31 +169,35 @@ impl Invariant<RegistryProto> for Ephemerals {
 }
 
 pub struct Linearizable {
+    /// The kv clients whose histories are checked (other nodes may record their own).
+    clients: BTreeSet<NodeId>,
     events: Vec<HistoryEvent>,
     events_max: usize,
 }
 
 impl Linearizable {
-    pub fn new(events_max: usize) -> Self {
+    pub fn new(clients: Vec<NodeId>, events_max: usize) -> Self {
         Self {
+            clients: clients.into_iter().collect(),
             events: Vec::new(),
             events_max,
         }
     }
 }
 
-impl Invariant<RegistryProto> for Linearizable {
+impl<H: ClientHost> Invariant<H> for Linearizable {
     fn name(&self) -> &'static str {
-        "registry.linearizable"
+        LINEARIZABLE
     }
 
-    fn on_observation(&mut self, time_ns: u64, _node: NodeId, obs: &Obs) -> Result<(), String> {
-        if let Obs::History(event) = obs {
-            if self.events.len() < self.events_max {
-                let mut event = event.clone();
-                event.time = Some(time_ns);
-                self.events.push(event);
-            }
+    fn on_history(
+        &mut self,
+        _time_ns: u64,
+        node: NodeId,
+        event: &HistoryEvent,
+    ) -> Result<(), String> {
+        if self.clients.contains(&node) && self.events.len() < self.events_max {
+            self.events.push(event.clone());
         }
         Ok(())
     }
@@ -405,12 +246,15 @@ pub struct Staleness {
     dirty: BTreeSet<NodeId>,
 }
 
-impl Invariant<RegistryProto> for Staleness {
+impl<H: ClientHost> Invariant<H> for Staleness {
     fn name(&self) -> &'static str {
-        "registry.staleness"
+        STALENESS
     }
 
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         match obs {
             Obs::Changed { zxid, paths } => {
                 for path in paths {
@@ -455,12 +299,15 @@ pub struct Fenced {
     refused: u64,
 }
 
-impl Invariant<RegistryProto> for Fenced {
+impl<H: ClientHost> Invariant<H> for Fenced {
     fn name(&self) -> &'static str {
-        "lock.fenced"
+        FENCED
     }
 
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &Obs) -> Result<(), String> {
+    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
         let Obs::ResourceWrite {
             client,
             token,
@@ -496,6 +343,8 @@ impl Invariant<RegistryProto> for Fenced {
 
 pub struct Progress {
     servers: Vec<NodeId>,
+    /// The workload clients whose history shows progress.
+    clients: BTreeSet<NodeId>,
     stall_ns: u64,
     serving: BTreeMap<NodeId, Option<(NodeId, u32)>>,
     last_progress: BTreeMap<NodeId, u64>,
@@ -503,9 +352,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(servers: Vec<NodeId>, stall_ns: u64) -> Self {
+    pub fn new(servers: Vec<NodeId>, clients: Vec<NodeId>, stall_ns: u64) -> Self {
         Self {
             servers,
+            clients: clients.into_iter().collect(),
             stall_ns,
             serving: BTreeMap::new(),
             last_progress: BTreeMap::new(),
@@ -514,23 +364,37 @@ impl Progress {
     }
 }
 
-impl Invariant<RegistryProto> for Progress {
+impl<H: ClientHost + Proto<Obs: Wraps<zab::Obs>>> Invariant<H> for Progress {
     fn name(&self) -> &'static str {
-        "registry.progress"
+        PROGRESS
     }
 
-    fn on_observation(&mut self, time_ns: u64, node: NodeId, obs: &Obs) -> Result<(), String> {
-        match obs {
-            Obs::Zab(zab::Obs::Serving { leader, epoch }) => {
+    fn on_history(
+        &mut self,
+        time_ns: u64,
+        node: NodeId,
+        event: &HistoryEvent,
+    ) -> Result<(), String> {
+        if self.clients.contains(&node) && event.kind != OpType::Invoke {
+            self.last_progress.insert(node, time_ns);
+        }
+        Ok(())
+    }
+
+    fn on_observation(&mut self, time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        match Wraps::<zab::Obs>::part(obs) {
+            Some(zab::Obs::Serving { leader, epoch }) => {
                 self.serving.insert(node, Some((*leader, *epoch)));
             }
-            Obs::Zab(zab::Obs::Role { .. }) => {
+            Some(zab::Obs::Role { .. }) => {
                 self.serving.insert(node, None);
             }
-            Obs::History(event) if event.kind != OpType::Invoke => {
-                let client = (event.process / PROCESSES_PER_NODE) as NodeId;
-                self.last_progress.insert(client, time_ns);
-            }
+            _ => {}
+        }
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
+        match obs {
             Obs::ResourceWrite { client, .. } => {
                 self.last_progress.insert(*client, time_ns);
             }

@@ -26,22 +26,58 @@ pub mod client;
 pub mod invariants;
 pub mod recipes;
 pub mod server;
+pub mod spec;
 pub mod state;
 pub mod tree;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::HistoryEvent;
-use crate::node::{NodeId, Proto};
+use crate::node::{NodeId, Proto, Wraps};
+use crate::proto::spec::ComponentSpec;
 use crate::proto::zab::{self, Zxid};
-use state::{Registry, Txn};
+use state::Registry;
 use tree::{CreateMode, Stat, ZkError};
 
-pub struct RegistryProto;
+pub const COMPONENT: ComponentSpec = ComponentSpec {
+    name: "registry",
+    description: "the znode tree, sessions and watches served by an ensemble, and its clients",
+    invariants: &[
+        invariants::ACKED_DURABLE,
+        invariants::EPHEMERALS,
+        invariants::LINEARIZABLE,
+        invariants::PROGRESS,
+    ],
+    gauges: &[invariants::STALENESS],
+    bugs: bugs::BUGS,
+};
 
-impl Proto for RegistryProto {
-    type Msg = Msg;
-    type Obs = Obs;
+/// The lock recipe: a fencing token guards the resource its holders write to.
+pub const LOCK_COMPONENT: ComponentSpec = ComponentSpec {
+    name: "lock",
+    description: "the lock recipe and the fenced resource its holders write to",
+    invariants: &[invariants::FENCED],
+    gauges: &[],
+    bugs: bugs::LOCK_BUGS,
+};
+
+/// What a node hosting the registry client library needs of its host's types.
+pub trait ClientHost: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>> {}
+impl<P: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>> ClientHost for P {}
+
+/// What a node hosting a registry server or a registry workload needs of its host's
+/// types: the client's, ZAB's, and the registry's own timers.
+pub trait Host: ClientHost + zab::Host<Registry> + Proto<Timer: Wraps<Timer>> {}
+impl<P: ClientHost + zab::Host<Registry> + Proto<Timer: Wraps<Timer>>> Host for P {}
+
+/// The timers of registry servers and workloads (the client library has its own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Timer {
+    /// A server's tick: session deadlines, touches, read-only mode.
+    ServerTick,
+    /// A workload's next operation or round.
+    Next,
+    /// A locker's critical section: the next step of its work.
+    Work { step: u32 },
 }
 
 /// A client request, as ZooKeeper's client API names them.
@@ -123,8 +159,6 @@ pub struct WatchEvent {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
-    /// Between servers: the replication protocol.
-    Zab(zab::Msg<Txn, Registry>),
     /// Follower to leader, every tick: sessions its clients kept alive.
     Touch {
         sessions: Vec<u64>,
@@ -199,16 +233,9 @@ pub enum Msg {
     },
 }
 
-impl From<zab::Msg<Txn, Registry>> for Msg {
-    fn from(msg: zab::Msg<Txn, Registry>) -> Self {
-        Msg::Zab(msg)
-    }
-}
-
 /// What registry nodes report to the checkers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Obs {
-    Zab(zab::Obs),
     /// A server applied a committed transaction that changed `paths` (for staleness).
     Changed {
         zxid: Zxid,
@@ -245,8 +272,6 @@ pub enum Obs {
     Acked {
         zxid: Zxid,
     },
-    /// A client history event (mirrors `Ctx::history`, for the linearizability check).
-    History(HistoryEvent),
     /// The fenced resource accepted or refused a write.
     ResourceWrite {
         client: NodeId,
@@ -255,10 +280,4 @@ pub enum Obs {
     },
     /// A workload client finished everything it had to do.
     Finished,
-}
-
-impl From<zab::Obs> for Obs {
-    fn from(obs: zab::Obs) -> Self {
-        Obs::Zab(obs)
-    }
 }

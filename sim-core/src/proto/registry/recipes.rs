@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use super::client::{Client, Event};
 use super::tree::{CreateMode, ZkError};
-use super::{Op, RegistryProto, Reply, WatchKind};
+use super::{ClientHost, Op, Reply, WatchKind};
 use crate::node::Ctx;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,9 +79,9 @@ impl Lock {
     }
 
     /// Starts contending; `Acquired` follows once this client holds the lock.
-    pub fn acquire(
+    pub fn acquire<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
     ) -> Result<(), ZkError> {
         assert_eq!(self.state, LockState::Idle, "acquire once at a time");
@@ -89,9 +89,9 @@ impl Lock {
         self.create(ctx, client)
     }
 
-    fn create(
+    fn create<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
     ) -> Result<(), ZkError> {
         self.state = LockState::Creating;
@@ -103,9 +103,9 @@ impl Lock {
         self.send(ctx, client, op, false)
     }
 
-    fn send(
+    fn send<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
         op: Op,
         watch: bool,
@@ -118,7 +118,7 @@ impl Lock {
         sent
     }
 
-    fn list(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client, recovering: bool) {
+    fn list<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, client: &mut Client, recovering: bool) {
         self.state = if recovering {
             LockState::Recovering
         } else {
@@ -133,9 +133,9 @@ impl Lock {
     /// Deletes our node. Returns `Released` at once when there is nothing to delete (the
     /// session that held it expired); otherwise `Released` follows from `on_event`.
     #[must_use]
-    pub fn release(
+    pub fn release<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
     ) -> Option<LockEvent> {
         self.state = LockState::Releasing;
@@ -155,9 +155,9 @@ impl Lock {
     }
 
     /// Feeds one client event; returns what it meant for the lock.
-    pub fn on_event(
+    pub fn on_event<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
         event: &Event,
     ) -> Option<LockEvent> {
@@ -186,9 +186,9 @@ impl Lock {
         None
     }
 
-    fn on_response(
+    fn on_response<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
         op: &Op,
         result: &Result<Reply, ZkError>,
@@ -244,9 +244,9 @@ impl Lock {
         None
     }
 
-    fn on_children(
+    fn on_children<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
         children: Vec<String>,
     ) -> Option<LockEvent> {
@@ -336,7 +336,7 @@ impl Registration {
     }
 
     /// (Re-)registers: creates the persistent parents, then the ephemeral provider node.
-    pub fn register(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client) {
+    pub fn register<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, client: &mut Client) {
         self.registered = false;
         let dir = self.providers_dir();
         let mut path = String::new();
@@ -359,7 +359,7 @@ impl Registration {
     }
 
     /// Lists the providers and watches for changes.
-    pub fn discover(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client) {
+    pub fn discover<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, client: &mut Client) {
         if !client.is_busy() {
             let op = Op::GetChildren {
                 path: self.providers_dir(),
@@ -368,7 +368,7 @@ impl Registration {
         }
     }
 
-    fn next(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: &mut Client) {
+    fn next<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, client: &mut Client) {
         if let Some(op) = self.steps.front().cloned() {
             if !client.is_busy() {
                 let _ = client.request(ctx, op, false);
@@ -377,9 +377,9 @@ impl Registration {
     }
 
     /// Feeds one client event; true when the provider list changed or should be re-read.
-    pub fn on_event(
+    pub fn on_event<H: ClientHost>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: &mut Client,
         event: &Event,
     ) -> bool {

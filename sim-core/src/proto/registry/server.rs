@@ -14,14 +14,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::bugs::STALE_READ_AS_LINEARIZABLE;
+use super::bugs::{SESSIONS_NEVER_EXPIRE, STALE_READ_AS_LINEARIZABLE};
 use super::state::{Origin, Outcome, Registry, Txn, TxnOp};
 use super::tree::ZkError;
-use super::{Msg, Obs, Op, RegistryProto, Reply, WatchEvent, WatchKind};
-use crate::node::{Ctx, Node, NodeId, TimerId};
-use crate::proto::zab::{self, Peer, ZAB_TAGS_END};
+use super::{Host, Msg, Obs, Op, Reply, Timer, WatchEvent, WatchKind};
+use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
+use crate::proto::zab::{self, Peer};
 
-const TAG_SERVER_TICK: u64 = ZAB_TAGS_END;
+type ZabMsg = zab::Msg<Txn, Registry>;
 /// The most client connections one server holds.
 pub const CONNECTIONS_MAX: usize = 1_000;
 /// Sessions and znodes an inspector lists at most.
@@ -96,13 +96,7 @@ impl Server {
                 .is_some_and(|ticks| ticks >= self.params.read_only_after_ticks)
     }
 
-    fn origin(
-        &self,
-        ctx: &Ctx<'_, RegistryProto>,
-        client: NodeId,
-        session: u64,
-        xid: u64,
-    ) -> Origin {
+    fn origin<H: Host>(&self, ctx: &Ctx<'_, H>, client: NodeId, session: u64, xid: u64) -> Origin {
         Origin {
             server: ctx.id(),
             client,
@@ -111,7 +105,7 @@ impl Server {
         }
     }
 
-    fn close(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: NodeId, expired: bool) {
+    fn close<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, expired: bool) {
         self.conns.remove(&client);
         self.connecting.remove(&client);
         for watchers in self
@@ -125,7 +119,7 @@ impl Server {
     }
 
     /// Sends a frame on a client's connection, counting it (see `Msg::Ping`).
-    fn reply(&mut self, ctx: &mut Ctx<'_, RegistryProto>, client: NodeId, msg: Msg) {
+    fn reply<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, msg: Msg) {
         let Some(conn) = self.conns.get_mut(&client) else {
             return;
         };
@@ -133,9 +127,9 @@ impl Server {
         ctx.send(client, msg);
     }
 
-    fn accept(
+    fn accept<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         session: u64,
         read_only: bool,
@@ -164,7 +158,7 @@ impl Server {
         ctx.send(client, connected);
     }
 
-    fn touch(&mut self, ctx: &Ctx<'_, RegistryProto>, session: u64) {
+    fn touch<H: Host>(&mut self, ctx: &Ctx<'_, H>, session: u64) {
         if session == 0 {
             return;
         }
@@ -178,9 +172,9 @@ impl Server {
         }
     }
 
-    fn on_connect(
+    fn on_connect<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         session: u64,
         timeout_ns: u64,
@@ -225,9 +219,9 @@ impl Server {
         }
     }
 
-    fn on_revalidated(
+    fn on_revalidated<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         session: u64,
         valid: bool,
@@ -242,9 +236,9 @@ impl Server {
         }
     }
 
-    fn on_request(
+    fn on_request<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         session: u64,
         xid: u64,
@@ -331,9 +325,9 @@ impl Server {
         }
     }
 
-    fn serve_read(
+    fn serve_read<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         xid: u64,
         op: &Op,
@@ -385,13 +379,7 @@ impl Server {
         self.reply(ctx, client, Msg::Response { xid, zxid, result });
     }
 
-    fn on_ping(
-        &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
-        client: NodeId,
-        session: u64,
-        sent: u64,
-    ) {
+    fn on_ping<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, session: u64, sent: u64) {
         let Some(conn) = self.conns.get_mut(&client).filter(|c| c.session == session) else {
             ctx.send(client, Msg::Closed { expired: false });
             return;
@@ -410,9 +398,9 @@ impl Server {
         self.reply(ctx, client, pong);
     }
 
-    fn on_set_watches(
+    fn on_set_watches<H: Host>(
         &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
+        ctx: &mut Ctx<'_, H>,
         client: NodeId,
         last_zxid: u64,
         data: Vec<String>,
@@ -461,7 +449,7 @@ impl Server {
     }
 
     /// Answers and watch events for what ZAB committed since the last call.
-    fn after_zab(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn after_zab<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         for (zxid, txn, outcome) in self.zab.take_applied() {
             self.on_applied(ctx, zxid, txn, outcome);
         }
@@ -506,13 +494,7 @@ impl Server {
         self.was_leading = leading;
     }
 
-    fn on_applied(
-        &mut self,
-        ctx: &mut Ctx<'_, RegistryProto>,
-        zxid: u64,
-        txn: Txn,
-        outcome: Outcome,
-    ) {
+    fn on_applied<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, zxid: u64, txn: Txn, outcome: Outcome) {
         let mut changed = Vec::new();
         match (&txn.op, &outcome.result) {
             (TxnOp::CreateSession { timeout_ns }, Ok(_)) => {
@@ -606,13 +588,13 @@ impl Server {
         self.reply(ctx, client, response);
     }
 
-    fn fire_deleted(&mut self, ctx: &mut Ctx<'_, RegistryProto>, path: &str) {
+    fn fire_deleted<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, path: &str) {
         self.fire(ctx, true, path, WatchKind::NodeDeleted);
         self.fire(ctx, false, path, WatchKind::NodeDeleted);
         self.fire(ctx, false, parent(path), WatchKind::NodeChildrenChanged);
     }
 
-    fn fire(&mut self, ctx: &mut Ctx<'_, RegistryProto>, data: bool, path: &str, kind: WatchKind) {
+    fn fire<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, data: bool, path: &str, kind: WatchKind) {
         let table = if data {
             &mut self.data_watches
         } else {
@@ -630,7 +612,7 @@ impl Server {
         }
     }
 
-    fn on_tick(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+    fn on_tick<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
         let now = ctx.now_ns();
         if let (false, Some(leader)) = (self.zab.is_leading(), self.zab.leader()) {
             if !self.touched.is_empty() {
@@ -638,7 +620,8 @@ impl Server {
                 ctx.send(leader, Msg::Touch { sessions });
             }
         }
-        if self.zab.is_leading() {
+        // Bug zoo: `registry.sessions-never-expire` skips the leader's session expiry.
+        if self.zab.is_leading() && !ctx.bug(SESSIONS_NEVER_EXPIRE) {
             let expired: Vec<u64> = self
                 .deadlines
                 .iter()
@@ -684,20 +667,30 @@ fn parent(path: &str) -> &str {
     }
 }
 
-impl Node<RegistryProto> for Server {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, RegistryProto>) {
+impl<H: Host> Node<H> for Server {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
         self.zab.on_start(ctx);
-        ctx.set_timer(self.params.zab.tick_ns, TAG_SERVER_TICK);
+        ctx.set_timer(self.params.zab.tick_ns, Timer::ServerTick);
         self.after_zab(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, RegistryProto>, from: NodeId, msg: Msg) {
-        match msg {
-            Msg::Zab(zab::Msg::Forward { txn }) => {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        let msg = match Wraps::<ZabMsg>::into_part(msg) {
+            Ok(zab::Msg::Forward { txn }) => {
                 let txn = self.check_owner(txn);
                 self.zab.on_message(ctx, from, zab::Msg::Forward { txn });
+                return self.after_zab(ctx);
             }
-            Msg::Zab(msg) => self.zab.on_message(ctx, from, msg),
+            Ok(msg) => {
+                self.zab.on_message(ctx, from, msg);
+                return self.after_zab(ctx);
+            }
+            Err(other) => other,
+        };
+        let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
+            return;
+        };
+        match msg {
             Msg::Touch { sessions } if self.zab.is_leading() => {
                 for session in sessions {
                     self.touch(ctx, session);
@@ -746,12 +739,15 @@ impl Node<RegistryProto> for Server {
         self.after_zab(ctx);
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, RegistryProto>, timer: TimerId, tag: u64) {
-        if tag == TAG_SERVER_TICK {
-            self.on_tick(ctx);
-            ctx.set_timer(self.params.zab.tick_ns, TAG_SERVER_TICK);
-        } else {
-            self.zab.on_timer(ctx, timer, tag);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
+        match Wraps::<zab::Timer>::into_part(timer) {
+            Ok(timer) => self.zab.on_timer(ctx, id, timer),
+            Err(timer) => {
+                if let Ok(Timer::ServerTick) = Wraps::<Timer>::into_part(timer) {
+                    self.on_tick(ctx);
+                    ctx.set_timer(self.params.zab.tick_ns, Timer::ServerTick);
+                }
+            }
         }
         self.after_zab(ctx);
     }
@@ -775,7 +771,7 @@ impl Node<RegistryProto> for Server {
         ));
         text.push_str("\n\nsessions (id: client, timeout):\n");
         for (id, info) in state.sessions.iter().take(INSPECT_LINES_MAX) {
-            let timeout = crate::scenario::format_duration(info.timeout_ns);
+            let timeout = crate::units::format_duration(info.timeout_ns);
             text.push_str(&format!("  {id:#x}: client {}, {timeout}\n", info.client));
         }
         text.push_str("\nznodes (committed):\n");

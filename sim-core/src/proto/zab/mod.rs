@@ -30,16 +30,47 @@
 
 pub mod bugs;
 pub mod election;
+pub mod invariants;
 mod peer;
 mod storage;
 
-pub use peer::{Peer, PeerState, TAG_FINALIZE, TAG_TICK, ZAB_TAGS_END};
+pub use peer::{Peer, PeerState, SERVERS_MAX};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
-use crate::node::NodeId;
+use crate::node::{NodeId, Proto, Wraps};
+use crate::proto::spec::ComponentSpec;
+
+pub const COMPONENT: ComponentSpec = ComponentSpec {
+    name: "zab",
+    description: "ZooKeeper Atomic Broadcast: election, discovery, sync, broadcast",
+    invariants: &[invariants::ONE_LEADER_PER_EPOCH, invariants::AGREEMENT],
+    gauges: &[],
+    bugs: bugs::BUGS,
+};
+
+/// What a node hosting a ZAB peer replicating `S` needs of its host's types.
+pub trait Host<S: StateMachine>:
+    Proto<Msg: Wraps<Msg<S::Txn, S>>, Obs: Wraps<Obs>, Timer: Wraps<Timer>>
+{
+}
+impl<
+        S: StateMachine,
+        P: Proto<Msg: Wraps<Msg<S::Txn, S>>, Obs: Wraps<Obs>, Timer: Wraps<Timer>>,
+    > Host<S> for P
+{
+}
+
+/// ZAB's timers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Timer {
+    /// Heartbeats, election resends and failure detection.
+    Tick,
+    /// An election's quorum agrees: decide unless a better vote comes first.
+    Finalize,
+}
 
 /// A transaction id: `epoch << 32 | counter`. Zero is the empty history.
 pub type Zxid = u64;

@@ -11,19 +11,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::bugs::{ACK_BEFORE_PERSIST, COMMIT_WITHOUT_QUORUM, VOTE_IGNORES_EPOCH};
+use super::bugs::{
+    ACK_BEFORE_PERSIST, COMMIT_WITHOUT_QUORUM, DISCOVERY_WITHOUT_QUORUM, VOTE_IGNORES_EPOCH,
+};
 use super::election::{beats, has_quorum};
 use super::storage::{self, Snapshot};
 use super::{
-    chain_digest, counter_of, epoch_of, show_zxid, zxid, Config, Msg, Obs, StateMachine, Sync,
-    Vote, Zxid,
+    chain_digest, counter_of, epoch_of, show_zxid, zxid, Config, Host, Msg, Obs, StateMachine,
+    Sync, Timer, Vote, Zxid,
 };
-use crate::node::{Ctx, NodeId, Proto, TimerId};
-
-/// Timer tags ZAB uses; the host's own tags start at `ZAB_TAGS_END`.
-pub const TAG_TICK: u64 = 1;
-pub const TAG_FINALIZE: u64 = 2;
-pub const ZAB_TAGS_END: u64 = 16;
+use crate::node::{Ctx, NodeId, TimerId};
 
 /// The most proposals a leader holds unacknowledged; more submissions are refused.
 pub const PENDING_MAX: usize = 1024;
@@ -318,12 +315,7 @@ impl<S: StateMachine> Peer<S> {
     }
 
     /// Boot or restart: recover from disk, then look for a leader.
-    pub fn on_start<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    pub fn on_start<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let recovered = storage::recover::<S>(ctx.disk());
         self.accepted_epoch = recovered.accepted_epoch;
         self.accepted_leader = recovered.accepted_leader;
@@ -339,41 +331,26 @@ impl<S: StateMachine> Peer<S> {
             self.log.windows(2).all(|w| w[0].0 < w[1].0),
             "log out of order"
         );
-        ctx.observe(
-            Obs::Loaded {
-                zxid: self.applied,
-                digest: self.digest,
-            }
-            .into(),
-        );
-        ctx.set_timer(self.config.tick_ns, TAG_TICK);
+        ctx.observe(Obs::Loaded {
+            zxid: self.applied,
+            digest: self.digest,
+        });
+        ctx.set_timer(self.config.tick_ns, Timer::Tick);
         self.look(ctx);
     }
 
     /// Handles a ZAB timer; false for a tag that is not ZAB's.
-    pub fn on_timer<P>(&mut self, ctx: &mut Ctx<'_, P>, timer: TimerId, tag: u64) -> bool
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
-        match tag {
-            TAG_TICK => {
+    pub fn on_timer<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: Timer) {
+        match timer {
+            Timer::Tick => {
                 self.on_tick(ctx);
-                ctx.set_timer(self.config.tick_ns, TAG_TICK);
+                ctx.set_timer(self.config.tick_ns, Timer::Tick);
             }
-            TAG_FINALIZE => self.on_finalize(ctx, timer),
-            _ => return false,
+            Timer::Finalize => self.on_finalize(ctx, id),
         }
-        true
     }
 
-    pub fn on_message<P>(&mut self, ctx: &mut Ctx<'_, P>, from: NodeId, msg: ZMsg<S>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    pub fn on_message<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: ZMsg<S>) {
         if !self.config.servers.contains(&from) || from == self.id {
             return;
         }
@@ -407,13 +384,10 @@ impl<S: StateMachine> Peer<S> {
                         *phase = Phase::Broadcast;
                         *commit_to = (*commit_to).max(committed);
                     }
-                    ctx.observe(
-                        Obs::Serving {
-                            leader: from,
-                            epoch,
-                        }
-                        .into(),
-                    );
+                    ctx.observe(Obs::Serving {
+                        leader: from,
+                        epoch,
+                    });
                     self.apply_committed(ctx);
                 }
             }
@@ -430,7 +404,7 @@ impl<S: StateMachine> Peer<S> {
             Msg::Commit { epoch, zxid } => self.on_commit(ctx, from, epoch, zxid),
             Msg::Ping { epoch, committed } => {
                 if self.is_from_leader(from, epoch) {
-                    ctx.send(from, Msg::Pong.into());
+                    ctx.send(from, Msg::Pong);
                     self.on_commit(ctx, from, epoch, committed.min(self.last_zxid()));
                 }
             }
@@ -445,17 +419,16 @@ impl<S: StateMachine> Peer<S> {
     }
 
     /// Submits a write: the leader proposes it, a follower forwards it to its leader.
-    pub fn submit<P>(&mut self, ctx: &mut Ctx<'_, P>, txn: S::Txn) -> Result<(), NotReady>
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    pub fn submit<H: Host<S>>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        txn: S::Txn,
+    ) -> Result<(), NotReady> {
         match self.leader() {
             None => Err(NotReady::NoLeader),
             Some(leader) if leader == self.id => self.propose(ctx, txn),
             Some(leader) => {
-                ctx.send(leader, Msg::Forward { txn }.into());
+                ctx.send(leader, Msg::Forward { txn });
                 Ok(())
             }
         }
@@ -499,7 +472,7 @@ impl<S: StateMachine> Peer<S> {
             .filter(move |s| *s != self.id)
     }
 
-    fn write_epochs<P: Proto>(&mut self, ctx: &mut Ctx<'_, P>) {
+    fn write_epochs<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let (accepted, leader, current) = (
             self.accepted_epoch,
             self.accepted_leader,
@@ -508,19 +481,14 @@ impl<S: StateMachine> Peer<S> {
         storage::write_epochs(ctx.disk(), accepted, leader, current);
     }
 
-    fn sync_disk<P: Proto>(&mut self, ctx: &mut Ctx<'_, P>) {
+    fn sync_disk<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         ctx.disk().sync();
         self.dirty = false;
     }
 
     // ---- Election -------------------------------------------------------------------
 
-    fn look<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn look<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         if let Role::Looking {
             finalize: Some(timer),
             ..
@@ -538,23 +506,16 @@ impl<S: StateMachine> Peer<S> {
             finalize: None,
             since_tick: self.tick,
         };
-        ctx.observe(
-            Obs::Role {
-                state: PeerState::Looking,
-                epoch: self.current_epoch,
-            }
-            .into(),
-        );
+        ctx.observe(Obs::Role {
+            state: PeerState::Looking,
+            epoch: self.current_epoch,
+        });
         self.notify_all(ctx);
         // A lone server is its own quorum.
         self.arm_finalize_if_quorum(ctx);
     }
 
-    fn notify_all<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-    {
+    fn notify_all<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let notification = Msg::Notification {
             vote: self.vote,
             round: self.round,
@@ -562,22 +523,18 @@ impl<S: StateMachine> Peer<S> {
         };
         let others: Vec<NodeId> = self.others().collect();
         for server in others {
-            ctx.send(server, notification.clone().into());
+            ctx.send(server, notification.clone());
         }
     }
 
-    fn on_notification<P>(
+    fn on_notification<H: Host<S>>(
         &mut self,
-        ctx: &mut Ctx<'_, P>,
+        ctx: &mut Ctx<'_, H>,
         from: NodeId,
         vote: Vote,
         round: u64,
         state: PeerState,
-    ) where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    ) {
         let leader_left = matches!(self.role, Role::Following { leader, .. } if leader == from);
         if leader_left && state == PeerState::Looking {
             // Our leader is looking (it restarted or stepped down): where ZooKeeper's
@@ -594,7 +551,7 @@ impl<S: StateMachine> Peer<S> {
                     round: self.round,
                     state: me,
                 };
-                ctx.send(from, answer.into());
+                ctx.send(from, answer);
             }
             return;
         }
@@ -617,7 +574,7 @@ impl<S: StateMachine> Peer<S> {
                     round: self.round,
                     state: me,
                 };
-                ctx.send(from, answer.into());
+                ctx.send(from, answer);
                 return;
             } else if beats(vote, self.vote, ignore_epoch) {
                 self.vote = vote;
@@ -659,7 +616,7 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn reset_votes<P: Proto>(&mut self, ctx: &mut Ctx<'_, P>) {
+    fn reset_votes<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let (id, vote) = (self.id, self.vote);
         if let Role::Looking {
             votes, finalize, ..
@@ -673,7 +630,7 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn arm_finalize_if_quorum<P: Proto>(&mut self, ctx: &mut Ctx<'_, P>) {
+    fn arm_finalize_if_quorum<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let (vote, quorum, finalize_ns) =
             (self.vote, self.config.quorum(), self.config.finalize_ns);
         if let Role::Looking {
@@ -681,17 +638,12 @@ impl<S: StateMachine> Peer<S> {
         } = &mut self.role
         {
             if finalize.is_none() && has_quorum(votes, quorum, |v| *v == vote) {
-                *finalize = Some(ctx.set_timer(finalize_ns, TAG_FINALIZE));
+                *finalize = Some(ctx.set_timer(finalize_ns, Timer::Finalize));
             }
         }
     }
 
-    fn on_finalize<P>(&mut self, ctx: &mut Ctx<'_, P>, timer: TimerId)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn on_finalize<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, timer: TimerId) {
         let (vote, quorum) = (self.vote, self.config.quorum());
         let Role::Looking {
             votes, finalize, ..
@@ -708,12 +660,7 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn decide<P>(&mut self, ctx: &mut Ctx<'_, P>, vote: Vote)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn decide<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, vote: Vote) {
         if let Role::Looking {
             finalize: Some(timer),
             ..
@@ -735,13 +682,10 @@ impl<S: StateMachine> Peer<S> {
                 counter: 0,
                 since_tick: tick,
             };
-            ctx.observe(
-                Obs::Role {
-                    state: PeerState::Leading,
-                    epoch: self.current_epoch,
-                }
-                .into(),
-            );
+            ctx.observe(Obs::Role {
+                state: PeerState::Leading,
+                epoch: self.current_epoch,
+            });
             self.try_choose_epoch(ctx);
         } else {
             self.role = Role::Following {
@@ -751,28 +695,25 @@ impl<S: StateMachine> Peer<S> {
                 last_heard_tick: tick,
                 commit_to: self.applied,
             };
-            ctx.observe(
-                Obs::Role {
-                    state: PeerState::Following,
-                    epoch: self.current_epoch,
-                }
-                .into(),
-            );
+            ctx.observe(Obs::Role {
+                state: PeerState::Following,
+                epoch: self.current_epoch,
+            });
             let info = Msg::FollowerInfo {
                 accepted_epoch: self.accepted_epoch,
             };
-            ctx.send(vote.leader, info.into());
+            ctx.send(vote.leader, info);
         }
     }
 
     // ---- Discovery and synchronisation ------------------------------------------------
 
-    fn on_follower_info<P>(&mut self, ctx: &mut Ctx<'_, P>, from: NodeId, accepted_epoch: u32)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn on_follower_info<H: Host<S>>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        from: NodeId,
+        accepted_epoch: u32,
+    ) {
         let tick = self.tick;
         let Role::Leading {
             epoch,
@@ -796,17 +737,14 @@ impl<S: StateMachine> Peer<S> {
                 infos.insert(from, accepted_epoch);
                 self.try_choose_epoch(ctx);
             }
-            Some(epoch) => ctx.send(from, Msg::LeaderInfo { epoch }.into()),
+            Some(epoch) => {
+                ctx.send(from, Msg::LeaderInfo { epoch });
+            }
         }
     }
 
-    fn try_choose_epoch<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
-        let quorum = self.config.quorum();
+    fn try_choose_epoch<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
+        let quorum = self.discovery_quorum(ctx);
         let Role::Leading {
             epoch,
             infos,
@@ -827,17 +765,12 @@ impl<S: StateMachine> Peer<S> {
         self.write_epochs(ctx);
         self.sync_disk(ctx);
         for follower in followers {
-            ctx.send(follower, Msg::LeaderInfo { epoch: chosen }.into());
+            ctx.send(follower, Msg::LeaderInfo { epoch: chosen });
         }
         self.try_finish_discovery(ctx);
     }
 
-    fn on_leader_info<P>(&mut self, ctx: &mut Ctx<'_, P>, from: NodeId, new_epoch: u32)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn on_leader_info<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, new_epoch: u32) {
         let Role::Following {
             leader,
             epoch,
@@ -881,20 +814,16 @@ impl<S: StateMachine> Peer<S> {
             current_epoch: self.current_epoch,
             last_zxid: self.last_zxid(),
         };
-        ctx.send(from, ack.into());
+        ctx.send(from, ack);
     }
 
-    fn on_ack_epoch<P>(
+    fn on_ack_epoch<H: Host<S>>(
         &mut self,
-        ctx: &mut Ctx<'_, P>,
+        ctx: &mut Ctx<'_, H>,
         from: NodeId,
         follower_epoch: u32,
         follower_zxid: Zxid,
-    ) where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    ) {
         let ignore_epoch = ctx.bug(VOTE_IGNORES_EPOCH);
         let (my_epoch, my_zxid) = (self.current_epoch, self.last_zxid());
         let Role::Leading {
@@ -935,13 +864,19 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn try_finish_discovery<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
-        let quorum = self.config.quorum();
+    /// How many servers (the leader included) must take part in discovery.
+    fn discovery_quorum<H: Host<S>>(&self, ctx: &Ctx<'_, H>) -> usize {
+        // Bug zoo: `zab.discovery-without-quorum` lets a leader choose and establish its
+        // epoch on its own.
+        if ctx.bug(DISCOVERY_WITHOUT_QUORUM) {
+            1
+        } else {
+            self.config.quorum()
+        }
+    }
+
+    fn try_finish_discovery<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
+        let quorum = self.discovery_quorum(ctx);
         let Role::Leading {
             phase: phase @ Phase::Discovery,
             epoch: epoch @ Some(_),
@@ -957,7 +892,7 @@ impl<S: StateMachine> Peer<S> {
         }
         *phase = Phase::Sync;
         let epoch = epoch.expect("matched above");
-        ctx.observe(Obs::EpochEstablished { epoch }.into());
+        ctx.observe(Obs::EpochEstablished { epoch });
         for follower in acked {
             self.sync_follower(ctx, follower);
         }
@@ -993,11 +928,7 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn sync_follower<P>(&mut self, ctx: &mut Ctx<'_, P>, follower: NodeId)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-    {
+    fn sync_follower<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, follower: NodeId) {
         let Role::Leading {
             epoch: Some(epoch),
             links,
@@ -1014,20 +945,16 @@ impl<S: StateMachine> Peer<S> {
         if let Role::Leading { links, .. } = &mut self.role {
             links.get_mut(&follower).expect("checked").phase = LinkPhase::Syncing;
         }
-        ctx.send(follower, Msg::NewLeader { epoch, sync }.into());
+        ctx.send(follower, Msg::NewLeader { epoch, sync });
     }
 
-    fn on_new_leader<P>(
+    fn on_new_leader<H: Host<S>>(
         &mut self,
-        ctx: &mut Ctx<'_, P>,
+        ctx: &mut Ctx<'_, H>,
         from: NodeId,
         epoch: u32,
         sync: Sync<S::Txn, S>,
-    ) where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    ) {
         if !self.is_from_leader(from, epoch) {
             return;
         }
@@ -1064,7 +991,7 @@ impl<S: StateMachine> Peer<S> {
                 self.applied_since_snapshot = 0;
                 self.write_snapshot(ctx);
                 storage::rewrite_log(ctx.disk(), &self.log);
-                ctx.observe(Obs::Loaded { zxid, digest }.into());
+                ctx.observe(Obs::Loaded { zxid, digest });
             }
         }
         self.current_epoch = epoch;
@@ -1078,24 +1005,16 @@ impl<S: StateMachine> Peer<S> {
             epoch,
             last_zxid: self.last_zxid(),
         };
-        ctx.send(from, ack.into());
+        ctx.send(from, ack);
     }
 
     /// A TRUNC below what this server applied: only a broken leader sends one. The
     /// checkers see it; the server drops its history and resynchronises from scratch.
-    fn discard_everything<P>(&mut self, ctx: &mut Ctx<'_, P>, to: Zxid)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
-        ctx.observe(
-            Obs::Truncated {
-                to,
-                applied: self.applied,
-            }
-            .into(),
-        );
+    fn discard_everything<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, to: Zxid) {
+        ctx.observe(Obs::Truncated {
+            to,
+            applied: self.applied,
+        });
         self.state = S::default();
         self.applied = 0;
         self.digest = 0;
@@ -1106,21 +1025,17 @@ impl<S: StateMachine> Peer<S> {
         self.write_snapshot(ctx);
         storage::rewrite_log(ctx.disk(), &self.log);
         self.sync_disk(ctx);
-        ctx.observe(Obs::Loaded { zxid: 0, digest: 0 }.into());
+        ctx.observe(Obs::Loaded { zxid: 0, digest: 0 });
         self.look(ctx);
     }
 
-    fn on_ack_new_leader<P>(
+    fn on_ack_new_leader<H: Host<S>>(
         &mut self,
-        ctx: &mut Ctx<'_, P>,
+        ctx: &mut Ctx<'_, H>,
         from: NodeId,
         epoch: u32,
         last_zxid: Zxid,
-    ) where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    ) {
         let applied = self.applied;
         let Role::Leading {
             epoch: Some(my_epoch),
@@ -1151,19 +1066,14 @@ impl<S: StateMachine> Peer<S> {
                 epoch,
                 committed: applied,
             };
-            ctx.send(from, up_to_date.into());
+            ctx.send(from, up_to_date);
             self.try_commit(ctx);
         } else {
             self.try_establish(ctx);
         }
     }
 
-    fn try_establish<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn try_establish<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let quorum = self.config.quorum();
         let Role::Leading {
             epoch: Some(epoch),
@@ -1195,27 +1105,19 @@ impl<S: StateMachine> Peer<S> {
         for (zxid, txn) in to_apply {
             self.apply(ctx, zxid, txn);
         }
-        ctx.observe(
-            Obs::Serving {
-                leader: self.id,
-                epoch,
-            }
-            .into(),
-        );
+        ctx.observe(Obs::Serving {
+            leader: self.id,
+            epoch,
+        });
         let committed = self.applied;
         for follower in ready {
-            ctx.send(follower, Msg::UpToDate { epoch, committed }.into());
+            ctx.send(follower, Msg::UpToDate { epoch, committed });
         }
     }
 
     // ---- Broadcast --------------------------------------------------------------------
 
-    fn propose<P>(&mut self, ctx: &mut Ctx<'_, P>, txn: S::Txn) -> Result<(), NotReady>
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn propose<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, txn: S::Txn) -> Result<(), NotReady> {
         let id = self.id;
         let Role::Leading {
             epoch: Some(epoch),
@@ -1251,18 +1153,13 @@ impl<S: StateMachine> Peer<S> {
                 zxid,
                 txn: txn.clone(),
             };
-            ctx.send(follower, proposal.into());
+            ctx.send(follower, proposal);
         }
         self.try_commit(ctx);
         Ok(())
     }
 
-    fn try_commit<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn try_commit<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let needed = if ctx.bug(COMMIT_WITHOUT_QUORUM) {
             1
         } else {
@@ -1295,7 +1192,7 @@ impl<S: StateMachine> Peer<S> {
                 .clone();
             self.apply(ctx, zxid, txn);
             for follower in targets {
-                ctx.send(follower, Msg::Commit { epoch, zxid }.into());
+                ctx.send(follower, Msg::Commit { epoch, zxid });
             }
         }
     }
@@ -1307,18 +1204,14 @@ impl<S: StateMachine> Peer<S> {
             .map(|i| &self.log[i].1)
     }
 
-    fn on_proposal<P>(
+    fn on_proposal<H: Host<S>>(
         &mut self,
-        ctx: &mut Ctx<'_, P>,
+        ctx: &mut Ctx<'_, H>,
         from: NodeId,
         epoch: u32,
         zxid: Zxid,
         txn: S::Txn,
-    ) where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    ) {
         if !self.is_from_leader(from, epoch) {
             return;
         }
@@ -1344,15 +1237,16 @@ impl<S: StateMachine> Peer<S> {
             self.sync_disk(ctx);
         }
         self.log.push((zxid, txn));
-        ctx.send(from, Msg::Ack { zxid }.into());
+        ctx.send(from, Msg::Ack { zxid });
     }
 
-    fn on_commit<P>(&mut self, ctx: &mut Ctx<'_, P>, from: NodeId, epoch: u32, zxid: Zxid)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn on_commit<H: Host<S>>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        from: NodeId,
+        epoch: u32,
+        zxid: Zxid,
+    ) {
         if !self.is_from_leader(from, epoch) {
             return;
         }
@@ -1372,11 +1266,7 @@ impl<S: StateMachine> Peer<S> {
         self.apply_committed(ctx);
     }
 
-    fn apply_committed<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Obs: From<Obs>,
-    {
+    fn apply_committed<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let Role::Following {
             phase: Phase::Broadcast,
             commit_to,
@@ -1396,22 +1286,15 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn apply<P>(&mut self, ctx: &mut Ctx<'_, P>, zxid: Zxid, txn: S::Txn)
-    where
-        P: Proto,
-        P::Obs: From<Obs>,
-    {
+    fn apply<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, zxid: Zxid, txn: S::Txn) {
         assert!(zxid > self.applied, "applied out of order");
         let output = self.state.apply(zxid, &txn);
         self.digest = chain_digest(self.digest, zxid, &txn);
         self.applied = zxid;
-        ctx.observe(
-            Obs::Applied {
-                zxid,
-                digest: self.digest,
-            }
-            .into(),
-        );
+        ctx.observe(Obs::Applied {
+            zxid,
+            digest: self.digest,
+        });
         self.outputs.push((zxid, txn, output));
         self.applied_since_snapshot += 1;
         if self.applied_since_snapshot >= self.config.snapshot_every {
@@ -1419,7 +1302,7 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn take_snapshot<P: Proto>(&mut self, ctx: &mut Ctx<'_, P>) {
+    fn take_snapshot<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let committed = self.log.partition_point(|(z, _)| *z <= self.applied);
         let keep_from = committed.saturating_sub(self.config.log_retain as usize);
         if keep_from > 0 {
@@ -1433,7 +1316,7 @@ impl<S: StateMachine> Peer<S> {
         self.sync_disk(ctx);
     }
 
-    fn write_snapshot<P: Proto>(&mut self, ctx: &mut Ctx<'_, P>) {
+    fn write_snapshot<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         let snapshot = Snapshot {
             zxid: self.applied,
             digest: self.digest,
@@ -1445,12 +1328,7 @@ impl<S: StateMachine> Peer<S> {
 
     // ---- Heartbeats and failure detection ---------------------------------------------
 
-    fn on_tick<P>(&mut self, ctx: &mut Ctx<'_, P>)
-    where
-        P: Proto,
-        P::Msg: From<ZMsg<S>>,
-        P::Obs: From<Obs>,
-    {
+    fn on_tick<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
         self.tick += 1;
         if self.dirty {
             // The planted bug's lazy sync: acked entries reach the disk a tick late.
@@ -1485,7 +1363,7 @@ impl<S: StateMachine> Peer<S> {
                     let info = Msg::FollowerInfo {
                         accepted_epoch: self.accepted_epoch,
                     };
-                    ctx.send(*leader, info.into());
+                    ctx.send(*leader, info);
                 }
             }
             Role::Leading {
@@ -1520,7 +1398,7 @@ impl<S: StateMachine> Peer<S> {
                 };
                 let targets: Vec<NodeId> = followers(links, LinkPhase::forwarded);
                 for follower in targets {
-                    ctx.send(follower, ping.clone().into());
+                    ctx.send(follower, ping.clone());
                 }
             }
         }

@@ -1,4 +1,6 @@
-//! Durations and probabilities as scenario files write them ("250ms", 0.05).
+//! Durations as people write them ("250ms", "1.5s"), parsed into integer nanoseconds and
+//! printed back exactly. Scenario files, fault specs, protocol parameters and every
+//! display share these two functions. This module knows nothing of any of them.
 
 /// Parses "1.5s", "250ms", "10us", "100ns", "2m", with an optional leading '-', into
 /// integer nanoseconds. At most nine decimals; no exponent.

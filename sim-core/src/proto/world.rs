@@ -1,0 +1,60 @@
+//! `World`: the host every built-in scenario runs in. Its message, observation and timer
+//! types wrap those of every built-in component, so one scenario may mix node kinds of
+//! several protocols (registry servers beside brokers that find each other through
+//! them) and every component's invariants and bugs apply wherever it runs.
+//!
+//! Adding a component means adding its types here. Nothing here behaves: this file only
+//! wraps (see `node::host_enum!`).
+
+use serde::Serialize;
+
+use crate::host_enum;
+use crate::node::Proto;
+use crate::proto::registry::state::{Registry, Txn};
+use crate::proto::{broadcast, broker, ping_pong, registry, zab};
+
+pub struct World;
+
+impl Proto for World {
+    type Msg = Msg;
+    type Obs = Obs;
+    type Timer = Timer;
+}
+
+host_enum! {
+    /// Every built-in component's messages.
+    #[derive(Clone, PartialEq, Serialize)]
+    pub enum Msg {
+        PingPong(ping_pong::Msg),
+        Broadcast(broadcast::Msg),
+        Broker(broker::Msg),
+        Zab(zab::Msg<Txn, Registry>),
+        Registry(registry::Msg),
+    }
+}
+
+host_enum! {
+    /// Every built-in component's observations.
+    #[derive(Clone, PartialEq)]
+    pub enum Obs {
+        PingPong(ping_pong::Obs),
+        Broadcast(broadcast::Obs),
+        Broker(broker::Obs),
+        Zab(zab::Obs),
+        Registry(registry::Obs),
+    }
+}
+
+host_enum! {
+    /// Every built-in component's timers.
+    #[derive(Clone, PartialEq, Serialize)]
+    pub enum Timer {
+        PingPong(ping_pong::Timer),
+        Broadcast(broadcast::Timer),
+        Broker(broker::Timer),
+        BrokerClient(broker::client::Timer),
+        Zab(zab::Timer),
+        Registry(registry::Timer),
+        RegistryClient(registry::client::Timer),
+    }
+}

@@ -1,0 +1,187 @@
+//! The broker's channel rules, one handler at a time: the testing harness plays the
+//! clients frame by frame and shows what the broker answered, wrote and observed, in
+//! order. RabbitMQ's reply codes and the confirm-after-sync rule are in this text.
+
+use sim_core::proto::broker::server::BrokerParams;
+use sim_core::proto::broker::{self, Broker, Frame, Message, Method, QueueArgs};
+use sim_core::proto::world::World;
+use sim_core::testing::Harness;
+use sim_core::NodeId;
+
+const MS: u64 = 1_000_000;
+
+/// The broker as node 0 of a run with two clients, 1 and 2.
+struct Client {
+    id: NodeId,
+    connection: u32,
+    seq: u64,
+}
+
+impl Client {
+    fn new(id: NodeId) -> Self {
+        Self {
+            id,
+            connection: 1,
+            seq: 0,
+        }
+    }
+
+    fn frame(&mut self, frame: Frame) -> broker::Msg {
+        let seq = self.seq;
+        self.seq += 1;
+        broker::Msg {
+            connection: self.connection,
+            seq,
+            frame,
+        }
+    }
+
+    fn send(&mut self, broker: &mut Harness<World>, frame: Frame) -> Vec<String> {
+        let msg = self.frame(frame);
+        broker
+            .deliver(self.id, msg)
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn call(&mut self, broker: &mut Harness<World>, method: Method) -> Vec<String> {
+        self.send(broker, Frame::Method(method))
+    }
+
+    /// Opens the connection and its channel.
+    fn open(&mut self, broker: &mut Harness<World>) {
+        self.send(broker, Frame::Open);
+        self.call(broker, Method::ChannelOpen);
+    }
+}
+
+fn broker() -> Harness<World> {
+    let params = BrokerParams {
+        heartbeat_ns: 100 * MS,
+        sync_interval_ns: 2 * MS,
+    };
+    let mut harness = Harness::new(0, 3, 1, Box::new(Broker::new(params)));
+    harness.start();
+    harness
+}
+
+fn declare(name: &str, exclusive: bool) -> Method {
+    Method::QueueDeclare {
+        name: name.into(),
+        durable: !exclusive,
+        exclusive,
+        auto_delete: false,
+        args: QueueArgs::default(),
+    }
+}
+
+fn consume(queue: &str, tag: &str) -> Method {
+    Method::BasicConsume {
+        queue: queue.into(),
+        tag: tag.into(),
+        auto_ack: false,
+    }
+}
+
+fn sent(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .filter(|line| line.starts_with("send "))
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn opening_a_connection_and_its_channel_is_answered_in_order() {
+    let mut b = broker();
+    let mut c = Client::new(1);
+    assert_eq!(
+        c.send(&mut b, Frame::Open),
+        ["send 1 Msg { connection: 1, seq: 0, frame: OpenOk }"]
+    );
+    assert_eq!(
+        sent(&c.call(&mut b, Method::ChannelOpen)),
+        ["send 1 Msg { connection: 1, seq: 1, frame: Reply(ChannelOpenOk) }"]
+    );
+}
+
+#[test]
+fn a_method_on_a_channel_that_is_not_open_is_ignored() {
+    let mut b = broker();
+    let mut c = Client::new(1);
+    c.send(&mut b, Frame::Open);
+    assert!(c.call(&mut b, declare("q", false)).is_empty());
+}
+
+#[test]
+fn consuming_from_a_missing_queue_closes_the_channel_with_404() {
+    let mut b = broker();
+    let mut c = Client::new(1);
+    c.open(&mut b);
+    let lines = c.call(&mut b, consume("nowhere", "t"));
+    let sends = sent(&lines);
+    assert_eq!(sends.len(), 1, "{lines:?}");
+    assert!(sends[0].contains("ChannelClose { code: 404"), "{lines:?}");
+}
+
+#[test]
+fn another_connections_exclusive_queue_is_405() {
+    let mut b = broker();
+    let (mut owner, mut other) = (Client::new(1), Client::new(2));
+    owner.open(&mut b);
+    other.open(&mut b);
+    let ok = owner.call(&mut b, declare("mine", true));
+    assert!(sent(&ok)[0].contains("QueueDeclareOk"), "{ok:?}");
+    let refused = other.call(&mut b, consume("mine", "t"));
+    assert!(
+        sent(&refused)[0].contains("ChannelClose { code: 405"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_persistent_message_in_a_durable_queue_is_confirmed_only_after_the_log_is_synced() {
+    let mut b = broker();
+    let mut c = Client::new(1);
+    c.open(&mut b);
+    c.call(&mut b, declare("q", false));
+    c.call(&mut b, Method::ConfirmSelect);
+    let publish = Method::BasicPublish {
+        exchange: String::new(),
+        routing_key: "q".into(),
+        mandatory: false,
+        message: Message {
+            id: 7,
+            persistent: true,
+            body: 7,
+            deaths: 0,
+        },
+    };
+    let published = c.call(&mut b, publish);
+    assert!(
+        !published.iter().any(|line| line.contains("Confirm")),
+        "no confirm before the sync: {published:?}"
+    );
+    assert!(
+        published
+            .iter()
+            .any(|line| line.starts_with("disk append broker.log")),
+        "{published:?}"
+    );
+    assert!(
+        published.contains(&"timer ServerSync in 2ms".to_string()),
+        "{published:?}"
+    );
+    let synced = b.fire(broker::Timer::ServerSync);
+    let synced: Vec<&str> = synced.lines().collect();
+    let sync_at = synced
+        .iter()
+        .position(|l| *l == "disk sync")
+        .expect("a sync");
+    let confirm_at = synced
+        .iter()
+        .position(|l| l.contains("Confirm { seq: 1, ack: true }"))
+        .expect("a confirm");
+    assert!(sync_at < confirm_at, "{synced:#?}");
+}
