@@ -1,11 +1,15 @@
-//! The canonical bytes of a value, streamed straight into a hash: a serde `Serializer`
-//! that writes postcard's encoding (varints, zig-zag signed integers, length-prefixed
-//! strings and sequences, variant indexes) into a `hash::Payload` without building a
-//! buffer. The trace hashes every message this way; the bytes are exactly
-//! `postcard::to_allocvec`'s, which a test checks.
+//! The canonical bytes of a value, and a serde `Serializer` that streams them straight
+//! into a hash: the trace hashes every message and timer this way, without a buffer.
 //!
-//! It never allocates and never sees time, nodes or the trace; values whose length is
-//! unknown up front (a `serialize_seq(None)`) are refused, as postcard refuses them.
+//! The encoding is fixed-width, so it costs a few instructions per field: integers
+//! little-endian at their own width (`u8` 1 byte ... `u128` 16), `bool` one byte, `char`
+//! four, floats their IEEE bits, an enum variant its index as a `u32`, `Option` a tag
+//! byte then the value, strings, byte strings, sequences and maps their length as a `u64`
+//! then their items, structs and tuples their fields in order, units nothing. `usize`
+//! reaches serde as `u64`, so nothing depends on pointer width.
+//!
+//! It never allocates on the hashing path and never sees time, nodes or the trace;
+//! values whose length is unknown up front (a `serialize_seq(None)`) are refused.
 
 use std::fmt;
 
@@ -17,17 +21,60 @@ use crate::hash::{Hash64, Payload};
 #[inline]
 pub fn hash_value<T: Serialize + ?Sized>(hash: &mut Hash64, value: &T) {
     let mut sink = Sink {
-        payload: hash.payload(),
+        out: hash.payload(),
     };
     value
         .serialize(&mut sink)
         .expect("values with a known shape always serialise");
-    sink.payload.finish();
+    sink.out.finish();
 }
 
-/// The canonical bytes of `value` in a buffer (for disks and tests).
+/// The canonical bytes of `value` in a buffer (for tests and tools that show them).
 pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    postcard::to_allocvec(value).expect("values with a known shape always serialise")
+    let mut sink = Sink { out: Vec::new() };
+    value
+        .serialize(&mut sink)
+        .expect("values with a known shape always serialise");
+    sink.out
+}
+
+/// Where canonical bytes go: a hash payload, or a buffer.
+pub trait Out {
+    fn byte(&mut self, byte: u8);
+    /// The low `len` bytes of `bytes`, little-endian; `len` at most 8.
+    fn word(&mut self, bytes: u64, len: u32);
+    fn bytes(&mut self, bytes: &[u8]);
+}
+
+impl Out for Payload<'_> {
+    #[inline]
+    fn byte(&mut self, byte: u8) {
+        Payload::byte(self, byte);
+    }
+
+    #[inline]
+    fn word(&mut self, bytes: u64, len: u32) {
+        self.write_word(bytes, len);
+    }
+
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.write(bytes);
+    }
+}
+
+impl Out for Vec<u8> {
+    fn byte(&mut self, byte: u8) {
+        self.push(byte);
+    }
+
+    fn word(&mut self, bytes: u64, len: u32) {
+        self.extend_from_slice(&bytes.to_le_bytes()[..len as usize]);
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
 }
 
 #[derive(Debug)]
@@ -47,46 +94,20 @@ impl ser::Error for Error {
     }
 }
 
-struct Sink<'a> {
-    payload: Payload<'a>,
+struct Sink<O: Out> {
+    out: O,
 }
 
-impl Sink<'_> {
-    #[inline]
-    fn varint(&mut self, mut value: u128) {
-        loop {
-            let low = (value & 0x7f) as u8;
-            value >>= 7;
-            if value == 0 {
-                self.payload.byte(low);
-                return;
-            }
-            self.payload.byte(low | 0x80);
-        }
-    }
-
-    #[inline]
-    fn varint64(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.payload.byte(value as u8 | 0x80);
-            value >>= 7;
-        }
-        self.payload.byte(value as u8);
-    }
-
+impl<O: Out> Sink<O> {
     #[inline]
     fn length(&mut self, len: Option<usize>) -> Result<(), Error> {
         let len = len.ok_or_else(|| Error("a sequence of unknown length".into()))?;
-        self.varint64(len as u64);
+        self.out.word(len as u64, 8);
         Ok(())
     }
 }
 
-fn zig_zag(value: i128) -> u128 {
-    ((value << 1) ^ (value >> 127)) as u128
-}
-
-impl ser::Serializer for &mut Sink<'_> {
+impl<O: Out> ser::Serializer for &mut Sink<O> {
     type Ok = ();
     type Error = Error;
     type SerializeSeq = Self;
@@ -102,73 +123,73 @@ impl ser::Serializer for &mut Sink<'_> {
     }
 
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
-        self.payload.byte(v as u8);
+        self.out.byte(v as u8);
         Ok(())
     }
 
     fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.payload.byte(v as u8);
+        self.out.byte(v as u8);
         Ok(())
     }
 
     fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.varint(zig_zag(v as i128));
+        self.out.word(v as u16 as u64, 2);
         Ok(())
     }
 
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.varint(zig_zag(v as i128));
+        self.out.word(v as u32 as u64, 4);
         Ok(())
     }
 
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.varint(zig_zag(v as i128));
+        self.out.word(v as u64, 8);
         Ok(())
     }
 
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.varint(zig_zag(v));
-        Ok(())
+        self.serialize_u128(v as u128)
     }
 
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.payload.byte(v);
+        self.out.byte(v);
         Ok(())
     }
 
     fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.varint64(v as u64);
+        self.out.word(v as u64, 2);
         Ok(())
     }
 
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.varint64(v as u64);
+        self.out.word(v as u64, 4);
         Ok(())
     }
 
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.varint64(v);
+        self.out.word(v, 8);
         Ok(())
     }
 
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.varint(v);
+        self.out.word(v as u64, 8);
+        self.out.word((v >> 64) as u64, 8);
         Ok(())
     }
 
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
-        self.payload.write(&v.to_bits().to_le_bytes());
+        self.out.word(v.to_bits() as u64, 4);
         Ok(())
     }
 
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
-        self.payload.write(&v.to_bits().to_le_bytes());
+        self.out.word(v.to_bits(), 8);
         Ok(())
     }
 
     fn serialize_char(self, v: char) -> Result<(), Error> {
-        let mut buf = [0u8; 4];
-        self.serialize_str(v.encode_utf8(&mut buf))
+        self.out.word(v as u64, 4);
+        Ok(())
     }
 
     fn serialize_str(self, v: &str) -> Result<(), Error> {
@@ -176,18 +197,18 @@ impl ser::Serializer for &mut Sink<'_> {
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        self.varint64(v.len() as u64);
-        self.payload.write(v);
+        self.out.word(v.len() as u64, 8);
+        self.out.bytes(v);
         Ok(())
     }
 
     fn serialize_none(self) -> Result<(), Error> {
-        self.payload.byte(0);
+        self.out.byte(0);
         Ok(())
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
-        self.payload.byte(1);
+        self.out.byte(1);
         value.serialize(self)
     }
 
@@ -205,7 +226,7 @@ impl ser::Serializer for &mut Sink<'_> {
         variant_index: u32,
         _variant: &'static str,
     ) -> Result<(), Error> {
-        self.varint64(variant_index as u64);
+        self.out.word(variant_index as u64, 4);
         Ok(())
     }
 
@@ -224,7 +245,7 @@ impl ser::Serializer for &mut Sink<'_> {
         _variant: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.varint64(variant_index as u64);
+        self.out.word(variant_index as u64, 4);
         value.serialize(self)
     }
 
@@ -248,7 +269,7 @@ impl ser::Serializer for &mut Sink<'_> {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self, Error> {
-        self.varint64(variant_index as u64);
+        self.out.word(variant_index as u64, 4);
         Ok(self)
     }
 
@@ -268,15 +289,15 @@ impl ser::Serializer for &mut Sink<'_> {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self, Error> {
-        self.varint64(variant_index as u64);
+        self.out.word(variant_index as u64, 4);
         Ok(self)
     }
 }
 
-/// Compound values are their parts in order: postcard writes no separators.
+/// Compound values are their parts in order: no separators.
 macro_rules! compound {
     ($trait:ident, $method:ident $(, $key:ident)?) => {
-        impl ser::$trait for &mut Sink<'_> {
+        impl<O: Out> ser::$trait for &mut Sink<O> {
             type Ok = ();
             type Error = Error;
 
@@ -299,7 +320,7 @@ compound!(SerializeTupleVariant, serialize_field);
 compound!(SerializeStruct, serialize_field, key);
 compound!(SerializeStructVariant, serialize_field, key);
 
-impl ser::SerializeMap for &mut Sink<'_> {
+impl<O: Out> ser::SerializeMap for &mut Sink<O> {
     type Ok = ();
     type Error = Error;
 
@@ -354,9 +375,8 @@ mod tests {
         hash.finish()
     }
 
-    #[test]
-    fn streaming_hashes_exactly_postcards_bytes() {
-        let values = vec![
+    fn shapes() -> Vec<Shape> {
+        vec![
             Shape::Unit,
             Shape::Newtype(-1),
             Shape::Newtype(i64::MIN),
@@ -379,19 +399,39 @@ mod tests {
                 wide: 0,
                 small: 0.0,
             },
-        ];
-        for value in &values {
+        ]
+    }
+
+    #[test]
+    fn streaming_hashes_exactly_the_buffered_bytes() {
+        for value in &shapes() {
             assert_eq!(streamed(value), buffered(value));
         }
-        for n in [0u64, 127, 128, 16_383, 16_384, u64::MAX] {
+        for n in [0u64, 127, 128, u32::MAX as u64, u64::MAX] {
             assert_eq!(streamed(&n), buffered(&n), "{n}");
             assert_eq!(streamed(&(n as i64)), buffered(&(n as i64)), "{n}");
         }
     }
 
     #[test]
+    fn the_encoding_is_fixed_width_little_endian_as_documented() {
+        assert_eq!(
+            to_bytes(&Shape::Newtype(-2)),
+            [1, 0, 0, 0, 254, 255, 255, 255, 255, 255, 255, 255]
+        );
+        assert_eq!(
+            to_bytes(&Shape::Tuple(7, 1, 'A')),
+            [2, 0, 0, 0, 7, 1, 0, 65, 0, 0, 0]
+        );
+        assert_eq!(to_bytes(&Some(true)), [1, 1]);
+        assert_eq!(to_bytes("ab"), [2, 0, 0, 0, 0, 0, 0, 0, b'a', b'b']);
+        assert_eq!(to_bytes(&vec![3u16]), [1, 0, 0, 0, 0, 0, 0, 0, 3, 0]);
+    }
+
+    #[test]
     fn different_values_hash_differently() {
         assert_ne!(streamed(&Shape::Newtype(1)), streamed(&Shape::Newtype(2)));
         assert_ne!(streamed(&Shape::Unit), streamed(&Shape::Newtype(0)));
+        assert_ne!(streamed(&Some(0u8)), streamed(&None::<u8>));
     }
 }

@@ -134,6 +134,7 @@ pub struct Ctx<'a, P: Proto> {
     pub(crate) monotonic_ns: u64,
     pub(crate) event: u64,
     pub(crate) message: Option<MsgId>,
+    pub(crate) incarnation: u32,
     pub(crate) intents: &'a mut Vec<Intent<P>>,
     pub(crate) timers: &'a mut Vec<LiveTimer<P::Timer>>,
     pub(crate) ids: &'a mut Ids,
@@ -150,6 +151,8 @@ pub struct CtxParts<'a, P: Proto> {
     pub monotonic_ns: u64,
     pub event: u64,
     pub message: Option<MsgId>,
+    /// How many times the node booted before this life (see `Ctx::incarnation`).
+    pub incarnation: u32,
     pub intents: &'a mut Vec<Intent<P>>,
     pub timers: &'a mut Vec<LiveTimer<P::Timer>>,
     pub ids: &'a mut Ids,
@@ -168,6 +171,7 @@ impl<'a, P: Proto> Ctx<'a, P> {
             monotonic_ns: parts.monotonic_ns,
             event: parts.event,
             message: parts.message,
+            incarnation: parts.incarnation,
             intents: parts.intents,
             timers: parts.timers,
             ids: parts.ids,
@@ -197,6 +201,13 @@ impl<'a, P: Proto> Ctx<'a, P> {
     /// offset jumps, so it never runs backwards. Measure timeouts with it.
     pub fn monotonic_ns(&self) -> u64 {
         self.monotonic_ns
+    }
+
+    /// How many times this node booted before this life: 0 at first, one more after
+    /// every restart. A real node keeps such a boot counter in a file; here it survives
+    /// everything, disk faults included.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
     }
 
     /// The trace index of the event this handler is handling (a delivery, a timer, the

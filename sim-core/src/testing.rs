@@ -45,6 +45,7 @@ pub struct Harness<P: Proto> {
     bugs: BugSet,
     intents: Vec<Intent<P>>,
     handlers: u64,
+    incarnation: u32,
 }
 
 impl<P: Proto> Harness<P> {
@@ -70,6 +71,7 @@ impl<P: Proto> Harness<P> {
             bugs: BugSet::default(),
             intents: Vec::new(),
             handlers: 0,
+            incarnation: 0,
         }
     }
 
@@ -131,6 +133,7 @@ impl<P: Proto> Harness<P> {
     pub fn restart(&mut self, fresh: Box<dyn Node<P>>) -> String {
         self.disk.crash();
         self.disk.take_journal();
+        self.incarnation += 1;
         self.timers.clear();
         self.due_ns.clear();
         self.node = fresh;
@@ -187,6 +190,7 @@ impl<P: Proto> Harness<P> {
             monotonic_ns: self.now_ns,
             event,
             message,
+            incarnation: self.incarnation,
             intents: &mut self.intents,
             timers: &mut self.timers,
             ids: &mut self.ids,

@@ -179,3 +179,20 @@ fn a_minimal_scenario_is_valid() {
     assert_eq!(scenario.node_count(), 3);
     assert_eq!(scenario.quiet_ns, 5_000_000_000, "the default quiet phase");
 }
+
+#[test]
+fn connection_parameters_are_checked_against_each_other() {
+    let text = format!("{MINIMAL}[connections]\ntimeout = \"5ms\"\nwindow = 0\n");
+    let report = errors(&text);
+    assert_eq!(
+        report,
+        "s.toml:10:11: [connections] `timeout` 5ms leaves no time to retransmit after rto_min 20ms\n\
+         s.toml:11:10: `window` must be between 1 and 4096, found 0\n"
+    );
+    let text = format!("{MINIMAL}[connections]\nretries = 3\n");
+    assert!(errors(&text).contains("unknown key `retries` in [connections]"));
+    let text = format!("{MINIMAL}[connections]\nrto_min = \"50ms\"\ntimeout = \"10s\"\n");
+    let scenario = parse("s.toml", &text).expect("valid");
+    assert_eq!(scenario.conn.rto_min_ns, 50_000_000);
+    assert_eq!(scenario.conn.timeout_ns, 10_000_000_000);
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use sim_core::engine::run_to_end;
 use sim_core::net::Latency;
-use sim_core::proto::ping_pong::spec::bench as ping_pong_bench;
+use sim_core::proto::ping_pong::spec as ping_pong;
 
 const MESSAGES_MAX: u64 = 300_000_000;
 const PAIRS_MAX: u32 = 50_000;
@@ -24,6 +24,10 @@ pub struct Args {
     /// Client/server pairs, each with one message in flight (nodes = 2 x pairs).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=PAIRS_MAX as i64))]
     pairs: u32,
+    /// ping-pong only: every message over a connection (sequence numbers, acks,
+    /// retransmission timers), to compare with raw datagrams.
+    #[arg(long)]
+    conn: bool,
     /// Print `{"messages":N,"wall_s":x,"msgs_per_sec":y}` only.
     #[arg(long)]
     json: bool,
@@ -42,9 +46,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let messages = per_pair * args.pairs as u64;
+    let latency = Latency::Fixed { ns: 10_000 };
     let started = Instant::now();
-    let mut sim = ping_pong_bench(args.pairs, per_pair, Latency::Fixed { ns: 10_000 });
-    let report = run_to_end(&mut sim);
+    let report = if args.conn {
+        run_to_end(&mut ping_pong::bench_over_conn(
+            args.pairs, per_pair, latency,
+        ))
+    } else {
+        run_to_end(&mut ping_pong::bench(args.pairs, per_pair, latency))
+    };
     let wall_s = started.elapsed().as_secs_f64();
     if !report.findings.is_empty() {
         bail!("the benchmark run itself failed: {:?}", report.findings);
@@ -54,8 +64,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!(r#"{{"messages":{messages},"wall_s":{wall_s:.6},"msgs_per_sec":{msgs_per_sec}}}"#);
     } else {
         println!(
-            "ping-pong, {} pair(s): {messages} messages in {wall_s:.3}s = {msgs_per_sec} msgs/s \
+            "ping-pong{}, {} pair(s): {messages} messages in {wall_s:.3}s = {msgs_per_sec} msgs/s \
              ({:.1} ns per event, {} events, trace hash {})",
+            if args.conn { " over connections" } else { "" },
             args.pairs,
             wall_s * 1e9 / report.events as f64,
             report.events,

@@ -50,6 +50,7 @@ impl<P: Proto> Sim<P> {
             monotonic_ns: slot.clock.monotonic_ns(now_ns),
             event,
             message,
+            incarnation: slot.incarnation,
             intents: &mut self.intents,
             timers: &mut slot.timers,
             ids: &mut self.ids,

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::bugs::BugInfo;
+use crate::conn::ConnParams;
 use crate::engine::Limits;
 use crate::invariant::Invariant;
 use crate::node::{Node, NodeId, Proto};
@@ -66,6 +67,8 @@ pub struct Layout<'a> {
     /// another's nodes, such as brokers that register in the registry).
     pub all_params: &'a BTreeMap<String, Params>,
     pub limits: Limits,
+    /// How the scenario's connections behave (`[connections]`).
+    pub conn: ConnParams,
     /// Whether the scenario checks invariant `name`.
     pub checks: &'a dyn Fn(&str) -> bool,
 }

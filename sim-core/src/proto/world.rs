@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use crate::conn::{self, Segment};
 use crate::host_enum;
 use crate::node::Proto;
 use crate::proto::registry::state::{Registry, Txn};
@@ -26,6 +27,7 @@ host_enum! {
     #[derive(Clone, PartialEq, Serialize)]
     pub enum Msg {
         PingPong(ping_pong::Msg),
+        PingPongConn(Segment<ping_pong::Msg>),
         Broadcast(broadcast::Msg),
         Broker(broker::Msg),
         Zab(zab::Msg<Txn, Registry>),
@@ -50,6 +52,7 @@ host_enum! {
     #[derive(Clone, PartialEq, Serialize)]
     pub enum Timer {
         PingPong(ping_pong::Timer),
+        PingPongConn(conn::Timer<ping_pong::Msg>),
         Broadcast(broadcast::Timer),
         Broker(broker::Timer),
         BrokerClient(broker::client::Timer),

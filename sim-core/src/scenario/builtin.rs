@@ -25,6 +25,7 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "broker-discovery",
     "ping-pong",
     "ping-pong-lossy",
+    "ping-pong-conn",
     "registry-tour",
     "registry-basic",
     "registry-leader-crash",

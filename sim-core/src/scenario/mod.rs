@@ -19,6 +19,7 @@ use std::fmt;
 
 use crate::bugs::BugSet;
 use crate::catalogue;
+use crate::conn::ConnParams;
 use crate::engine::{Factory, Limits, Run, Sim, SimConfig};
 use crate::fault::{NemesisConfig, ScheduledFault};
 use crate::invariant::Invariant;
@@ -81,6 +82,8 @@ pub struct Scenario {
     pub bugs: Vec<String>,
     /// Every protocol with nodes in the scenario, and its parameters (defaults filled).
     pub params: BTreeMap<String, Params>,
+    /// How connections behave (`[connections]`; defaults when absent).
+    pub conn: ConnParams,
     pub limits: Limits,
 }
 
@@ -208,6 +211,7 @@ impl Scenario {
             params: &self.params[protocol],
             all_params: &self.params,
             limits: self.limits,
+            conn: self.conn,
             checks,
         }
     }

@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::{components_of, protocols_of, qualify, NodeGroup, Scenario, ScenarioError};
 use crate::bugs::closest;
 use crate::catalogue::{self, PROTOCOLS};
+use crate::conn::ConnParams;
 use crate::disk::DiskFaults;
 use crate::engine::{Limits, EVENTS_MAX, NODES_MAX, QUEUE_MAX};
 use crate::fault::{Fault, NemesisConfig, NemesisKind, ScheduledFault};
@@ -36,6 +37,7 @@ const ROOT_KEYS: &[&str] = &[
     "checks",
     "bugs",
     "params",
+    "connections",
     "limits",
 ];
 /// The keys of a link model: in [network] (with `links`) and in each [[network.links]]
@@ -57,6 +59,15 @@ const NEMESIS_KEYS: &[&str] = &[
     "skew_max",
 ];
 const LIMIT_KEYS: &[&str] = &["events_max", "queue_max", "trace_events_max", "history_max"];
+const CONNECTION_KEYS: &[&str] = &[
+    "rto_min",
+    "rto_max",
+    "timeout",
+    "window",
+    "send_buffer",
+    "delayed_ack",
+    "keepalive",
+];
 const FAULT_ACTIONS: &[&str] = &[
     "crash",
     "restart",
@@ -177,6 +188,7 @@ impl<'t> Reader<'t> {
         let checks = self.name_list(root, "checks", Some(&invariants), "invariant");
         let bugs = self.bugs(root, &components);
         let params = self.params(root, protocol, &nodes);
+        let conn = self.connections(root);
         let limits = self.limits(root);
         let scenario = Scenario {
             name,
@@ -193,6 +205,7 @@ impl<'t> Reader<'t> {
             checks,
             bugs,
             params,
+            conn,
             limits,
         };
         if spec.is_some() && self.errors.is_empty() {
@@ -951,6 +964,38 @@ impl<'t> Reader<'t> {
                 params.set(param.name, value);
             }
         }
+    }
+
+    /// `[connections]`: how every connection in the run behaves (see `conn`).
+    fn connections(&mut self, root: &DeTable<'_>) -> ConnParams {
+        let mut params = ConnParams::default();
+        let Some((table, at)) = self.table(root, "connections") else {
+            return params;
+        };
+        self.check_keys(table, CONNECTION_KEYS, "[connections]");
+        let durations: [(&str, &mut u64, i128); 5] = [
+            ("rto_min", &mut params.rto_min_ns, 1_000),
+            ("rto_max", &mut params.rto_max_ns, 1_000),
+            ("timeout", &mut params.timeout_ns, 1_000),
+            ("delayed_ack", &mut params.delayed_ack_ns, 0),
+            ("keepalive", &mut params.keepalive_ns, 0),
+        ];
+        for (key, slot, min) in durations {
+            if let Some(ns) = self.duration(table, key, min, DURATION_NS_MAX) {
+                *slot = ns as u64;
+            }
+        }
+        if let Some(n) = self.integer(table, "window", 1, 4_096) {
+            params.window = n as u32;
+        }
+        if let Some(n) = self.integer(table, "send_buffer", 0, 10_000_000) {
+            params.send_buffer = n as u32;
+        }
+        if let Err((key, problem)) = params.validate() {
+            let offset = get(table, key).map(|v| v.span().start).unwrap_or(at);
+            self.error(offset, format!("[connections] `{key}` {problem}"));
+        }
+        params
     }
 
     fn limits(&mut self, root: &DeTable<'_>) -> Limits {

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Host, Obs};
+use super::Obs;
 use crate::invariant::{EndState, Invariant};
-use crate::node::{NodeId, Wraps};
+use crate::node::{NodeId, Proto, Wraps};
 
 pub const ORDER: &str = "ping-pong.order";
 pub const PROGRESS: &str = "ping-pong.progress";
@@ -16,7 +16,7 @@ pub struct Order {
     next: Vec<u64>,
 }
 
-impl<H: Host> Invariant<H> for Order {
+impl<H: Proto<Obs: Wraps<Obs>>> Invariant<H> for Order {
     fn name(&self) -> &'static str {
         ORDER
     }
@@ -59,7 +59,7 @@ impl Progress {
     }
 }
 
-impl<H: Host> Invariant<H> for Progress {
+impl<H: Proto<Obs: Wraps<Obs>>> Invariant<H> for Progress {
     fn name(&self) -> &'static str {
         PROGRESS
     }

@@ -10,6 +10,7 @@
 
 pub mod bugs;
 pub mod invariants;
+pub mod over_conn;
 pub mod spec;
 
 use serde::Serialize;
