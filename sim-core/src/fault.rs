@@ -217,14 +217,17 @@ fn parse_groups(spec: &str, args: &str) -> Result<Vec<Vec<NodeId>>, String> {
 pub enum NemesisKind {
     Crash,
     Partition,
+    /// A random minority's messages to everyone else are lost; the other way works.
+    OneWay,
     Pause,
     ClockSkew,
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 4] = [
+    pub const ALL: [NemesisKind; 5] = [
         NemesisKind::Crash,
         NemesisKind::Partition,
+        NemesisKind::OneWay,
         NemesisKind::Pause,
         NemesisKind::ClockSkew,
     ];
@@ -233,6 +236,7 @@ impl NemesisKind {
         match self {
             NemesisKind::Crash => "crash",
             NemesisKind::Partition => "partition",
+            NemesisKind::OneWay => "partition-one-way",
             NemesisKind::Pause => "pause",
             NemesisKind::ClockSkew => "clock-skew",
         }
@@ -312,6 +316,14 @@ impl Nemesis {
                 Fault::Partition {
                     groups: vec![self.random_minority()],
                 }
+            }
+            NemesisKind::OneWay => {
+                self.undo.push(Fault::Heal);
+                let from = self.random_minority();
+                let to = (0..self.node_count)
+                    .filter(|node| !from.contains(node))
+                    .collect();
+                Fault::PartitionOneWay { from, to }
             }
             NemesisKind::ClockSkew => {
                 let bound = self.config.skew_ns_max as i64;
@@ -423,6 +435,12 @@ mod tests {
                 Fault::Pause { node } => Fault::Resume { node: *node },
                 Fault::Partition { groups } => {
                     assert!(groups[0].len() == 2, "a minority of five is two");
+                    Fault::Heal
+                }
+                Fault::PartitionOneWay { from, to } => {
+                    assert_eq!(from.len(), 2, "a minority of five is two");
+                    assert_eq!(to.len(), 3, "the rest");
+                    assert!(from.iter().all(|node| !to.contains(node)));
                     Fault::Heal
                 }
                 Fault::ClockSkew { node, .. } => Fault::ClockSkew {

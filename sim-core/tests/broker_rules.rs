@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Serialize;
+use sim_core::conn::{self, ConnParams};
 use sim_core::engine::{run_to_end, Limits, Run, Sim, SimConfig};
 use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::net::{Latency, LinkModel};
@@ -14,7 +15,7 @@ use sim_core::proto::broker::server::BrokerParams;
 use sim_core::proto::broker::{
     self as broker, Broker, ExchangeKind, Message, Method, Overflow, QueueArgs,
 };
-use sim_core::{host_enum, Ctx, Node, NodeId, Proto, TimerId, Wraps};
+use sim_core::{host_enum, Ctx, Node, NodeId, Proto, TimerId};
 
 const MS: u64 = 1_000_000;
 const STEP_NS: u64 = 5 * MS;
@@ -38,6 +39,7 @@ host_enum! {
     enum RulesTimer {
         Broker(broker::Timer),
         Client(client::Timer),
+        Conn(conn::Timer<broker::Frame>),
         Step(NextStep),
     }
 }
@@ -161,16 +163,14 @@ impl Node<Rules> for Script {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Rules>) {
         self.client.start(ctx);
     }
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Rules>, _from: NodeId, msg: broker::Msg) {
-        let events = self.client.on_message(ctx, msg);
-        self.record(ctx, events);
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Rules>, from: NodeId, msg: broker::Msg) {
+        if let Ok(events) = self.client.take_message(ctx, from, msg) {
+            self.record(ctx, events);
+        }
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Rules>, _id: TimerId, timer: RulesTimer) {
-        match Wraps::<client::Timer>::into_part(timer) {
-            Ok(timer) => {
-                let events = self.client.on_timer(ctx, timer);
-                self.record(ctx, events);
-            }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Rules>, id: TimerId, timer: RulesTimer) {
+        match self.client.take_timer(ctx, id, timer) {
+            Ok(events) => self.record(ctx, events),
             Err(_) => self.run_step(ctx),
         }
     }
@@ -207,10 +207,11 @@ fn run(scripts: Vec<Vec<Step>>, faults: Vec<(u64, Fault)>) -> (Vec<String>, Box<
             return Box::new(Broker::new(BrokerParams {
                 heartbeat_ns: 100 * MS,
                 sync_interval_ns: 2 * MS,
+                conn: ConnParams::default(),
             }));
         }
         Box::new(Script {
-            client: Client::new(0, 100 * MS),
+            client: Client::new(0, 100 * MS, ConnParams::default()),
             steps: scripts[id as usize - 1].clone(),
             next: 0,
             deliveries: Vec::new(),
@@ -326,7 +327,7 @@ fn synchronous_calls_are_answered_one_at_a_time_in_order() {
         }
         if event.node == 1
             && event.kind == sim_core::trace::EventKind::Deliver
-            && event.detail.contains("frame: Reply(")
+            && event.detail.starts_with("Reply(")
         {
             outstanding -= 1;
         }

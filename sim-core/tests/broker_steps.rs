@@ -2,55 +2,50 @@
 //! clients frame by frame and shows what the broker answered, wrote and observed, in
 //! order. RabbitMQ's reply codes and the confirm-after-sync rule are in this text.
 
+use sim_core::conn::ConnParams;
 use sim_core::proto::broker::server::BrokerParams;
 use sim_core::proto::broker::{self, Broker, Frame, Message, Method, QueueArgs};
 use sim_core::proto::world::World;
-use sim_core::testing::Harness;
+use sim_core::testing::{Harness, Remote};
 use sim_core::NodeId;
 
 const MS: u64 = 1_000_000;
 
-/// The broker as node 0 of a run with two clients, 1 and 2.
+/// The broker as node 0 of a run with two clients, 1 and 2. A client speaks the
+/// connection layer by hand (`testing::Remote`): its `Syn`, then one frame per data
+/// segment.
 struct Client {
-    id: NodeId,
-    connection: u32,
-    seq: u64,
+    remote: Remote,
 }
 
 impl Client {
     fn new(id: NodeId) -> Self {
         Self {
-            id,
-            connection: 1,
-            seq: 0,
+            remote: Remote::new(id),
         }
     }
 
-    fn frame(&mut self, frame: Frame) -> broker::Msg {
-        let seq = self.seq;
-        self.seq += 1;
-        broker::Msg {
-            connection: self.connection,
-            seq,
-            frame,
-        }
+    fn syn(&self) -> broker::Msg {
+        self.remote.syn()
+    }
+
+    fn deliver(&self, broker: &mut Harness<World>, msg: broker::Msg) -> Vec<String> {
+        let id = self.remote.id();
+        broker.deliver(id, msg).lines().map(String::from).collect()
     }
 
     fn send(&mut self, broker: &mut Harness<World>, frame: Frame) -> Vec<String> {
-        let msg = self.frame(frame);
-        broker
-            .deliver(self.id, msg)
-            .lines()
-            .map(String::from)
-            .collect()
+        let msg = self.remote.frame(frame);
+        self.deliver(broker, msg)
     }
 
     fn call(&mut self, broker: &mut Harness<World>, method: Method) -> Vec<String> {
         self.send(broker, Frame::Method(method))
     }
 
-    /// Opens the connection and its channel.
+    /// Opens the connection, the AMQP connection and its channel.
     fn open(&mut self, broker: &mut Harness<World>) {
+        self.deliver(broker, self.syn());
         self.send(broker, Frame::Open);
         self.call(broker, Method::ChannelOpen);
     }
@@ -60,6 +55,7 @@ fn broker() -> Harness<World> {
     let params = BrokerParams {
         heartbeat_ns: 100 * MS,
         sync_interval_ns: 2 * MS,
+        conn: ConnParams::default(),
     };
     let mut harness = Harness::new(0, 3, 1, Box::new(Broker::new(params)));
     harness.start();
@@ -97,12 +93,20 @@ fn opening_a_connection_and_its_channel_is_answered_in_order() {
     let mut b = broker();
     let mut c = Client::new(1);
     assert_eq!(
-        c.send(&mut b, Frame::Open),
-        ["send 1 Msg { connection: 1, seq: 0, frame: OpenOk }"]
+        c.deliver(&mut b, c.syn()),
+        [
+            "send 1 SynAck [#1]",
+            "annotate conn.state=#1 from 1 open",
+            "timer Conn(#1 from 1) in 500ms",
+        ]
+    );
+    assert_eq!(
+        sent(&c.send(&mut b, Frame::Open)),
+        ["send 1 OpenOk [#1 seq 1 ack 2]"]
     );
     assert_eq!(
         sent(&c.call(&mut b, Method::ChannelOpen)),
-        ["send 1 Msg { connection: 1, seq: 1, frame: Reply(ChannelOpenOk) }"]
+        ["send 1 Reply(ChannelOpenOk) [#1 seq 2 ack 3]"]
     );
 }
 
@@ -110,8 +114,9 @@ fn opening_a_connection_and_its_channel_is_answered_in_order() {
 fn a_method_on_a_channel_that_is_not_open_is_ignored() {
     let mut b = broker();
     let mut c = Client::new(1);
+    c.deliver(&mut b, c.syn());
     c.send(&mut b, Frame::Open);
-    assert!(c.call(&mut b, declare("q", false)).is_empty());
+    assert!(sent(&c.call(&mut b, declare("q", false))).is_empty());
 }
 
 #[test]

@@ -392,6 +392,38 @@ fn handler_by_handler_an_unanswered_segment_is_sent_again_with_backoff() {
     );
 }
 
+fn ack(ack: u32) -> Segment<u32> {
+    let route = conn::Route {
+        opener: false,
+        number: 1,
+        from_boot: 77,
+        to_boot: own_boot(),
+    };
+    Segment::Ack { route, ack }
+}
+
+#[test]
+fn handler_by_handler_repeated_acks_resend_the_missing_segment_at_once() {
+    let mut h = harness();
+    h.start();
+    h.fire(Tick);
+    h.deliver(1, syn_ack(77));
+    // Frames 1 and 2 follow frame 0; the receiver got 1 and 2 but not 0, and says so
+    // twice (its ack still asks for sequence number 1).
+    h.fire(Tick);
+    h.fire(Tick);
+    assert_eq!(h.deliver(1, ack(1)), "", "one repeated ack is not enough");
+    assert_eq!(
+        h.deliver(1, ack(1)),
+        "send 1 0 [#1 seq 1 ack 1]\n",
+        "with three in flight the second repeat resends the oldest, before its timer"
+    );
+    assert_eq!(h.deliver(1, ack(1)), "", "once per loss");
+    // An ack that moves on ends the episode; the next loss counts afresh.
+    h.deliver(1, ack(2));
+    assert_eq!(h.deliver(1, ack(2)), "send 1 1 [#1 seq 2 ack 1]\n");
+}
+
 proptest! {
     // A fixed seed: the same cases on every run, so CI never flakes; PROPTEST_RNG_SEED
     // or a new seed here explores others.

@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use sim_core::conn::{self, ConnParams, Segment};
 use sim_core::engine::{run_to_end, Limits, Run, Sim, SimConfig};
 use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::net::{Latency, LinkModel};
@@ -37,8 +38,9 @@ struct NextStep;
 host_enum! {
     #[derive(Clone, PartialEq, serde::Serialize)]
     enum RulesMsg {
-        Zab(zab::Msg<Txn, Registry>),
-        Registry(registry::Msg),
+        Zab(Segment<zab::Msg<Txn, Registry>>),
+        Registry(Segment<registry::Msg>),
+        Lock(registry::LockMsg),
     }
 }
 
@@ -54,8 +56,10 @@ host_enum! {
     #[derive(Clone, PartialEq, serde::Serialize)]
     enum RulesTimer {
         Zab(zab::Timer),
+        ZabLink(conn::Timer<zab::Msg<Txn, Registry>>),
         Registry(registry::Timer),
         Client(client::Timer),
+        Conn(conn::Timer<registry::Msg>),
         Step(NextStep),
     }
 }
@@ -141,19 +145,18 @@ impl Node<Rules> for Script {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Rules>, from: NodeId, msg: RulesMsg) {
-        if let Ok(msg) = Wraps::<registry::Msg>::into_part(msg) {
-            let events = self.client.on_message(ctx, from, msg);
+        if let Ok(events) = self.client.take_message(ctx, from, msg) {
             self.record(ctx, events);
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Rules>, _id: TimerId, timer: RulesTimer) {
-        match Wraps::<client::Timer>::into_part(timer) {
-            Ok(timer) => {
-                let events = self.client.on_timer(ctx, timer);
-                self.record(ctx, events);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Rules>, id: TimerId, timer: RulesTimer) {
+        match self.client.take_timer(ctx, id, timer) {
+            Ok(events) => self.record(ctx, events),
+            Err(timer) => {
+                debug_assert!(Wraps::<NextStep>::into_part(timer).is_ok());
+                self.run_step(ctx);
             }
-            Err(_) => self.run_step(ctx),
         }
     }
 }
@@ -211,6 +214,7 @@ fn run(setup: Setup) -> Vec<String> {
         },
         read_only: setup.read_only,
         read_only_after_ticks: 10,
+        conn: ConnParams::default(),
     };
     let (scripts, servers_of, read_only) = (setup.scripts, setup.servers_of, setup.read_only);
     let factory = Box::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
@@ -222,6 +226,7 @@ fn run(setup: Setup) -> Vec<String> {
             servers: servers_of[index].clone(),
             session_timeout_ns: SESSION_TIMEOUT_NS,
             read_only,
+            conn: ConnParams::default(),
         };
         Box::new(Script {
             client: Client::new(config),
@@ -399,44 +404,56 @@ fn an_expired_session_takes_its_ephemeral_nodes_and_fires_their_watches() {
 }
 
 #[test]
-fn a_short_cut_is_connection_loss_and_a_long_one_is_session_expired() {
-    // Both clients talk to server 0 only; each is cut off from it in turn.
-    let short = vec![
-        Step::Until(200),
-        create("/short", "", CreateMode::Ephemeral),
-    ];
-    let long = vec![Step::Until(200), create("/long", "", CreateMode::Ephemeral)];
-    let cut = |node, at_ms, heal_ms| {
+fn a_short_cut_is_delay_a_longer_one_loses_the_connection_and_a_long_one_expires_the_session() {
+    // Client 3 is cut off from every server for 100 ms, less than its 200 ms read
+    // timeout: the connection hides it. Client 4 is cut off for 600 ms, past its 300 ms
+    // session. Both talk to server 1 only. Client 5 may use servers 0 and 1; server 0,
+    // its first, is cut off from everyone for 600 ms: it moves to server 1 in time.
+    let script = |path: &str| vec![Step::Until(200), create(path, "", CreateMode::Ephemeral)];
+    let cut = |nodes: Vec<NodeId>, at_ms, heal_ms| {
         vec![
             (
                 at_ms,
                 Fault::Partition {
-                    groups: vec![vec![node]],
+                    groups: vec![nodes],
                 },
             ),
             (heal_ms, Fault::Heal),
         ]
     };
-    let mut faults = cut(3, 400, 550); // 150 ms: shorter than the 300 ms session.
-    faults.extend(cut(4, 800, 1_400)); // 600 ms: longer.
+    let mut faults = cut(vec![3], 400, 500);
+    faults.extend(cut(vec![4], 800, 1_400));
+    faults.extend(cut(vec![0], 1_600, 2_200));
     let log = run(Setup {
-        scripts: vec![short, long],
-        servers_of: vec![vec![0], vec![0]],
+        scripts: vec![script("/short"), script("/long"), script("/moved")],
+        servers_of: vec![vec![1], vec![1], vec![0, 1]],
         faults,
         read_only: false,
-        duration_ms: 2_000,
+        duration_ms: 2_600,
     });
     let short = of(&log, 3);
-    assert!(short.contains(&"disconnected".to_string()), "{short:#?}");
-    assert!(!short.contains(&"expired".to_string()), "{short:#?}");
     assert_eq!(
-        short.iter().filter(|l| l.starts_with("connected")).count(),
-        2
+        short,
+        [
+            "connected read_only=false",
+            "create /short -> created /short"
+        ]
     );
     let long = of(&log, 4);
     let lost = position(&long, "disconnected");
     let expired = position(&long, "expired");
     assert!(lost < expired, "{long:#?}");
+    let moved = of(&log, 5);
+    assert_eq!(
+        moved,
+        [
+            "connected read_only=false",
+            "create /moved -> created /moved",
+            "disconnected",
+            "connected read_only=false",
+        ],
+        "client 5 starts on server 0 with this seed"
+    );
 }
 
 #[test]

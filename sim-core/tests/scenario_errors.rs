@@ -31,7 +31,7 @@ s.toml:16:1: unknown key `latncy` in [network]; expected one of: latency, fifo, 
 s.toml:17:8: `loss` must be a probability between 0 and 1
 s.toml:22:8: `node` must be between 0 and 1, found 99
 s.toml:26:10: unknown fault action: `partiton`; expected one of: crash, restart, pause, resume, partition, partition-one-way, heal, clock-skew, disk-fault (did you mean `partition`?)
-s.toml:29:20: unknown nemesis fault: `meteor`; expected one of: crash, partition, pause, clock-skew
+s.toml:29:20: unknown nemesis fault: `meteor`; expected one of: crash, partition, partition-one-way, pause, clock-skew
 s.toml:31:1: unknown key `bugs` in [nemesis]; expected one of: faults, interval_min, interval_max, fault_min, fault_max, skew_max (keys after a [table] header belong to that table: move `bugs` above the first header)
 s.toml:34:1: unknown key `mesages` in [params] of protocol `broadcast`; expected one of: messages, interval, retransmit (did you mean `messages`?)
 ";

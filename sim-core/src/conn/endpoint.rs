@@ -59,6 +59,8 @@ struct Conn<F> {
     retransmit_due_ns: Option<u64>,
     /// True from the first expiry of a retransmission streak until an ack ends it.
     retransmitting: bool,
+    /// Acks in a row that acknowledged nothing new while segments were in flight.
+    dup_acks: u32,
     last_heard_ns: u64,
     last_probe_ns: u64,
     /// Between unanswered probes: `rto_min`, doubling up to `rto_max` (reset when the
@@ -84,6 +86,7 @@ impl<F> Conn<F> {
             rttvar_ns: 0,
             retransmit_due_ns: None,
             retransmitting: false,
+            dup_acks: 0,
             last_heard_ns: now_ns,
             last_probe_ns: now_ns,
             probe_interval_ns: params.rto_min_ns,
@@ -806,7 +809,10 @@ fn process<F: Clone + Debug + Serialize + 'static, H: Host<F>>(
     let now = ctx.monotonic_ns();
     conn.heard(now, params);
     if let Some(ack) = ack {
-        on_ack(conn, ack, now, params);
+        let progressed = on_ack(conn, ack, now, params);
+        if !progressed && data.is_none() {
+            on_dup_ack(ctx, id, boot, conn);
+        }
     }
     let mut closed = false;
     if let Some((seq, payload)) = data {
@@ -1011,9 +1017,41 @@ fn retransmit<F: Clone + Debug + Serialize + 'static, H: Host<F>>(
     conn.ack_owed_since = None;
 }
 
+/// Fast retransmit (TCP's, with RFC 5827's early retransmit for small flights): acks
+/// that repeat themselves while segments are in flight say the peer hears us but misses
+/// the oldest one, so it goes again now rather than when the backed-off timer fires.
+/// After a short cut this is what resumes the flow: the first segment through draws
+/// an ack at once.
+fn on_dup_ack<F: Clone + Debug + Serialize + 'static, H: Host<F>>(
+    ctx: &mut Ctx<'_, H>,
+    id: ConnId,
+    boot: Boot,
+    conn: &mut Conn<F>,
+) {
+    let in_flight = conn.in_flight.len() as u32;
+    if in_flight == 0 {
+        conn.dup_acks = 0;
+        return;
+    }
+    conn.dup_acks += 1;
+    if conn.dup_acks != DUP_ACKS_MAX.min(in_flight.saturating_sub(1)).max(1) {
+        return;
+    }
+    let route = route(id, boot, conn.peer_boot);
+    let ack = conn.recv_next;
+    let front = conn.in_flight.front_mut().expect("in flight");
+    front.retransmitted = true;
+    transmit(ctx, id.peer, route, front.seq, ack, &front.payload);
+    conn.ack_owed_since = None;
+}
+
+/// Repeated acks that trigger a fast retransmit, as TCP counts them.
+const DUP_ACKS_MAX: u32 = 3;
+
 /// A cumulative ack: drops what it covers, samples the round trip (Karn: never a
-/// retransmitted segment's), and restarts the retransmission clock.
-fn on_ack<F>(conn: &mut Conn<F>, ack: Seq, now: u64, params: &crate::conn::ConnParams) {
+/// retransmitted segment's), and restarts the retransmission clock. True when it
+/// acknowledged something new.
+fn on_ack<F>(conn: &mut Conn<F>, ack: Seq, now: u64, params: &crate::conn::ConnParams) -> bool {
     let mut progressed = false;
     let mut sample = None;
     while let Some(front) = conn.in_flight.front() {
@@ -1027,8 +1065,9 @@ fn on_ack<F>(conn: &mut Conn<F>, ack: Seq, now: u64, params: &crate::conn::ConnP
         progressed = true;
     }
     if !progressed {
-        return;
+        return false;
     }
+    conn.dup_acks = 0;
     if let Some(rtt) = sample {
         // Jacobson/Karels, in integers: rttvar = 3/4 rttvar + 1/4 |srtt - rtt|,
         // srtt = 7/8 srtt + 1/8 rtt, rto = srtt + 4 rttvar.
@@ -1047,6 +1086,7 @@ fn on_ack<F>(conn: &mut Conn<F>, ack: Seq, now: u64, params: &crate::conn::ConnP
     conn.rto_ns = (srtt + 4 * conn.rttvar_ns).clamp(params.rto_min_ns, params.rto_max_ns);
     conn.retransmitting = false;
     conn.retransmit_due_ns = (!conn.in_flight.is_empty()).then_some(now + conn.rto_ns);
+    true
 }
 
 /// What became of a sequenced payload.

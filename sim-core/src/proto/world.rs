@@ -30,8 +30,9 @@ host_enum! {
         PingPongConn(Segment<ping_pong::Msg>),
         Broadcast(broadcast::Msg),
         Broker(broker::Msg),
-        Zab(zab::Msg<Txn, Registry>),
-        Registry(registry::Msg),
+        Zab(Segment<zab::Msg<Txn, Registry>>),
+        Registry(Segment<registry::Msg>),
+        Lock(registry::LockMsg),
     }
 }
 
@@ -56,8 +57,11 @@ host_enum! {
         Broadcast(broadcast::Timer),
         Broker(broker::Timer),
         BrokerClient(broker::client::Timer),
+        BrokerConn(conn::Timer<broker::Frame>),
         Zab(zab::Timer),
+        ZabConn(conn::Timer<zab::Msg<Txn, Registry>>),
         Registry(registry::Timer),
         RegistryClient(registry::client::Timer),
+        RegistryConn(conn::Timer<registry::Msg>),
     }
 }

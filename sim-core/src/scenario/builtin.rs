@@ -38,6 +38,13 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "registry-crashes",
     "registry-power-loss",
     "registry-election-race",
+    "registry-lossy",
+    "registry-duplicates",
+    "registry-cut-short",
+    "registry-cut-long",
+    "registry-short-partitions",
+    "registry-one-way",
+    "registry-five-nemesis",
 ];
 
 /// The text of a built-in scenario.

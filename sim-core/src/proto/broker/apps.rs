@@ -8,8 +8,9 @@
 
 use std::collections::VecDeque;
 
-use super::client::{self, Client, Event};
-use super::{ExchangeKind, Host, Message, Method, Msg, Obs, Overflow, QueueArgs, Timer};
+use super::client::{Client, Event};
+use super::{ExchangeKind, Host, Message, Method, Obs, Overflow, QueueArgs, Timer};
+use crate::conn::ConnParams;
 use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 use crate::units::parse_duration_ns;
 
@@ -115,6 +116,8 @@ pub struct Workload {
     pub process_ns: u64,
     /// Consumers reject (without requeue) every n-th message; 0 never.
     pub reject_every: u32,
+    /// How the clients' connections behave.
+    pub conn: ConnParams,
 }
 
 fn declare_exchange<H: Host>(
@@ -146,6 +149,8 @@ trait App {
     fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer);
     fn role(&self) -> String;
     fn inspect(&self) -> String;
+    /// The client library's connections, for the inspector.
+    fn connections(&self) -> String;
 }
 
 /// The `Node` plumbing every workload shares (start the client, feed it frames and its
@@ -158,19 +163,18 @@ macro_rules! app_node {
                 self.client().start(ctx);
             }
 
-            fn on_message(&mut self, ctx: &mut Ctx<'_, H>, _from: NodeId, msg: H::Msg) {
-                let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
-                    return;
-                };
-                for event in self.client().on_message(ctx, msg) {
-                    self.on_event(ctx, event);
+            fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+                if let Ok(events) = self.client().take_message(ctx, from, msg) {
+                    for event in events {
+                        self.on_event(ctx, event);
+                    }
                 }
             }
 
-            fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
-                let timer = match Wraps::<client::Timer>::into_part(timer) {
-                    Ok(timer) => {
-                        for event in self.client().on_timer(ctx, timer) {
+            fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
+                let timer = match self.client().take_timer(ctx, id, timer) {
+                    Ok(events) => {
+                        for event in events {
                             self.on_event(ctx, event);
                         }
                         return;
@@ -187,7 +191,7 @@ macro_rules! app_node {
             }
 
             fn inspect(&self) -> String {
-                App::inspect(self)
+                format!("{}\n\nconnections:\n{}", App::inspect(self), self.connections())
             }
         }
     )+};
@@ -203,7 +207,7 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(workload: Workload) -> Self {
-        let client = Client::new(workload.broker, workload.heartbeat_ns);
+        let client = Client::new(workload.broker, workload.heartbeat_ns, workload.conn);
         Self {
             workload,
             client,
@@ -314,6 +318,10 @@ impl App for Publisher {
         "publisher".into()
     }
 
+    fn connections(&self) -> String {
+        self.client.connections()
+    }
+
     fn inspect(&self) -> String {
         format!(
             "published {} of {}, {} to retry, connection {}",
@@ -345,7 +353,7 @@ pub struct Consumer {
 
 impl Consumer {
     pub fn new(workload: Workload, spec: QueueSpec) -> Self {
-        let client = Client::new(workload.broker, workload.heartbeat_ns);
+        let client = Client::new(workload.broker, workload.heartbeat_ns, workload.conn);
         Self {
             workload,
             spec,
@@ -512,6 +520,10 @@ impl App for Consumer {
 
     fn role(&self) -> String {
         "consumer".into()
+    }
+
+    fn connections(&self) -> String {
+        self.client.connections()
     }
 
     fn inspect(&self) -> String {

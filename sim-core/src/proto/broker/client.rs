@@ -2,9 +2,10 @@
 //!
 //! Synchronous methods (declare, bind, qos, consume, confirm.select) wait for their reply
 //! one at a time, queued in call order, as the Java client's RPC continuation does;
-//! publishes and acks go out at once. The client sends heartbeats and declares the broker
-//! dead after two silent intervals, or when the broker closes the connection or the frame
-//! stream breaks; it then reconnects with a new connection number, reopens its channel and
+//! publishes and acks go out at once. Frames travel over a connection (`conn`), as AMQP
+//! runs over TCP. The client sends heartbeats and declares the broker dead after two
+//! silent intervals (AMQP's heartbeat timeout), when the broker closes the connection, or
+//! when the connection breaks; it then opens a new connection, reopens its channel and
 //! replays the recorded topology (exchanges, queues, bindings, qos, confirm mode,
 //! consumers), as the Java client's automatic recovery does. Publishes not yet confirmed
 //! are handed back to the application, which decides whether to republish them.
@@ -13,8 +14,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
-use super::{ClientHost, Frame, Message, Method, Msg, Reply};
-use crate::node::{Ctx, NodeId};
+use super::{ClientHost, Frame, Message, Method, Reply};
+use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent};
+use crate::node::{Ctx, NodeId, TimerId, Wraps};
 
 /// The client library's one timer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -70,9 +72,11 @@ pub struct Client {
     broker: NodeId,
     heartbeat_ns: u64,
     state: State,
+    /// How many connections this client opened: delivery tags belong to one.
     connection: u32,
-    seq_out: u64,
-    seq_in: u64,
+    endpoint: Endpoint<Frame>,
+    /// The current connection, while there is one.
+    conn: Option<ConnId>,
     last_heard_ns: u64,
     /// Methods replayed after a reconnect, in the order first called.
     topology: Vec<Method>,
@@ -85,15 +89,15 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(broker: NodeId, heartbeat_ns: u64) -> Self {
+    pub fn new(broker: NodeId, heartbeat_ns: u64, conn: ConnParams) -> Self {
         assert!(heartbeat_ns > 0);
         Self {
             broker,
             heartbeat_ns,
             state: State::Connecting,
             connection: 0,
-            seq_out: 0,
-            seq_in: 0,
+            endpoint: Endpoint::new(conn),
+            conn: None,
             last_heard_ns: 0,
             topology: Vec::new(),
             waiting: VecDeque::new(),
@@ -106,6 +110,7 @@ impl Client {
     }
 
     pub fn start<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.endpoint.start(ctx);
         self.connect(ctx);
         ctx.set_timer(self.heartbeat_ns, Timer::Heartbeat);
     }
@@ -118,22 +123,31 @@ impl Client {
         self.connection
     }
 
+    /// The client's connections, one line each, for inspectors.
+    pub fn connections(&self) -> String {
+        self.endpoint.describe()
+    }
+
+    /// Sends a frame on the current connection. A connection that refuses it (its send
+    /// buffer overflowed) is gone: the next heartbeat tick reconnects.
     fn send<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, frame: Frame) {
-        let msg = Msg {
-            connection: self.connection,
-            seq: self.seq_out,
-            frame,
+        let Some(conn) = self.conn else {
+            return;
         };
-        self.seq_out += 1;
-        ctx.send(self.broker, msg);
+        if self.endpoint.send(ctx, conn, frame).is_err() {
+            self.conn = None;
+        }
     }
 
     fn connect<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if let Some(old) = self.conn.take() {
+            self.endpoint.abort(ctx, old);
+        }
         self.connection += 1;
-        self.seq_out = 0;
-        self.seq_in = 0;
         self.state = State::Connecting;
         self.last_heard_ns = ctx.now_ns();
+        // Too many connections cannot happen: one at a time, the old one aborted.
+        self.conn = self.endpoint.open(ctx, self.broker).ok();
         self.send(ctx, Frame::Open);
     }
 
@@ -249,21 +263,66 @@ impl Client {
         true
     }
 
-    /// Handles a frame from the broker; returns what the application should know.
-    pub fn on_message<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, msg: Msg) -> Vec<Event> {
-        if msg.connection != self.connection {
-            return Vec::new(); // A frame of an older connection.
+    /// Takes `msg` if it is a segment of the client's connections (what the application
+    /// should know comes back), or hands it back.
+    pub fn take_message<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        from: NodeId,
+        msg: H::Msg,
+    ) -> Result<Vec<Event>, H::Msg> {
+        let events = self.endpoint.take_message(ctx, from, msg)?;
+        Ok(self.on_conn_events(ctx, events))
+    }
+
+    /// Takes `timer` if it is the library's (its heartbeat, or a connection's), or hands
+    /// it back.
+    pub fn take_timer<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        id: TimerId,
+        timer: H::Timer,
+    ) -> Result<Vec<Event>, H::Timer> {
+        let timer = match self.endpoint.take_timer(ctx, id, timer) {
+            Ok(events) => return Ok(self.on_conn_events(ctx, events)),
+            Err(timer) => timer,
+        };
+        let timer = Wraps::<Timer>::into_part(timer)?;
+        Ok(self.on_timer(ctx, timer))
+    }
+
+    fn on_conn_events<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        events: crate::conn::Events<Frame>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        for event in events {
+            match event {
+                ConnEvent::Frame { conn, frame } if Some(conn) == self.conn => {
+                    out.extend(self.on_frame(ctx, frame));
+                }
+                ConnEvent::Broken { conn, .. } | ConnEvent::Closed { conn }
+                    if Some(conn) == self.conn =>
+                {
+                    self.conn = None;
+                    out.extend(self.reconnect(ctx));
+                }
+                ConnEvent::Accepted { conn } => self.endpoint.abort(ctx, conn),
+                _ => {}
+            }
         }
-        if let Frame::ConnectionClose { .. } = msg.frame {
+        out
+    }
+
+    /// Handles a frame from the broker; returns what the application should know.
+    fn on_frame<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, frame: Frame) -> Vec<Event> {
+        if let Frame::ConnectionClose { .. } = frame {
             return self.reconnect(ctx);
         }
-        if msg.seq != self.seq_in {
-            return self.reconnect(ctx); // A lost frame broke the stream.
-        }
-        self.seq_in += 1;
         self.last_heard_ns = ctx.now_ns();
         let mut events = Vec::new();
-        match msg.frame {
+        match frame {
             Frame::OpenOk => {
                 self.state = State::OpeningChannel;
                 self.send(ctx, Frame::Method(Method::ChannelOpen));
@@ -362,15 +421,16 @@ impl Client {
         vec![Event::Lost { unconfirmed }]
     }
 
-    /// The library's own timer: heartbeats, and reconnecting when the broker is silent.
-    pub fn on_timer<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) -> Vec<Event> {
+    /// The library's own timer: heartbeats, and reconnecting when the broker is silent
+    /// (AMQP's heartbeat timeout) or the connection is gone.
+    fn on_timer<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) -> Vec<Event> {
         let Timer::Heartbeat = timer;
         ctx.set_timer(self.heartbeat_ns, Timer::Heartbeat);
         if self.state == State::Failed {
             return Vec::new();
         }
         let silent_ns = ctx.now_ns().saturating_sub(self.last_heard_ns);
-        if silent_ns > 2 * self.heartbeat_ns {
+        if silent_ns > 2 * self.heartbeat_ns || self.conn.is_none() {
             return self.reconnect(ctx);
         }
         if self.state == State::Connecting {

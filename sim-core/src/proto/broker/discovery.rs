@@ -13,7 +13,7 @@ use super::Host;
 use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 use crate::proto::registry::client::{self as registry_client, Client, ClientConfig, Event};
 use crate::proto::registry::recipes::Registration;
-use crate::proto::registry::{self, ClientHost};
+use crate::proto::registry::ClientHost;
 
 /// The interface brokers register under.
 pub const INTERFACE: &str = "amqp";
@@ -74,30 +74,40 @@ impl Directory {
         }
     }
 
-    fn on_message<H: ClientHost>(
+    /// Takes `msg` if it is the registry client's.
+    fn take_message<H: ClientHost>(
         &mut self,
         ctx: &mut Ctx<'_, H>,
         from: NodeId,
-        msg: registry::Msg,
-    ) {
-        let events = self.client.on_message(ctx, from, msg);
+        msg: H::Msg,
+    ) -> Result<(), H::Msg> {
+        let events = self.client.take_message(ctx, from, msg)?;
         self.handle(ctx, events);
+        Ok(())
     }
 
     /// The client's tick also retries what failed: a registration cut short by a lost
     /// connection, or a listing of a directory no broker has created yet (a `NoNode`
     /// listing sets no watch, so nothing else would wake us).
-    fn on_timer<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, timer: registry_client::Timer) {
-        let events = self.client.on_timer(ctx, timer);
+    fn take_timer<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        id: TimerId,
+        timer: H::Timer,
+    ) -> Result<(), H::Timer> {
+        let tick =
+            Wraps::<registry_client::Timer>::part(&timer) == Some(&registry_client::Timer::Tick);
+        let events = self.client.take_timer(ctx, id, timer)?;
         self.handle(ctx, events);
-        if !self.client.is_connected() || self.client.is_busy() {
-            return;
+        if !tick || !self.client.is_connected() || self.client.is_busy() {
+            return Ok(());
         }
         if self.announce && !self.registration.is_registered() {
             self.registration.register(ctx, &mut self.client);
         } else if !self.announce && self.brokers().is_empty() {
             self.registration.discover(ctx, &mut self.client);
         }
+        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -133,16 +143,14 @@ impl<H: DiscoveryHost> Node<H> for Announced<H> {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        match Wraps::<registry::Msg>::into_part(msg) {
-            Ok(msg) => self.directory.on_message(ctx, from, msg),
-            Err(msg) => self.broker.on_message(ctx, from, msg),
+        if let Err(msg) = self.directory.take_message(ctx, from, msg) {
+            self.broker.on_message(ctx, from, msg);
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
-        match Wraps::<registry_client::Timer>::into_part(timer) {
-            Ok(timer) => self.directory.on_timer(ctx, timer),
-            Err(timer) => self.broker.on_timer(ctx, id, timer),
+        if let Err(timer) = self.directory.take_timer(ctx, id, timer) {
+            self.broker.on_timer(ctx, id, timer);
         }
     }
 
@@ -205,11 +213,8 @@ impl<H: DiscoveryHost> Node<H> for Discovering<H> {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        match Wraps::<registry::Msg>::into_part(msg) {
-            Ok(msg) => {
-                self.directory.on_message(ctx, from, msg);
-                self.after_directory(ctx);
-            }
+        match self.directory.take_message(ctx, from, msg) {
+            Ok(()) => self.after_directory(ctx),
             Err(msg) => {
                 if let Some((_, workload)) = &mut self.workload {
                     workload.on_message(ctx, from, msg);
@@ -219,11 +224,8 @@ impl<H: DiscoveryHost> Node<H> for Discovering<H> {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
-        match Wraps::<registry_client::Timer>::into_part(timer) {
-            Ok(timer) => {
-                self.directory.on_timer(ctx, timer);
-                self.after_directory(ctx);
-            }
+        match self.directory.take_timer(ctx, id, timer) {
+            Ok(()) => self.after_directory(ctx),
             Err(timer) => {
                 if let Some((_, workload)) = &mut self.workload {
                     workload.on_timer(ctx, id, timer);

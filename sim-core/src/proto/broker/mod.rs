@@ -36,6 +36,7 @@ pub use server::Broker;
 
 use serde::{Deserialize, Serialize};
 
+use crate::conn;
 use crate::node::{NodeId, Proto, Wraps};
 use crate::proto::spec::ComponentSpec;
 
@@ -52,9 +53,16 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     bugs: bugs::BUGS,
 };
 
-/// What a node hosting the broker client library needs of its host's types.
-pub trait ClientHost: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>> {}
-impl<P: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>> ClientHost for P {}
+/// What a node hosting the broker client library needs of its host's types: AMQP frames
+/// travel over connections (`conn`), as AMQP runs over TCP.
+pub trait ClientHost:
+    conn::Host<Frame> + Proto<Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>
+{
+}
+impl<P: conn::Host<Frame> + Proto<Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>> ClientHost for P {}
+
+/// What travels between a broker and its clients: frames on connections.
+pub type Msg = conn::Segment<Frame>;
 
 /// What a broker node or a broker workload needs of its host's types.
 pub trait Host: ClientHost + Proto<Timer: Wraps<Timer>> {}
@@ -226,19 +234,10 @@ pub enum Reply {
     ConfirmSelectOk,
 }
 
-/// One frame on a connection. A connection is a reliable ordered stream, as TCP gives
-/// AMQP: each side numbers its frames from 0 after `Open`, and a receiver that sees a gap
-/// (a frame lost to the network) treats the connection as broken, as if TCP had given up.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Msg {
-    pub connection: u32,
-    pub seq: u64,
-    pub frame: Frame,
-}
-
+/// One AMQP frame. Connections (`conn`) carry them in order, once each, or break.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Frame {
-    /// connection.open; a new connection number replaces any older one of the client.
+    /// connection.open; a client's new connection replaces any older one.
     Open,
     OpenOk,
     Heartbeat,

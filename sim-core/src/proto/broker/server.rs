@@ -17,10 +17,11 @@ use super::bugs::{CONFIRM_BEFORE_SYNC, LIFO_DISPATCH, REQUEUE_DROPS_UNACKED, ROU
 use super::queue::{Consumer, Queue, Queued};
 use super::topic;
 use super::{
-    ConnectionId, DropReason, ExchangeKind, Frame, Host, Message, Method, Msg, Obs, Overflow,
-    QueueArgs, Reply, Timer, ACCESS_REFUSED, CONNECTION_FORCED, NOT_ALLOWED, NOT_FOUND,
-    PRECONDITION_FAILED, RESOURCE_LOCKED,
+    ConnectionId, DropReason, ExchangeKind, Frame, Host, Message, Method, Obs, Overflow, QueueArgs,
+    Reply, Timer, ACCESS_REFUSED, CONNECTION_FORCED, NOT_ALLOWED, NOT_FOUND, PRECONDITION_FAILED,
+    RESOURCE_LOCKED,
 };
+use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent, Events};
 use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 
 const META_FILE: &str = "broker.meta";
@@ -35,6 +36,8 @@ const QUEUES_MAX: u32 = 10_000;
 pub struct BrokerParams {
     pub heartbeat_ns: u64,
     pub sync_interval_ns: u64,
+    /// How the broker's connections behave.
+    pub conn: ConnParams,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -77,10 +80,11 @@ struct Unacked {
 
 #[derive(Debug)]
 struct Connection {
+    /// The transport connection this AMQP connection runs on.
+    conn: ConnId,
+    /// The client's number for it (`conn.number`): owners of exclusive queues and
+    /// consumers name their connection by it.
     number: u32,
-    /// The next frame number expected from the client, and the next one we send.
-    seq_in: u64,
-    seq_out: u64,
     last_heard_ns: u64,
     channel_open: bool,
     confirm_mode: bool,
@@ -94,11 +98,10 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(number: u32, now_ns: u64) -> Self {
+    fn new(conn: ConnId, now_ns: u64) -> Self {
         Self {
-            number,
-            seq_in: 1, // The client's Open was frame 0.
-            seq_out: 0,
+            conn,
+            number: conn.number,
             last_heard_ns: now_ns,
             channel_open: false,
             confirm_mode: false,
@@ -129,6 +132,8 @@ pub struct Broker {
     exchanges: BTreeMap<String, Exchange>,
     queues: BTreeMap<String, Queue>,
     connections: BTreeMap<NodeId, Connection>,
+    /// The transport: one connection per client, AMQP running on it.
+    endpoint: Endpoint<Frame>,
     awaiting_sync: Vec<AwaitingSync>,
     sync_armed: bool,
     log_records: u32,
@@ -140,15 +145,16 @@ impl Broker {
     pub fn new(params: BrokerParams) -> Self {
         assert!(params.heartbeat_ns > 0 && params.sync_interval_ns > 0);
         Self {
-            params,
             exchanges: BTreeMap::new(),
             queues: BTreeMap::new(),
             connections: BTreeMap::new(),
+            endpoint: Endpoint::new(params.conn),
             awaiting_sync: Vec::new(),
             sync_armed: false,
             log_records: 0,
             messages: 0,
             queue_name_next: 1,
+            params,
         }
     }
 
@@ -384,26 +390,23 @@ impl Broker {
 
     fn channel_open(&mut self, client: NodeId, now_ns: u64) -> Reply {
         let old = &self.connections[&client];
-        let mut fresh = Connection::new(old.number, now_ns);
-        (fresh.seq_in, fresh.seq_out) = (old.seq_in, old.seq_out);
+        let mut fresh = Connection::new(old.conn, now_ns);
         fresh.channel_open = true;
         self.connections.insert(client, fresh);
         Reply::ChannelOpenOk
     }
 
-    /// Sends one frame on the client's current connection.
+    /// Sends one frame on the client's current connection. One whose send buffer
+    /// overflowed broke: its AMQP connection closes with it.
     fn send<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, frame: Frame) {
-        let connection = self
+        let conn = self
             .connections
-            .get_mut(&client)
-            .expect("sending on a live connection");
-        let msg = Msg {
-            connection: connection.number,
-            seq: connection.seq_out,
-            frame,
-        };
-        connection.seq_out += 1;
-        ctx.send(client, msg);
+            .get(&client)
+            .expect("sending on a live connection")
+            .conn;
+        if self.endpoint.send(ctx, conn, frame).is_err() {
+            self.close_connection(ctx, client);
+        }
     }
 
     fn exchange_declare<H: Host>(
@@ -1064,7 +1067,60 @@ impl Broker {
         for name in exclusive {
             let _ = self.queue_delete(ctx, name);
         }
-        self.connections.remove(&client);
+        if let Some(connection) = self.connections.remove(&client) {
+            self.endpoint.close(ctx, connection.conn);
+        }
+    }
+
+    /// What the transport reports: frames of an AMQP connection, and connections that
+    /// broke or closed (their AMQP connection closes with them).
+    fn on_conn_events<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, events: Events<Frame>) {
+        for event in events {
+            match event {
+                ConnEvent::Frame { conn, frame } => self.on_frame(ctx, conn, frame),
+                ConnEvent::Broken { conn, .. } | ConnEvent::Closed { conn } => {
+                    if self.connections.get(&conn.peer).map(|c| c.conn) == Some(conn) {
+                        self.close_connection(ctx, conn.peer);
+                    }
+                }
+                ConnEvent::Accepted { .. } | ConnEvent::Opened { .. } => {}
+            }
+        }
+    }
+
+    fn on_frame<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, conn: ConnId, frame: Frame) {
+        let from = conn.peer;
+        let now_ns = ctx.now_ns();
+        if frame == Frame::Open {
+            // A reconnecting client replaces its old connection.
+            if let Some(old) = self.connections.get(&from).map(|c| c.conn) {
+                self.close_connection(ctx, from);
+                if old != conn {
+                    self.endpoint.abort(ctx, old);
+                }
+            }
+            self.connections.insert(from, Connection::new(conn, now_ns));
+            self.send(ctx, from, Frame::OpenOk);
+            return;
+        }
+        let Some(connection) = self.connections.get_mut(&from).filter(|c| c.conn == conn) else {
+            // A frame on a connection with no AMQP connection open on it (replaced by a
+            // newer one, or opened before this broker restarted): refuse it.
+            let text = "CONNECTION_FORCED - unknown connection".to_string();
+            let close = Frame::ConnectionClose {
+                code: CONNECTION_FORCED,
+                text,
+            };
+            let _ = self.endpoint.send(ctx, conn, close);
+            self.endpoint.close(ctx, conn);
+            return;
+        };
+        connection.last_heard_ns = now_ns;
+        match frame {
+            Frame::Close => self.close_connection(ctx, from),
+            Frame::Method(method) => self.on_message_method(ctx, from, method),
+            _ => {} // Heartbeats only refresh `last_heard_ns`.
+        }
     }
 
     fn arm_sync<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
@@ -1133,70 +1189,22 @@ impl Broker {
 
 impl<H: Host> Node<H> for Broker {
     fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.endpoint.start(ctx);
         self.recover(ctx);
         ctx.set_timer(self.params.heartbeat_ns / 2, Timer::ServerTick);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
-            return;
-        };
-        let now_ns = ctx.now_ns();
-        if msg.frame == Frame::Open {
-            self.close_connection(ctx, from); // A reconnecting client replaces its old one.
-            self.connections
-                .insert(from, Connection::new(msg.connection, now_ns));
-            self.send(ctx, from, Frame::OpenOk);
-            return;
-        }
-        let Some(connection) = self
-            .connections
-            .get_mut(&from)
-            .filter(|c| c.number == msg.connection)
-        else {
-            let text = "CONNECTION_FORCED - unknown connection (broker restarted?)".to_string();
-            let close = Frame::ConnectionClose {
-                code: CONNECTION_FORCED,
-                text,
-            };
-            ctx.send(
-                from,
-                Msg {
-                    connection: msg.connection,
-                    seq: 0,
-                    frame: close,
-                },
-            );
-            return;
-        };
-        if msg.seq != connection.seq_in {
-            // A frame went missing: the stream is broken, as a TCP connection would be.
-            let text = format!(
-                "frame {} arrived where {} was due",
-                msg.seq, connection.seq_in
-            );
-            ctx.note(format!("connection of node {from} broken: {text}"));
-            self.send(
-                ctx,
-                from,
-                Frame::ConnectionClose {
-                    code: CONNECTION_FORCED,
-                    text,
-                },
-            );
-            self.close_connection(ctx, from);
-            return;
-        }
-        connection.seq_in += 1;
-        connection.last_heard_ns = now_ns;
-        match msg.frame {
-            Frame::Close => self.close_connection(ctx, from),
-            Frame::Method(method) => self.on_message_method(ctx, from, method),
-            _ => {} // Heartbeats only refresh `last_heard_ns`.
+        if let Ok(events) = self.endpoint.take_message(ctx, from, msg) {
+            self.on_conn_events(ctx, events);
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
+        let timer = match self.endpoint.take_timer(ctx, id, timer) {
+            Ok(events) => return self.on_conn_events(ctx, events),
+            Err(timer) => timer,
+        };
         match Wraps::<Timer>::into_part(timer) {
             Ok(Timer::ServerTick) => self.on_timer_tick(ctx),
             Ok(Timer::ServerSync) => self.on_timer_sync(ctx),
@@ -1224,6 +1232,7 @@ impl<H: Host> Node<H> for Broker {
                 queue.consumers.len()
             ));
         }
+        lines.push(format!("\nconnections:\n{}", self.endpoint.describe()));
         lines.join("\n")
     }
 }

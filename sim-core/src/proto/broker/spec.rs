@@ -7,6 +7,7 @@ use super::apps::{Consumer, Publisher, QueueSpec, Workload};
 use super::discovery::{Announced, Discovering, DiscoveryHost};
 use super::server::BrokerParams;
 use super::{invariants, Broker, ExchangeKind};
+use crate::conn::ConnParams;
 use crate::node::{Node, NodeId};
 use crate::params::{count, duration, flag, list, text, ParamSpec, Params, MS};
 use crate::proto::registry;
@@ -164,10 +165,12 @@ fn build<H: DiscoveryHost>(layout: &Layout) -> Part<H> {
         .iter()
         .map(|spec| QueueSpec::parse(spec).expect("checked"))
         .collect();
-    let workload = workload(layout.params, broker_id, queues.clone());
+    let mut workload = workload(layout.params, broker_id, queues.clone());
+    workload.conn = layout.conn;
     let params = BrokerParams {
         heartbeat_ns: workload.heartbeat_ns,
         sync_interval_ns: layout.params.number("sync_interval"),
+        conn: layout.conn,
     };
     // consumer_index[id]: which queue spec consumer `id` uses (round robin over specs).
     let mut consumer_index = vec![0usize; layout.node_count() as usize];
@@ -252,5 +255,6 @@ fn workload(params: &Params, broker: NodeId, queues: Vec<QueueSpec>) -> Workload
         auto_ack: params.flag("auto_ack"),
         process_ns: params.number("process_time"),
         reject_every: params.number("reject_every") as u32,
+        conn: ConnParams::default(),
     }
 }

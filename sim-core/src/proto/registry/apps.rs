@@ -13,10 +13,10 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::bugs::NO_FENCING;
-use super::client::{Client, ClientConfig, Event};
+use super::client::{Client, ClientConfig, Event, RequestError};
 use super::recipes::{Lock, LockEvent, Registration};
 use super::tree::{CreateMode, ZkError};
-use super::{client, Host, Msg, Obs, Op, Reply, Timer};
+use super::{Host, LockMsg, Obs, Op, Reply, Timer};
 use crate::check::{HistoryEvent, OpFunction, OpType};
 use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 /// Tries of a write that races with another client creating the same key.
@@ -42,8 +42,10 @@ pub trait App {
     fn started<H: Host>(&mut self, ctx: &mut Ctx<'_, H>);
     fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event);
     fn on_app_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer);
-    fn on_other<H: Host>(&mut self, _ctx: &mut Ctx<'_, H>, _from: NodeId, _msg: Msg) {}
+    fn on_other<H: Host>(&mut self, _ctx: &mut Ctx<'_, H>, _from: NodeId, _msg: LockMsg) {}
     fn describe(&self) -> String;
+    /// The client library's connections, for the inspector.
+    fn connections(&self) -> String;
 }
 
 /// The `Node` plumbing every workload shares (start the client, feed it frames and its
@@ -58,30 +60,29 @@ macro_rules! app_node {
             }
 
             fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-                let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
-                    return;
+                let msg = match Wraps::<LockMsg>::into_part(msg) {
+                    Ok(msg) => return self.on_other(ctx, from, msg),
+                    Err(msg) => msg,
                 };
-                if matches!(msg, Msg::ResourceAck { .. }) {
-                    self.on_other(ctx, from, msg);
-                    return;
-                }
-                for event in self.client().on_message(ctx, from, msg) {
-                    self.on_event(ctx, event);
+                if let Ok(events) = self.client().take_message(ctx, from, msg) {
+                    for event in events {
+                        self.on_event(ctx, event);
+                    }
                 }
             }
 
-            fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, _id: TimerId, timer: H::Timer) {
-                match Wraps::<client::Timer>::into_part(timer) {
-                    Ok(timer) => {
-                        for event in self.client().on_timer(ctx, timer) {
+            fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
+                let timer = match self.client().take_timer(ctx, id, timer) {
+                    Ok(events) => {
+                        for event in events {
                             self.on_event(ctx, event);
                         }
+                        return;
                     }
-                    Err(timer) => {
-                        if let Ok(timer) = Wraps::<Timer>::into_part(timer) {
-                            self.on_app_timer(ctx, timer);
-                        }
-                    }
+                    Err(timer) => timer,
+                };
+                if let Ok(timer) = Wraps::<Timer>::into_part(timer) {
+                    self.on_app_timer(ctx, timer);
                 }
             }
 
@@ -90,7 +91,11 @@ macro_rules! app_node {
             }
 
             fn inspect(&self) -> String {
-                self.describe()
+                format!(
+                    "{}\n\nconnections:\n{}",
+                    self.describe(),
+                    self.connections()
+                )
             }
         }
     )+};
@@ -221,8 +226,12 @@ impl KvClient {
     }
 
     fn send<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, op: Op) {
-        if let Err(error) = self.client.request(ctx, op.clone(), false) {
-            self.on_response(ctx, op, Err(error));
+        match self.client.request(ctx, op.clone(), false) {
+            Ok(()) => {}
+            Err(RequestError::Zk(error)) => self.on_response(ctx, op, Err(error)),
+            // Never: a kv client sends only when the client is idle. Were it busy, the
+            // outcome would be as unknown as after a lost connection.
+            Err(RequestError::Busy) => self.on_response(ctx, op, Err(ZkError::ConnectionLoss)),
         }
     }
 
@@ -414,6 +423,10 @@ impl App for KvClient {
         }
     }
 
+    fn connections(&self) -> String {
+        self.client.connections()
+    }
+
     fn describe(&self) -> String {
         format!(
             "session={:#x} state={:?} server={}\nops done={} of {} served={} refused={}\ncurrent={:?}",
@@ -462,7 +475,7 @@ impl Locker {
     fn write<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, step: u32, token: u64) {
         self.round = Round::Writing { step, token };
         if let Some(resource) = self.workload.resource {
-            ctx.send(resource, Msg::ResourceWrite { token, step });
+            ctx.send(resource, LockMsg::ResourceWrite { token, step });
         }
         // Without an answer in time, carry on as if refused.
         ctx.set_timer(self.workload.hold_ns * 4, Timer::Work { step });
@@ -541,9 +554,9 @@ impl App for Locker {
         }
     }
 
-    fn on_other<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, _from: NodeId, msg: Msg) {
+    fn on_other<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, _from: NodeId, msg: LockMsg) {
         if let (
-            Msg::ResourceAck { step, .. },
+            LockMsg::ResourceAck { step, .. },
             Round::Writing {
                 step: current,
                 token,
@@ -554,6 +567,10 @@ impl App for Locker {
                 self.after_write(ctx, step, token);
             }
         }
+    }
+
+    fn connections(&self) -> String {
+        self.client.connections()
     }
 
     fn describe(&self) -> String {
@@ -580,7 +597,7 @@ impl<H: Host> Node<H> for Resource {
     fn on_start(&mut self, _ctx: &mut Ctx<'_, H>) {}
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        let Ok(Msg::ResourceWrite { token, step }) = Wraps::<Msg>::into_part(msg) else {
+        let Ok(LockMsg::ResourceWrite { token, step }) = Wraps::<LockMsg>::into_part(msg) else {
             return;
         };
         let accepted = ctx.bug(NO_FENCING) || token >= self.highest_token;
@@ -593,7 +610,7 @@ impl<H: Host> Node<H> for Resource {
             token,
             accepted,
         });
-        ctx.send(from, Msg::ResourceAck { step, accepted });
+        ctx.send(from, LockMsg::ResourceAck { step, accepted });
     }
 
     fn on_timer(&mut self, _ctx: &mut Ctx<'_, H>, _id: TimerId, _timer: H::Timer) {}
@@ -666,6 +683,10 @@ impl App for Provider {
             }
         }
         ctx.set_timer(self.workload.think_ns * 10, Timer::Next);
+    }
+
+    fn connections(&self) -> String {
+        self.client.connections()
     }
 
     fn describe(&self) -> String {

@@ -1,6 +1,7 @@
 //! The registry's client library, as ZooKeeper's `ClientCnxn`: one connection at a time
 //! to one server of the ensemble, pings to keep the session alive, failover to the next
-//! server when the connection goes quiet, and the watches set again after a reconnect.
+//! server when the connection breaks or goes quiet, and the watches set again after a
+//! reconnect. Sessions run over connections (`conn`), as ZooKeeper's run over TCP.
 //!
 //! The two failures a ZooKeeper user must tell apart:
 //! - ConnectionLoss: the connection broke with a request in flight. Its outcome is
@@ -8,26 +9,31 @@
 //! - SessionExpired: the ensemble closed the session (its ephemeral nodes are gone). The
 //!   handle is dead; the application opens a new session (`new_session`).
 //!
-//! The library is sans-IO: the hosting node hands it messages and ticks and gets `Event`s
-//! back. One request is outstanding at a time.
+//! Between two connection attempts the client waits a random moment, as ZooKeeper's does
+//! (`ClientCnxn.startConnect`), so clients never spin against servers that refuse them.
+//!
+//! The library is sans-IO: the hosting node hands it messages and timers and gets
+//! `Event`s back. One request is outstanding at a time; a second is refused, not queued.
 
 use std::collections::BTreeSet;
 
 use rand::Rng;
-
-use super::tree::ZkError;
 use serde::Serialize;
 
 use super::bugs::WATCHES_LOST_ON_RECONNECT;
+use super::tree::ZkError;
 use super::{ClientHost, Msg, Op, Reply, WatchEvent, WatchKind};
-use crate::node::{Ctx, NodeId};
+use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent, Events};
+use crate::node::{Ctx, NodeId, TimerId, Wraps};
 use crate::proto::zab::Zxid;
 
-/// The client library's one timer.
+/// The client library's timers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Timer {
     /// Connect timeouts, read timeouts and pings.
     Tick,
+    /// The wait between two connection attempts is over.
+    Reconnect,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,10 +42,14 @@ pub struct ClientConfig {
     pub session_timeout_ns: u64,
     /// Accept a read-only server (ZooKeeper's `canBeReadOnly`).
     pub read_only: bool,
+    /// How the client's connections behave.
+    pub conn: ConnParams,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Waiting a moment before the next connection attempt.
+    Waiting,
     Connecting,
     Connected,
     ConnectedReadOnly,
@@ -60,6 +70,15 @@ pub enum Event {
     Watch(WatchEvent),
 }
 
+/// Why a request was not sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// Not connected, or the session is gone: what ZooKeeper's client would answer.
+    Zk(ZkError),
+    /// A request is already outstanding: the caller waits for its answer first.
+    Busy,
+}
+
 pub struct Client {
     config: ClientConfig,
     state: State,
@@ -73,9 +92,9 @@ pub struct Client {
     last_heard_ns: u64,
     last_sent_ns: u64,
     last_zxid: Zxid,
-    /// Frames sent and received on this connection since `Connected` (see `Msg::Ping`).
-    sent: u64,
-    received: u64,
+    endpoint: Endpoint<Msg>,
+    /// The connection of the current attempt or session.
+    conn: Option<ConnId>,
     data_watches: BTreeSet<String>,
     exist_watches: BTreeSet<String>,
     child_watches: BTreeSet<String>,
@@ -86,6 +105,7 @@ impl Client {
         assert!(!config.servers.is_empty());
         assert!(config.session_timeout_ns > 0);
         let timeout_ns = config.session_timeout_ns;
+        let endpoint = Endpoint::new(config.conn);
         Self {
             config,
             state: State::Connecting,
@@ -99,15 +119,15 @@ impl Client {
             last_heard_ns: 0,
             last_sent_ns: 0,
             last_zxid: 0,
-            sent: 0,
-            received: 0,
+            endpoint,
+            conn: None,
             data_watches: BTreeSet::new(),
             exist_watches: BTreeSet::new(),
             child_watches: BTreeSet::new(),
         }
     }
 
-    /// How often the host should call `on_tick`.
+    /// How often the library's tick runs.
     pub fn tick_ns(&self) -> u64 {
         (self.config.session_timeout_ns / 6).max(1)
     }
@@ -132,21 +152,24 @@ impl Client {
         self.outstanding.is_some()
     }
 
+    /// The highest zxid this client has seen (ZooKeeper's `lastZxid`).
+    pub fn last_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+
+    /// The client's connections, one line each, for inspectors.
+    pub fn connections(&self) -> String {
+        self.endpoint.describe()
+    }
+
     /// Starts connecting to a random server, as ZooKeeper shuffles its connect string,
     /// and starts the library's tick.
     pub fn start<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.endpoint.start(ctx);
         let count = self.config.servers.len() as u32;
         self.server_index = ctx.rng().random_range(0..count) as usize;
         self.connect(ctx);
         ctx.set_timer(self.tick_ns(), Timer::Tick);
-    }
-
-    /// The library's timer came due.
-    pub fn on_timer<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) -> Vec<Event> {
-        let Timer::Tick = timer;
-        let events = self.on_tick(ctx);
-        ctx.set_timer(self.tick_ns(), Timer::Tick);
-        events
     }
 
     /// After `Event::Expired`: a fresh session, with no watches.
@@ -159,17 +182,23 @@ impl Client {
         self.connect(ctx);
     }
 
-    /// Sends a request; the answer comes back as `Event::Response`.
+    /// Sends a request; the answer comes back as `Event::Response`. A second request
+    /// while one is outstanding is refused with `Busy`: callbacks may come in any order
+    /// (a watch while a request waits), and the library never panics over it.
     pub fn request<H: ClientHost>(
         &mut self,
         ctx: &mut Ctx<'_, H>,
         op: Op,
         watch: bool,
-    ) -> Result<(), ZkError> {
-        assert!(self.outstanding.is_none(), "one request at a time");
+    ) -> Result<(), RequestError> {
+        if self.outstanding.is_some() {
+            return Err(RequestError::Busy);
+        }
         match self.state {
-            State::Expired => return Err(ZkError::SessionExpired),
-            State::Connecting => return Err(ZkError::ConnectionLoss),
+            State::Expired => return Err(RequestError::Zk(ZkError::SessionExpired)),
+            State::Connecting | State::Waiting => {
+                return Err(RequestError::Zk(ZkError::ConnectionLoss))
+            }
             State::Connected | State::ConnectedReadOnly => {}
         }
         self.xid += 1;
@@ -184,28 +213,47 @@ impl Client {
         Ok(())
     }
 
-    /// Sends a frame on the current connection, counting it.
+    /// Sends a frame on the current connection. A connection that refuses it (its send
+    /// buffer overflowed) is gone; the next tick notices.
     fn send<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, msg: Msg) {
-        self.sent += 1;
         self.last_sent_ns = ctx.now_ns();
-        ctx.send(self.server(), msg);
+        if let Some(conn) = self.conn {
+            if self.endpoint.send(ctx, conn, msg).is_err() {
+                self.conn = None;
+            }
+        }
     }
 
+    /// Opens a connection to the current server and asks it for the session.
     fn connect<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if let Some(old) = self.conn.take() {
+            self.endpoint.abort(ctx, old);
+        }
         self.state = State::Connecting;
         self.connect_started_ns = ctx.now_ns();
+        // Too many connections cannot happen: one at a time, the old one aborted.
+        self.conn = self.endpoint.open(ctx, self.server()).ok();
         let connect = Msg::Connect {
             session: self.session,
             timeout_ns: self.timeout_ns,
             read_only: self.config.read_only,
             last_zxid: self.last_zxid,
         };
-        ctx.send(self.server(), connect);
+        self.send(ctx, connect);
     }
 
+    /// Gives up on this server: waits a random moment, then tries the next one.
     fn connect_next<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if let Some(old) = self.conn.take() {
+            self.endpoint.abort(ctx, old);
+        }
         self.server_index = (self.server_index + 1) % self.config.servers.len();
-        self.connect(ctx);
+        self.state = State::Waiting;
+        // ZooKeeper sleeps up to a second (against sessions of tens of seconds); here a
+        // thirtieth of the session timeout, and never nothing, so no run can spin.
+        let spread_ns = (self.timeout_ns / 30).max(1);
+        let wait_ns = 1_000_000 + ctx.rng().random_range(0..spread_ns);
+        ctx.set_timer(wait_ns, Timer::Reconnect);
     }
 
     /// The connection broke: the request in flight has an unknown outcome.
@@ -216,19 +264,80 @@ impl Client {
                 result: Err(ZkError::ConnectionLoss),
             });
         }
-        events.push(Event::Disconnected);
+        if self.is_connected() {
+            events.push(Event::Disconnected);
+        }
         self.connect_next(ctx);
     }
 
-    pub fn on_message<H: ClientHost>(
+    /// Takes `msg` if it is a segment of the client's connections (what the application
+    /// should know comes back), or hands it back.
+    pub fn take_message<H: ClientHost>(
         &mut self,
         ctx: &mut Ctx<'_, H>,
         from: NodeId,
-        msg: Msg,
+        msg: H::Msg,
+    ) -> Result<Vec<Event>, H::Msg> {
+        let events = self.endpoint.take_message(ctx, from, msg)?;
+        Ok(self.on_conn_events(ctx, events))
+    }
+
+    /// Takes `timer` if it is the library's (its own, or a connection's), or hands it
+    /// back.
+    pub fn take_timer<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        id: TimerId,
+        timer: H::Timer,
+    ) -> Result<Vec<Event>, H::Timer> {
+        let timer = match self.endpoint.take_timer(ctx, id, timer) {
+            Ok(events) => return Ok(self.on_conn_events(ctx, events)),
+            Err(timer) => timer,
+        };
+        let mut events = Vec::new();
+        match Wraps::<Timer>::into_part(timer)? {
+            Timer::Tick => {
+                self.on_tick(ctx, &mut events);
+                ctx.set_timer(self.tick_ns(), Timer::Tick);
+            }
+            Timer::Reconnect => {
+                if self.state == State::Waiting {
+                    self.connect(ctx);
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn on_conn_events<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        conn_events: Events<Msg>,
     ) -> Vec<Event> {
         let mut events = Vec::new();
-        if from != self.server() || self.state == State::Expired {
-            return events;
+        for event in conn_events {
+            match event {
+                ConnEvent::Frame { conn, frame } if Some(conn) == self.conn => {
+                    self.on_frame(ctx, frame, &mut events);
+                }
+                ConnEvent::Broken { conn, .. } | ConnEvent::Closed { conn }
+                    if Some(conn) == self.conn =>
+                {
+                    self.conn = None;
+                    if self.state != State::Expired {
+                        self.lose_connection(ctx, &mut events);
+                    }
+                }
+                ConnEvent::Accepted { conn } => self.endpoint.abort(ctx, conn),
+                _ => {}
+            }
+        }
+        events
+    }
+
+    fn on_frame<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, msg: Msg, events: &mut Vec<Event>) {
+        if self.state == State::Expired {
+            return;
         }
         self.last_heard_ns = ctx.now_ns();
         match msg {
@@ -238,7 +347,7 @@ impl Client {
                 read_only,
             } => {
                 if self.state != State::Connecting {
-                    return events;
+                    return;
                 }
                 let resumed = session != 0 && session == self.session;
                 self.session = session;
@@ -251,8 +360,6 @@ impl Client {
                     State::Connected
                 };
                 self.connected_ns = ctx.now_ns();
-                self.sent = 0;
-                self.received = 0;
                 let watching = !(self.data_watches.is_empty()
                     && self.exist_watches.is_empty()
                     && self.child_watches.is_empty());
@@ -271,6 +378,9 @@ impl Client {
             }
             Msg::Closed { expired: true } => {
                 self.state = State::Expired;
+                if let Some(conn) = self.conn.take() {
+                    self.endpoint.abort(ctx, conn);
+                }
                 if let Some((_, op, _)) = self.outstanding.take() {
                     events.push(Event::Response {
                         op,
@@ -279,16 +389,8 @@ impl Client {
                 }
                 events.push(Event::Expired);
             }
-            Msg::Closed { expired: false } => self.lose_connection(ctx, &mut events),
-            Msg::Pong { sent } => {
-                self.received += 1;
-                if sent != self.received {
-                    // A frame from the server was lost: the stream is broken.
-                    self.lose_connection(ctx, &mut events);
-                }
-            }
+            Msg::Closed { expired: false } => self.lose_connection(ctx, events),
             Msg::Response { xid, zxid, result } => {
-                self.received += 1;
                 self.last_zxid = self.last_zxid.max(zxid);
                 match self.outstanding.take() {
                     Some((outstanding, op, watch)) if outstanding == xid => {
@@ -301,7 +403,6 @@ impl Client {
                 }
             }
             Msg::Watch(event) => {
-                self.received += 1;
                 match event.kind {
                     WatchKind::NodeChildrenChanged => {
                         self.child_watches.remove(&event.path);
@@ -317,9 +418,8 @@ impl Client {
                 }
                 events.push(Event::Watch(event));
             }
-            _ => {}
+            _ => {} // Pongs only refresh `last_heard_ns`.
         }
-        events
     }
 
     fn remember_watch(&mut self, op: &Op, result: &Result<Reply, ZkError>) {
@@ -339,12 +439,11 @@ impl Client {
     }
 
     /// Timeouts and pings, every `tick_ns`.
-    fn on_tick<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) -> Vec<Event> {
-        let mut events = Vec::new();
+    fn on_tick<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: &mut Vec<Event>) {
         let now = ctx.now_ns();
         let servers = self.config.servers.len() as u64;
         match self.state {
-            State::Expired => {}
+            State::Expired | State::Waiting => {}
             State::Connecting => {
                 // ZooKeeper's connect timeout: the session timeout over the server count.
                 if now.saturating_sub(self.connect_started_ns) > self.timeout_ns / servers {
@@ -353,8 +452,8 @@ impl Client {
             }
             State::Connected | State::ConnectedReadOnly => {
                 let read_timeout = self.timeout_ns * 2 / 3;
-                if now.saturating_sub(self.last_heard_ns) > read_timeout {
-                    self.lose_connection(ctx, &mut events);
+                if self.conn.is_none() || now.saturating_sub(self.last_heard_ns) > read_timeout {
+                    self.lose_connection(ctx, events);
                 } else if self.state == State::ConnectedReadOnly
                     && self.outstanding.is_none()
                     && now.saturating_sub(self.connected_ns) > self.timeout_ns
@@ -365,12 +464,10 @@ impl Client {
                 } else if now.saturating_sub(self.last_sent_ns) >= self.timeout_ns / 3 {
                     let ping = Msg::Ping {
                         session: self.session,
-                        sent: self.sent + 1,
                     };
                     self.send(ctx, ping);
                 }
             }
         }
-        events
     }
 }

@@ -32,6 +32,7 @@ pub mod tree;
 
 use serde::{Deserialize, Serialize};
 
+use crate::conn;
 use crate::node::{NodeId, Proto, Wraps};
 use crate::proto::spec::ComponentSpec;
 use crate::proto::zab::{self, Zxid};
@@ -60,14 +61,25 @@ pub const LOCK_COMPONENT: ComponentSpec = ComponentSpec {
     bugs: bugs::LOCK_BUGS,
 };
 
-/// What a node hosting the registry client library needs of its host's types.
-pub trait ClientHost: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>> {}
-impl<P: Proto<Msg: Wraps<Msg>, Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>> ClientHost for P {}
+/// What a node hosting the registry client library needs of its host's types: client
+/// sessions (and the servers' own messages) travel over connections (`conn`), as
+/// ZooKeeper's run over TCP.
+pub trait ClientHost:
+    conn::Host<Msg> + Proto<Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>
+{
+}
+impl<P: conn::Host<Msg> + Proto<Obs: Wraps<Obs>, Timer: Wraps<client::Timer>>> ClientHost for P {}
 
 /// What a node hosting a registry server or a registry workload needs of its host's
-/// types: the client's, ZAB's, and the registry's own timers.
-pub trait Host: ClientHost + zab::Host<Registry> + Proto<Timer: Wraps<Timer>> {}
-impl<P: ClientHost + zab::Host<Registry> + Proto<Timer: Wraps<Timer>>> Host for P {}
+/// types: the client's, ZAB's, the lock's messages and the registry's own timers.
+pub trait Host:
+    ClientHost + zab::Host<Registry> + Proto<Msg: Wraps<LockMsg>, Timer: Wraps<Timer>>
+{
+}
+impl<P: ClientHost + zab::Host<Registry> + Proto<Msg: Wraps<LockMsg>, Timer: Wraps<Timer>>> Host
+    for P
+{
+}
 
 /// The timers of registry servers and workloads (the client library has its own).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -186,13 +198,9 @@ pub enum Msg {
         op: Op,
         watch: bool,
     },
-    /// `sent` (here and in `Pong`) counts the frames this side sent on the connection
-    /// since `Connected`, this one included. Links are FIFO streams, so a count that
-    /// differs from what arrived means a frame was lost: the connection is broken, as
-    /// a TCP connection would be, and the client reconnects.
+    /// Keeps the session alive while the client is idle.
     Ping {
         session: u64,
-        sent: u64,
     },
     /// After a reconnect: the watches to set again, fired at once for changes the
     /// client missed after `last_zxid`.
@@ -219,9 +227,13 @@ pub enum Msg {
         result: Result<Reply, ZkError>,
     },
     Watch(WatchEvent),
-    Pong {
-        sent: u64,
-    },
+    Pong,
+}
+
+/// Between a locker and the fenced resource it writes to: datagrams, each write retried
+/// by the locker until acknowledged (the resource is a storage service, not ZooKeeper).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LockMsg {
     /// Locker to the fenced resource: one write of a critical section.
     ResourceWrite {
         token: u64,

@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 
-use super::client::{Client, Event};
+use super::client::{Client, Event, RequestError};
 use super::tree::{CreateMode, ZkError};
 use super::{ClientHost, Op, Reply, WatchKind};
 use crate::node::Ctx;
@@ -49,6 +49,9 @@ pub struct Lock {
     dir: String,
     state: LockState,
     node: Option<String>,
+    /// A listing was due while the client had a request outstanding: done when that
+    /// request's answer arrives.
+    list_due: bool,
 }
 
 /// The fencing token in a sequential node's name: its 10-digit suffix.
@@ -63,6 +66,7 @@ impl Lock {
             dir: dir.to_string(),
             state: LockState::Idle,
             node: None,
+            list_due: false,
         }
     }
 
@@ -110,12 +114,21 @@ impl Lock {
         op: Op,
         watch: bool,
     ) -> Result<(), ZkError> {
-        let sent = client.request(ctx, op, watch);
-        if sent.is_err() && self.state != LockState::Releasing {
-            // Not connected: pick up again on the next Connected event.
-            self.state = LockState::Recovering;
+        match client.request(ctx, op, watch) {
+            Ok(()) => Ok(()),
+            Err(RequestError::Busy) => {
+                // A watch fired while a request was out: list once its answer is in.
+                self.list_due = true;
+                Ok(())
+            }
+            Err(RequestError::Zk(error)) => {
+                if self.state != LockState::Releasing {
+                    // Not connected: pick up again on the next Connected event.
+                    self.state = LockState::Recovering;
+                }
+                Err(error)
+            }
         }
-        sent
     }
 
     fn list<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, client: &mut Client, recovering: bool) {
@@ -139,10 +152,12 @@ impl Lock {
         client: &mut Client,
     ) -> Option<LockEvent> {
         self.state = LockState::Releasing;
+        self.list_due = false;
         let Some(node) = self.node.clone() else {
             self.state = LockState::Idle;
             return Some(LockEvent::Released);
         };
+        // Busy or not connected: the release goes out on the next Connected event.
         let _ = client.request(
             ctx,
             Op::Delete {
@@ -180,7 +195,16 @@ impl Lock {
                     }
                 }
             }
-            Event::Response { op, result } => return self.on_response(ctx, client, op, result),
+            Event::Response { op, result } => {
+                let outcome = self.on_response(ctx, client, op, result);
+                if std::mem::take(&mut self.list_due)
+                    && !client.is_busy()
+                    && matches!(self.state, LockState::Watching(_) | LockState::Listing)
+                {
+                    self.list(ctx, client, false);
+                }
+                return outcome;
+            }
             Event::Disconnected => {}
         }
         None

@@ -18,10 +18,10 @@ use super::bugs::{SESSIONS_NEVER_EXPIRE, STALE_READ_AS_LINEARIZABLE};
 use super::state::{Origin, Outcome, Registry, Txn, TxnOp};
 use super::tree::ZkError;
 use super::{Host, Msg, Obs, Op, Reply, Timer, WatchEvent, WatchKind};
+use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent, Events};
 use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 use crate::proto::zab::{self, Peer};
 
-type ZabMsg = zab::Msg<Txn, Registry>;
 /// The most client connections one server holds.
 pub const CONNECTIONS_MAX: usize = 1_000;
 /// Sessions and znodes an inspector lists at most.
@@ -35,16 +35,29 @@ pub struct ServerParams {
     pub read_only: bool,
     /// Ticks of looking for a leader before a server serves read-only.
     pub read_only_after_ticks: u64,
+    /// How the server's connections behave (to clients, and to the other servers).
+    pub conn: ConnParams,
 }
 
+/// A client's connect that waits for its session to be created or revalidated. The
+/// answer must be for this very request: a client that crashed and came back asks
+/// again on a new connection, and the old request's answer (its old session) must not
+/// be handed to the new one.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// The session asked for; 0 asks for a new one.
+    session: u64,
+    /// Numbers the new-session requests (the `CreateSession` txn's xid).
+    attempt: u64,
+    timeout_ns: u64,
+}
+
+/// A client's session as this server serves it.
 #[derive(Clone, Copy, Debug)]
 struct Conn {
     session: u64,
     read_only: bool,
     last_heard_ns: u64,
-    /// Frames sent to and received from the client since `Connected` (see `Msg::Ping`).
-    sent: u64,
-    received: u64,
 }
 
 pub struct Server {
@@ -52,7 +65,9 @@ pub struct Server {
     zab: Peer<Registry>,
     conns: BTreeMap<NodeId, Conn>,
     /// Clients whose connection waits for a session to be created or revalidated.
-    connecting: BTreeMap<NodeId, u64>,
+    connecting: BTreeMap<NodeId, Pending>,
+    /// Counts new-session requests, to tell a stale `CreateSession` from the current one.
+    attempts: u64,
     data_watches: BTreeMap<String, BTreeSet<NodeId>>,
     child_watches: BTreeMap<String, BTreeSet<NodeId>>,
     /// Sessions touched since the last tick (a follower passes them to its leader).
@@ -67,16 +82,28 @@ pub struct Server {
     owners: BTreeMap<u64, NodeId>,
     was_leading: bool,
     was_serving: bool,
+    /// Client sessions, and this server's own messages to the others (touches,
+    /// revalidations), over connections.
+    net: Endpoint<Msg>,
+    /// The connection each client's session runs on.
+    client_conns: BTreeMap<NodeId, ConnId>,
+    /// The connection this server opened to each other server.
+    server_conns: BTreeMap<NodeId, ConnId>,
 }
 
 impl Server {
     pub fn new(id: NodeId, params: ServerParams) -> Self {
-        let zab = Peer::new(id, params.zab.clone());
+        let zab = Peer::new(id, params.zab.clone(), params.conn);
+        let net = Endpoint::new(params.conn);
         Self {
             params,
             zab,
+            net,
+            client_conns: BTreeMap::new(),
+            server_conns: BTreeMap::new(),
             conns: BTreeMap::new(),
             connecting: BTreeMap::new(),
+            attempts: 0,
             data_watches: BTreeMap::new(),
             child_watches: BTreeMap::new(),
             touched: BTreeSet::new(),
@@ -105,7 +132,19 @@ impl Server {
         }
     }
 
+    /// Tells the client why, then closes its connection (gracefully: the reason arrives
+    /// first) and forgets its session's connection and watches.
     fn close<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, expired: bool) {
+        self.send_client(ctx, client, Msg::Closed { expired });
+        if let Some(conn) = self.client_conns.remove(&client) {
+            self.net.close(ctx, conn);
+        }
+        self.forget_client(client);
+    }
+
+    /// The client's connection is gone: so are its session's connection here and its
+    /// watches (ZooKeeper's watches belong to a connection).
+    fn forget_client(&mut self, client: NodeId) {
         self.conns.remove(&client);
         self.connecting.remove(&client);
         for watchers in self
@@ -115,16 +154,41 @@ impl Server {
         {
             watchers.remove(&client);
         }
-        ctx.send(client, Msg::Closed { expired });
     }
 
-    /// Sends a frame on a client's connection, counting it (see `Msg::Ping`).
-    fn reply<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, msg: Msg) {
-        let Some(conn) = self.conns.get_mut(&client) else {
+    /// Sends a frame on the client's connection, if it still has one.
+    fn send_client<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, msg: Msg) {
+        let Some(conn) = self.client_conns.get(&client).copied() else {
             return;
         };
-        conn.sent += 1;
-        ctx.send(client, msg);
+        if self.net.send(ctx, conn, msg).is_err() {
+            self.client_conns.remove(&client);
+            self.forget_client(client);
+        }
+    }
+
+    /// Sends a frame to another server over this server's connection to it.
+    fn send_server<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, server: NodeId, msg: Msg) {
+        let conn = match self.server_conns.get(&server) {
+            Some(conn) => *conn,
+            None => match self.net.open(ctx, server) {
+                Ok(conn) => {
+                    self.server_conns.insert(server, conn);
+                    conn
+                }
+                Err(_) => return, // Never: a handful of servers.
+            },
+        };
+        if self.net.send(ctx, conn, msg).is_err() {
+            self.server_conns.remove(&server);
+        }
+    }
+
+    /// Sends a frame on a client's session connection (`reply` is ZooKeeper's word).
+    fn reply<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, msg: Msg) {
+        if self.conns.contains_key(&client) {
+            self.send_client(ctx, client, msg);
+        }
     }
 
     fn accept<H: Host>(
@@ -134,13 +198,14 @@ impl Server {
         session: u64,
         read_only: bool,
     ) {
-        let timeout_ns = self.connecting.remove(&client).unwrap_or(0);
+        let timeout_ns = self
+            .connecting
+            .remove(&client)
+            .map_or(0, |pending| pending.timeout_ns);
         let conn = Conn {
             session,
             read_only,
             last_heard_ns: ctx.now_ns(),
-            sent: 0,
-            received: 0,
         };
         self.conns.insert(client, conn);
         self.touch(ctx, session);
@@ -155,7 +220,7 @@ impl Server {
             timeout_ns,
             read_only,
         };
-        ctx.send(client, connected);
+        self.send_client(ctx, client, connected);
     }
 
     fn touch<H: Host>(&mut self, ctx: &Ctx<'_, H>, session: u64) {
@@ -183,26 +248,32 @@ impl Server {
     ) {
         self.conns.remove(&client);
         if self.conns.len() >= CONNECTIONS_MAX {
-            ctx.send(client, Msg::Closed { expired: false });
+            self.close(ctx, client, false);
             return;
         }
         if !self.zab.is_serving() {
             if read_only && self.read_only_active() {
                 self.accept(ctx, client, session, true);
             } else {
-                ctx.send(client, Msg::Closed { expired: false });
+                self.close(ctx, client, false);
             }
             return;
         }
         if last_zxid > self.zab.applied() {
             // ZooKeeper refuses a client that has seen a later state than this server's.
-            ctx.send(client, Msg::Closed { expired: false });
+            self.close(ctx, client, false);
             return;
         }
-        self.connecting.insert(client, timeout_ns);
+        self.attempts += 1;
+        let pending = Pending {
+            session,
+            attempt: self.attempts,
+            timeout_ns,
+        };
+        self.connecting.insert(client, pending);
         if session == 0 {
             let txn = Txn {
-                origin: self.origin(ctx, client, 0, 0),
+                origin: self.origin(ctx, client, 0, pending.attempt),
                 op: TxnOp::CreateSession { timeout_ns },
             };
             if self.zab.submit(ctx, txn).is_err() {
@@ -215,7 +286,7 @@ impl Server {
             }
             self.on_revalidated(ctx, client, session, valid);
         } else if let Some(leader) = self.zab.leader() {
-            ctx.send(leader, Msg::Revalidate { session, client });
+            self.send_server(ctx, leader, Msg::Revalidate { session, client });
         }
     }
 
@@ -226,8 +297,9 @@ impl Server {
         session: u64,
         valid: bool,
     ) {
-        if !self.connecting.contains_key(&client) {
-            return;
+        let asked = self.connecting.get(&client).map(|pending| pending.session);
+        if asked != Some(session) {
+            return; // An answer to an earlier connect of this client.
         }
         if valid {
             self.accept(ctx, client, session, false);
@@ -246,11 +318,10 @@ impl Server {
         watch: bool,
     ) {
         let Some(conn) = self.conns.get_mut(&client).filter(|c| c.session == session) else {
-            ctx.send(client, Msg::Closed { expired: false });
+            self.close(ctx, client, false);
             return;
         };
         conn.last_heard_ns = ctx.now_ns();
-        conn.received += 1;
         let read_only = conn.read_only;
         self.touch(ctx, session);
         if op.is_read() {
@@ -379,23 +450,14 @@ impl Server {
         self.reply(ctx, client, Msg::Response { xid, zxid, result });
     }
 
-    fn on_ping<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, session: u64, sent: u64) {
+    fn on_ping<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, client: NodeId, session: u64) {
         let Some(conn) = self.conns.get_mut(&client).filter(|c| c.session == session) else {
-            ctx.send(client, Msg::Closed { expired: false });
-            return;
-        };
-        conn.received += 1;
-        if conn.received != sent {
-            // A frame from the client was lost: the stream is broken.
             self.close(ctx, client, false);
             return;
-        }
-        conn.last_heard_ns = ctx.now_ns();
-        let pong = Msg::Pong {
-            sent: conn.sent + 1,
         };
+        conn.last_heard_ns = ctx.now_ns();
         self.touch(ctx, session);
-        self.reply(ctx, client, pong);
+        self.reply(ctx, client, Msg::Pong);
     }
 
     fn on_set_watches<H: Host>(
@@ -407,10 +469,9 @@ impl Server {
         exist: Vec<String>,
         child: Vec<String>,
     ) {
-        let Some(conn) = self.conns.get_mut(&client) else {
+        if !self.conns.contains_key(&client) {
             return;
-        };
-        conn.received += 1;
+        }
         let tree = &self.zab.state().tree;
         let mut fire = Vec::new();
         for path in data {
@@ -448,8 +509,14 @@ impl Server {
         }
     }
 
-    /// Answers and watch events for what ZAB committed since the last call.
+    /// Submits the writes followers forwarded (checked for moved sessions), then answers
+    /// and fires watches for what ZAB committed since the last call.
     fn after_zab<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
+        for txn in self.zab.take_forwarded() {
+            let txn = self.check_owner(txn);
+            // The client times out and retries if this is refused.
+            let _ = self.zab.submit(ctx, txn);
+        }
         for (zxid, txn, outcome) in self.zab.take_applied() {
             self.on_applied(ctx, zxid, txn, outcome);
         }
@@ -562,7 +629,11 @@ impl Server {
         }
         let client = txn.origin.client;
         if let TxnOp::CreateSession { .. } = txn.op {
-            if self.connecting.contains_key(&client) {
+            let current = self
+                .connecting
+                .get(&client)
+                .is_some_and(|pending| pending.session == 0 && pending.attempt == txn.origin.xid);
+            if current {
                 match outcome.result {
                     Ok(_) => self.accept(ctx, client, zxid, false),
                     Err(_) => self.close(ctx, client, false),
@@ -617,7 +688,7 @@ impl Server {
         if let (false, Some(leader)) = (self.zab.is_leading(), self.zab.leader()) {
             if !self.touched.is_empty() {
                 let sessions = std::mem::take(&mut self.touched).into_iter().collect();
-                ctx.send(leader, Msg::Touch { sessions });
+                self.send_server(ctx, leader, Msg::Touch { sessions });
             }
         }
         // Bug zoo: `registry.sessions-never-expire` skips the leader's session expiry.
@@ -659,37 +730,30 @@ impl Server {
     }
 }
 
-/// The parent of a valid non-root path.
-fn parent(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
-impl<H: Host> Node<H> for Server {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.zab.on_start(ctx);
-        ctx.set_timer(self.params.zab.tick_ns, Timer::ServerTick);
-        self.after_zab(ctx);
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        let msg = match Wraps::<ZabMsg>::into_part(msg) {
-            Ok(zab::Msg::Forward { txn }) => {
-                let txn = self.check_owner(txn);
-                self.zab.on_message(ctx, from, zab::Msg::Forward { txn });
-                return self.after_zab(ctx);
+impl Server {
+    /// What the connections report: client frames, the other servers' frames, and
+    /// connections that broke or closed.
+    fn on_net_events<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, events: Events<Msg>) {
+        for event in events {
+            match event {
+                ConnEvent::Frame { conn, frame } => self.on_frame(ctx, conn, frame),
+                ConnEvent::Broken { conn, .. } | ConnEvent::Closed { conn } => {
+                    let peer = conn.peer;
+                    if self.client_conns.get(&peer) == Some(&conn) {
+                        self.client_conns.remove(&peer);
+                        self.forget_client(peer);
+                    }
+                    if self.server_conns.get(&peer) == Some(&conn) {
+                        self.server_conns.remove(&peer);
+                    }
+                }
+                ConnEvent::Opened { .. } | ConnEvent::Accepted { .. } => {}
             }
-            Ok(msg) => {
-                self.zab.on_message(ctx, from, msg);
-                return self.after_zab(ctx);
-            }
-            Err(other) => other,
-        };
-        let Ok(msg) = Wraps::<Msg>::into_part(msg) else {
-            return;
-        };
+        }
+    }
+
+    fn on_frame<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, conn: ConnId, msg: Msg) {
+        let from = conn.peer;
         match msg {
             Msg::Touch { sessions } if self.zab.is_leading() => {
                 for session in sessions {
@@ -707,7 +771,7 @@ impl<H: Host> Node<H> for Server {
                     client,
                     valid,
                 };
-                ctx.send(from, answer);
+                self.send_server(ctx, from, answer);
             }
             Msg::Revalidated {
                 session,
@@ -719,14 +783,25 @@ impl<H: Host> Node<H> for Server {
                 timeout_ns,
                 read_only,
                 last_zxid,
-            } => self.on_connect(ctx, from, session, timeout_ns, read_only, last_zxid),
+            } => {
+                // A client's new connection replaces its old one here.
+                if let Some(old) = self.client_conns.insert(from, conn) {
+                    if old != conn {
+                        self.net.abort(ctx, old);
+                        self.forget_client(from);
+                    }
+                }
+                self.on_connect(ctx, from, session, timeout_ns, read_only, last_zxid)
+            }
+            // The rest of a client's frames count only on its current connection.
+            _ if self.client_conns.get(&from) != Some(&conn) => self.net.close(ctx, conn),
             Msg::Request {
                 session,
                 xid,
                 op,
                 watch,
             } => self.on_request(ctx, from, session, xid, op, watch),
-            Msg::Ping { session, sent } => self.on_ping(ctx, from, session, sent),
+            Msg::Ping { session } => self.on_ping(ctx, from, session),
             Msg::SetWatches {
                 session: _,
                 last_zxid,
@@ -736,18 +811,51 @@ impl<H: Host> Node<H> for Server {
             } => self.on_set_watches(ctx, from, last_zxid, data, exist, child),
             _ => {}
         }
+    }
+}
+
+/// The parent of a valid non-root path.
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+impl<H: Host> Node<H> for Server {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.net.start(ctx);
+        self.zab.on_start(ctx);
+        ctx.set_timer(self.params.zab.tick_ns, Timer::ServerTick);
         self.after_zab(ctx);
     }
 
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        let msg = match self.zab.take_message(ctx, from, msg) {
+            Ok(()) => return self.after_zab(ctx),
+            Err(msg) => msg,
+        };
+        if let Ok(events) = self.net.take_message(ctx, from, msg) {
+            self.on_net_events(ctx, events);
+            self.after_zab(ctx);
+        }
+    }
+
     fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
-        match Wraps::<zab::Timer>::into_part(timer) {
-            Ok(timer) => self.zab.on_timer(ctx, id, timer),
-            Err(timer) => {
-                if let Ok(Timer::ServerTick) = Wraps::<Timer>::into_part(timer) {
-                    self.on_tick(ctx);
-                    ctx.set_timer(self.params.zab.tick_ns, Timer::ServerTick);
-                }
+        let timer = match self.zab.take_timer(ctx, id, timer) {
+            Ok(()) => return self.after_zab(ctx),
+            Err(timer) => timer,
+        };
+        let timer = match self.net.take_timer(ctx, id, timer) {
+            Ok(events) => {
+                self.on_net_events(ctx, events);
+                return self.after_zab(ctx);
             }
+            Err(timer) => timer,
+        };
+        if let Ok(Timer::ServerTick) = Wraps::<Timer>::into_part(timer) {
+            self.on_tick(ctx);
+            ctx.set_timer(self.params.zab.tick_ns, Timer::ServerTick);
         }
         self.after_zab(ctx);
     }
@@ -776,6 +884,10 @@ impl<H: Host> Node<H> for Server {
         }
         text.push_str("\nznodes (committed):\n");
         text.push_str(&state.tree.outline(INSPECT_LINES_MAX));
+        text.push_str("\n\nZAB links:\n");
+        text.push_str(&self.zab.links());
+        text.push_str("\n\nclient and server connections:\n");
+        text.push_str(&self.net.describe());
         text
     }
 }

@@ -169,6 +169,7 @@ pub fn client_config(layout: &Layout) -> Option<ClientConfig> {
         servers,
         session_timeout_ns: params.number("session_timeout"),
         read_only: params.flag("read_only"),
+        conn: layout.conn,
     })
 }
 
@@ -179,6 +180,7 @@ fn build<H: Host>(layout: &Layout) -> Part<H> {
         zab: zab_config.clone(),
         read_only: params.flag("read_only"),
         read_only_after_ticks: zab_config.sync_limit_ticks as u64 * 2,
+        conn: layout.conn,
     };
     let session_timeout_ns = params.number("session_timeout");
     let workload = Workload {

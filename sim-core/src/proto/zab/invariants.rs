@@ -164,6 +164,11 @@ impl<P: Proto<Obs: Wraps<Obs>>> Invariant<P> for OneLeaderPerEpoch {
         }
         Ok(())
     }
+
+    /// Elections that ended in an established leader: what a fault cost.
+    fn stats(&self) -> Vec<(String, u64)> {
+        vec![("zab.epochs".to_string(), self.chosen.len() as u64)]
+    }
 }
 
 #[derive(Default)]

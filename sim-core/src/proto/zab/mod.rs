@@ -40,6 +40,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
+use crate::conn;
 use crate::node::{NodeId, Proto, Wraps};
 use crate::proto::spec::ComponentSpec;
 
@@ -51,14 +52,15 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     bugs: bugs::BUGS,
 };
 
-/// What a node hosting a ZAB peer replicating `S` needs of its host's types.
+/// What a node hosting a ZAB peer replicating `S` needs of its host's types: ZAB's
+/// messages travel over connections (`conn`), as ZooKeeper's quorum traffic runs over TCP.
 pub trait Host<S: StateMachine>:
-    Proto<Msg: Wraps<Msg<S::Txn, S>>, Obs: Wraps<Obs>, Timer: Wraps<Timer>>
+    conn::Host<Msg<S::Txn, S>> + Proto<Obs: Wraps<Obs>, Timer: Wraps<Timer>>
 {
 }
 impl<
         S: StateMachine,
-        P: Proto<Msg: Wraps<Msg<S::Txn, S>>, Obs: Wraps<Obs>, Timer: Wraps<Timer>>,
+        P: conn::Host<Msg<S::Txn, S>> + Proto<Obs: Wraps<Obs>, Timer: Wraps<Timer>>,
     > Host<S> for P
 {
 }

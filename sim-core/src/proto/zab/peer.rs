@@ -20,7 +20,8 @@ use super::{
     chain_digest, counter_of, epoch_of, show_zxid, zxid, Config, Host, Msg, Obs, StateMachine,
     Sync, Timer, Vote, Zxid,
 };
-use crate::node::{Ctx, NodeId, TimerId};
+use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent, Events};
+use crate::node::{Ctx, NodeId, TimerId, Wraps};
 
 /// The most proposals a leader holds unacknowledged; more submissions are refused.
 pub const PENDING_MAX: usize = 1024;
@@ -156,10 +157,30 @@ pub struct Peer<S: StateMachine> {
     /// Log writes not yet synced: only ever true under `zab.ack-before-persist`.
     dirty: bool,
     outputs: Vec<Applied<S>>,
+    /// Writes forwarded to this leader, for the host to check and submit.
+    forwarded: Vec<S::Txn>,
+    /// Messages to send when the handler is done, in order (see `flush`): handlers hold
+    /// the role borrowed while they decide what to send.
+    outbox: Outbox<ZMsg<S>>,
+    /// The links to the other servers: ZAB runs over connections, as over TCP.
+    net: Endpoint<ZMsg<S>>,
+    /// The connection this server opened to each other server, while it lasts.
+    conns: BTreeMap<NodeId, ConnId>,
+}
+
+/// Messages a handler decided to send, in order.
+struct Outbox<M> {
+    messages: Vec<(NodeId, M)>,
+}
+
+impl<M> Outbox<M> {
+    fn push_to(&mut self, to: NodeId, msg: M) {
+        self.messages.push((to, msg));
+    }
 }
 
 impl<S: StateMachine> Peer<S> {
-    pub fn new(id: NodeId, config: Config) -> Self {
+    pub fn new(id: NodeId, config: Config, conn: ConnParams) -> Self {
         assert!(
             config.servers.contains(&id),
             "server {id} is not in the ensemble"
@@ -196,6 +217,12 @@ impl<S: StateMachine> Peer<S> {
             tick: 0,
             dirty: false,
             outputs: Vec::new(),
+            forwarded: Vec::new(),
+            outbox: Outbox {
+                messages: Vec::new(),
+            },
+            net: Endpoint::new(conn),
+            conns: BTreeMap::new(),
         }
     }
 
@@ -316,6 +343,7 @@ impl<S: StateMachine> Peer<S> {
 
     /// Boot or restart: recover from disk, then look for a leader.
     pub fn on_start<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.net.start(ctx);
         let recovered = storage::recover::<S>(ctx.disk());
         self.accepted_epoch = recovered.accepted_epoch;
         self.accepted_leader = recovered.accepted_leader;
@@ -337,20 +365,121 @@ impl<S: StateMachine> Peer<S> {
         });
         ctx.set_timer(self.config.tick_ns, Timer::Tick);
         self.look(ctx);
+        self.flush(ctx);
     }
 
-    /// Handles a ZAB timer; false for a tag that is not ZAB's.
-    pub fn on_timer<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: Timer) {
-        match timer {
+    /// Takes `timer` if it is ZAB's (its own, or one of its links'), or hands it back.
+    pub fn take_timer<H: Host<S>>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        id: TimerId,
+        timer: H::Timer,
+    ) -> Result<(), H::Timer> {
+        let timer = match self.net.take_timer(ctx, id, timer) {
+            Ok(events) => {
+                self.on_link_events(ctx, events);
+                self.flush(ctx);
+                return Ok(());
+            }
+            Err(timer) => timer,
+        };
+        match Wraps::<Timer>::into_part(timer)? {
             Timer::Tick => {
                 self.on_tick(ctx);
                 ctx.set_timer(self.config.tick_ns, Timer::Tick);
             }
             Timer::Finalize => self.on_finalize(ctx, id),
         }
+        self.flush(ctx);
+        Ok(())
     }
 
-    pub fn on_message<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: ZMsg<S>) {
+    /// Takes `msg` if it is a segment of ZAB's links, or hands it back.
+    pub fn take_message<H: Host<S>>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        from: NodeId,
+        msg: H::Msg,
+    ) -> Result<(), H::Msg> {
+        let events = self.net.take_message(ctx, from, msg)?;
+        self.on_link_events(ctx, events);
+        self.flush(ctx);
+        Ok(())
+    }
+
+    /// Writes followers forwarded to this leader since the last call: the host checks
+    /// them (sessions that moved...) and `submit`s what it accepts.
+    pub fn take_forwarded(&mut self) -> Vec<S::Txn> {
+        std::mem::take(&mut self.forwarded)
+    }
+
+    /// The links to the other servers, one line each, for inspectors.
+    pub fn links(&self) -> String {
+        self.net.describe()
+    }
+
+    /// Sends what the handler decided, each message over this server's connection to
+    /// its destination (opened when there is none).
+    fn flush<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
+        for (to, msg) in std::mem::take(&mut self.outbox.messages) {
+            let conn = match self.conns.get(&to) {
+                Some(conn) => *conn,
+                None => match self.net.open(ctx, to) {
+                    Ok(conn) => {
+                        self.conns.insert(to, conn);
+                        conn
+                    }
+                    Err(_) => continue, // Unreachable: one connection per server.
+                },
+            };
+            if self.net.send(ctx, conn, msg).is_err() {
+                self.conns.remove(&to);
+            }
+        }
+    }
+
+    fn on_link_events<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, events: Events<ZMsg<S>>) {
+        for event in events {
+            match event {
+                ConnEvent::Frame { conn, frame } => self.on_frame(ctx, conn.peer, frame),
+                ConnEvent::Broken { conn, .. } | ConnEvent::Closed { conn } => {
+                    if self.conns.get(&conn.peer) == Some(&conn) {
+                        self.conns.remove(&conn.peer);
+                    }
+                    self.on_link_broken(ctx, conn.peer);
+                }
+                ConnEvent::Opened { .. } | ConnEvent::Accepted { .. } => {}
+            }
+        }
+    }
+
+    /// A link to `peer` broke, as a TCP connection would: a follower whose leader it was
+    /// elects again; a leader drops the follower (ZooKeeper's `LearnerHandler` dies).
+    fn on_link_broken<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, peer: NodeId) {
+        match &mut self.role {
+            Role::Following { leader, .. } if *leader == peer => {
+                ctx.note(format!("link to leader {peer} broke; electing again"));
+                self.look(ctx);
+            }
+            // Its acknowledgements stand: they say what it has on disk.
+            Role::Leading { links, .. } if links.contains_key(&peer) => {
+                links.remove(&peer);
+                ctx.note(format!("link to follower {peer} broke; dropping it"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes every connection with `peer`, both ways, as ZooKeeper closes a socket: the
+    /// peer hears of it at once.
+    fn drop_links<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, peer: NodeId) {
+        self.conns.remove(&peer);
+        for conn in self.net.conns_with(peer) {
+            self.net.abort(ctx, conn);
+        }
+    }
+
+    fn on_frame<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: ZMsg<S>) {
         if !self.config.servers.contains(&from) || from == self.id {
             return;
         }
@@ -404,15 +533,15 @@ impl<S: StateMachine> Peer<S> {
             Msg::Commit { epoch, zxid } => self.on_commit(ctx, from, epoch, zxid),
             Msg::Ping { epoch, committed } => {
                 if self.is_from_leader(from, epoch) {
-                    ctx.send(from, Msg::Pong);
+                    self.outbox.push_to(from, Msg::Pong);
                     self.on_commit(ctx, from, epoch, committed.min(self.last_zxid()));
                 }
             }
             Msg::Pong => {}
             Msg::Forward { txn } => {
                 if self.is_leading() {
-                    // The client times out and retries if this is refused.
-                    let _ = self.propose(ctx, txn);
+                    // The host checks it, then submits it (see `take_forwarded`).
+                    self.forwarded.push(txn);
                 }
             }
         }
@@ -424,14 +553,16 @@ impl<S: StateMachine> Peer<S> {
         ctx: &mut Ctx<'_, H>,
         txn: S::Txn,
     ) -> Result<(), NotReady> {
-        match self.leader() {
+        let result = match self.leader() {
             None => Err(NotReady::NoLeader),
             Some(leader) if leader == self.id => self.propose(ctx, txn),
             Some(leader) => {
-                ctx.send(leader, Msg::Forward { txn });
+                self.outbox.push_to(leader, Msg::Forward { txn });
                 Ok(())
             }
-        }
+        };
+        self.flush(ctx);
+        result
     }
 
     fn heard_from(&mut self, from: NodeId) {
@@ -496,6 +627,16 @@ impl<S: StateMachine> Peer<S> {
         {
             ctx.cancel_timer(timer);
         }
+        // Leaving a leader or followers closes their links, as ZooKeeper closes the
+        // sockets: the other side hears of it at once and elects again, or drops us.
+        let left: Vec<NodeId> = match &self.role {
+            Role::Following { leader, .. } => vec![*leader],
+            Role::Leading { links, .. } => links.keys().copied().collect(),
+            Role::Looking { .. } => Vec::new(),
+        };
+        for peer in left {
+            self.drop_links(ctx, peer);
+        }
         self.round += 1;
         self.vote = self.self_vote();
         let mut votes = BTreeMap::new();
@@ -510,12 +651,12 @@ impl<S: StateMachine> Peer<S> {
             state: PeerState::Looking,
             epoch: self.current_epoch,
         });
-        self.notify_all(ctx);
+        self.notify_all();
         // A lone server is its own quorum.
         self.arm_finalize_if_quorum(ctx);
     }
 
-    fn notify_all<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>) {
+    fn notify_all(&mut self) {
         let notification = Msg::Notification {
             vote: self.vote,
             round: self.round,
@@ -523,7 +664,7 @@ impl<S: StateMachine> Peer<S> {
         };
         let others: Vec<NodeId> = self.others().collect();
         for server in others {
-            ctx.send(server, notification.clone());
+            self.outbox.push_to(server, notification.clone());
         }
     }
 
@@ -551,7 +692,7 @@ impl<S: StateMachine> Peer<S> {
                     round: self.round,
                     state: me,
                 };
-                ctx.send(from, answer);
+                self.outbox.push_to(from, answer);
             }
             return;
         }
@@ -567,21 +708,21 @@ impl<S: StateMachine> Peer<S> {
                     mine
                 };
                 self.reset_votes(ctx);
-                self.notify_all(ctx);
+                self.notify_all();
             } else if round < self.round {
                 let answer = Msg::Notification {
                     vote: self.vote,
                     round: self.round,
                     state: me,
                 };
-                ctx.send(from, answer);
+                self.outbox.push_to(from, answer);
                 return;
             } else if beats(vote, self.vote, ignore_epoch) {
                 self.vote = vote;
                 if let Role::Looking { votes, .. } = &mut self.role {
                     votes.insert(self.id, vote);
                 }
-                self.notify_all(ctx);
+                self.notify_all();
             }
             if let Role::Looking { votes, .. } = &mut self.role {
                 votes.insert(from, vote);
@@ -702,7 +843,7 @@ impl<S: StateMachine> Peer<S> {
             let info = Msg::FollowerInfo {
                 accepted_epoch: self.accepted_epoch,
             };
-            ctx.send(vote.leader, info);
+            self.outbox.push_to(vote.leader, info);
         }
     }
 
@@ -738,7 +879,7 @@ impl<S: StateMachine> Peer<S> {
                 self.try_choose_epoch(ctx);
             }
             Some(epoch) => {
-                ctx.send(from, Msg::LeaderInfo { epoch });
+                self.outbox.push_to(from, Msg::LeaderInfo { epoch });
             }
         }
     }
@@ -765,7 +906,8 @@ impl<S: StateMachine> Peer<S> {
         self.write_epochs(ctx);
         self.sync_disk(ctx);
         for follower in followers {
-            ctx.send(follower, Msg::LeaderInfo { epoch: chosen });
+            self.outbox
+                .push_to(follower, Msg::LeaderInfo { epoch: chosen });
         }
         self.try_finish_discovery(ctx);
     }
@@ -814,7 +956,7 @@ impl<S: StateMachine> Peer<S> {
             current_epoch: self.current_epoch,
             last_zxid: self.last_zxid(),
         };
-        ctx.send(from, ack);
+        self.outbox.push_to(from, ack);
     }
 
     fn on_ack_epoch<H: Host<S>>(
@@ -860,7 +1002,7 @@ impl<S: StateMachine> Peer<S> {
         {
             self.try_finish_discovery(ctx);
         } else {
-            self.sync_follower(ctx, from);
+            self.sync_follower(from);
         }
     }
 
@@ -894,7 +1036,7 @@ impl<S: StateMachine> Peer<S> {
         let epoch = epoch.expect("matched above");
         ctx.observe(Obs::EpochEstablished { epoch });
         for follower in acked {
-            self.sync_follower(ctx, follower);
+            self.sync_follower(follower);
         }
         self.try_establish(ctx);
     }
@@ -928,7 +1070,7 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
-    fn sync_follower<H: Host<S>>(&mut self, ctx: &mut Ctx<'_, H>, follower: NodeId) {
+    fn sync_follower(&mut self, follower: NodeId) {
         let Role::Leading {
             epoch: Some(epoch),
             links,
@@ -945,7 +1087,8 @@ impl<S: StateMachine> Peer<S> {
         if let Role::Leading { links, .. } = &mut self.role {
             links.get_mut(&follower).expect("checked").phase = LinkPhase::Syncing;
         }
-        ctx.send(follower, Msg::NewLeader { epoch, sync });
+        self.outbox
+            .push_to(follower, Msg::NewLeader { epoch, sync });
     }
 
     fn on_new_leader<H: Host<S>>(
@@ -1005,7 +1148,7 @@ impl<S: StateMachine> Peer<S> {
             epoch,
             last_zxid: self.last_zxid(),
         };
-        ctx.send(from, ack);
+        self.outbox.push_to(from, ack);
     }
 
     /// A TRUNC below what this server applied: only a broken leader sends one. The
@@ -1066,7 +1209,7 @@ impl<S: StateMachine> Peer<S> {
                 epoch,
                 committed: applied,
             };
-            ctx.send(from, up_to_date);
+            self.outbox.push_to(from, up_to_date);
             self.try_commit(ctx);
         } else {
             self.try_establish(ctx);
@@ -1111,7 +1254,8 @@ impl<S: StateMachine> Peer<S> {
         });
         let committed = self.applied;
         for follower in ready {
-            ctx.send(follower, Msg::UpToDate { epoch, committed });
+            self.outbox
+                .push_to(follower, Msg::UpToDate { epoch, committed });
         }
     }
 
@@ -1153,7 +1297,7 @@ impl<S: StateMachine> Peer<S> {
                 zxid,
                 txn: txn.clone(),
             };
-            ctx.send(follower, proposal);
+            self.outbox.push_to(follower, proposal);
         }
         self.try_commit(ctx);
         Ok(())
@@ -1192,7 +1336,7 @@ impl<S: StateMachine> Peer<S> {
                 .clone();
             self.apply(ctx, zxid, txn);
             for follower in targets {
-                ctx.send(follower, Msg::Commit { epoch, zxid });
+                self.outbox.push_to(follower, Msg::Commit { epoch, zxid });
             }
         }
     }
@@ -1237,7 +1381,7 @@ impl<S: StateMachine> Peer<S> {
             self.sync_disk(ctx);
         }
         self.log.push((zxid, txn));
-        ctx.send(from, Msg::Ack { zxid });
+        self.outbox.push_to(from, Msg::Ack { zxid });
     }
 
     fn on_commit<H: Host<S>>(
@@ -1342,7 +1486,7 @@ impl<S: StateMachine> Peer<S> {
         match &self.role {
             Role::Looking { since_tick, .. } => {
                 if (tick - since_tick).is_multiple_of(2) {
-                    self.notify_all(ctx);
+                    self.notify_all();
                 }
             }
             Role::Following {
@@ -1363,7 +1507,7 @@ impl<S: StateMachine> Peer<S> {
                     let info = Msg::FollowerInfo {
                         accepted_epoch: self.accepted_epoch,
                     };
-                    ctx.send(*leader, info);
+                    self.outbox.push_to(*leader, info);
                 }
             }
             Role::Leading {
@@ -1398,7 +1542,7 @@ impl<S: StateMachine> Peer<S> {
                 };
                 let targets: Vec<NodeId> = followers(links, LinkPhase::forwarded);
                 for follower in targets {
-                    ctx.send(follower, ping.clone());
+                    self.outbox.push_to(follower, ping.clone());
                 }
             }
         }

@@ -19,6 +19,8 @@
 //! history {"process":3,"type":"ok",...}
 //! ```
 
+mod remote;
+
 use std::fmt::Write;
 
 use rand_chacha::ChaCha8Rng;
@@ -29,6 +31,8 @@ use crate::disk::Disk;
 use crate::engine::stream;
 use crate::node::{Ctx, CtxParts, Ids, Intent, LiveTimer, MsgId, Node, NodeId, Proto, TimerId};
 use crate::units::format_duration;
+
+pub use remote::Remote;
 
 /// One node under test.
 pub struct Harness<P: Proto> {
