@@ -63,7 +63,6 @@ host_enum! {
         Step(NextStep),
     }
 }
-const SESSION_TIMEOUT_NS: u64 = 300 * MS;
 const SERVERS: [NodeId; 3] = [0, 1, 2];
 
 #[derive(Clone, Debug)]
@@ -169,6 +168,8 @@ struct Setup {
     faults: Vec<(u64, Fault)>,
     read_only: bool,
     duration_ms: u64,
+    /// What every client asks for.
+    session_timeout_ms: u64,
 }
 
 /// Nodes 0-2 are servers; nodes 3.. run the scripts. Returns the client log.
@@ -217,6 +218,7 @@ fn run(setup: Setup) -> Vec<String> {
         conn: ConnParams::default(),
     };
     let (scripts, servers_of, read_only) = (setup.scripts, setup.servers_of, setup.read_only);
+    let session_timeout_ns = setup.session_timeout_ms * MS;
     let factory = Box::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
         if kind == "server" {
             return Box::new(Server::new(id, params.clone()));
@@ -224,7 +226,7 @@ fn run(setup: Setup) -> Vec<String> {
         let index = id as usize - SERVERS.len();
         let config = ClientConfig {
             servers: servers_of[index].clone(),
-            session_timeout_ns: SESSION_TIMEOUT_NS,
+            session_timeout_ns,
             read_only,
             conn: ConnParams::default(),
         };
@@ -312,6 +314,7 @@ fn a_watch_fires_before_the_client_sees_the_data_that_triggered_it() {
         faults: Vec::new(),
         read_only: false,
         duration_ms: 600,
+        session_timeout_ms: 300,
     });
     let reader = of(&log, 4);
     assert!(
@@ -338,6 +341,7 @@ fn exists_on_a_missing_node_watches_for_its_creation() {
         faults: Vec::new(),
         read_only: false,
         duration_ms: 600,
+        session_timeout_ms: 300,
     });
     let watcher = of(&log, 4);
     let missing = position(&watcher, "exists /later -> no node");
@@ -360,6 +364,7 @@ fn set_data_with_a_stale_version_is_refused_with_bad_version() {
         faults: Vec::new(),
         read_only: false,
         duration_ms: 500,
+        session_timeout_ms: 300,
     });
     let lines = of(&log, 3);
     let answers: Vec<&str> = lines
@@ -395,6 +400,7 @@ fn an_expired_session_takes_its_ephemeral_nodes_and_fires_their_watches() {
         faults: vec![(300, Fault::Crash { node: 3 })],
         read_only: false,
         duration_ms: 1_400,
+        session_timeout_ms: 300,
     });
     let watcher = of(&log, 4);
     let present = position(&watcher, "exists /e -> stat v0");
@@ -430,6 +436,7 @@ fn a_short_cut_is_delay_a_longer_one_loses_the_connection_and_a_long_one_expires
         faults,
         read_only: false,
         duration_ms: 2_600,
+        session_timeout_ms: 300,
     });
     let short = of(&log, 3);
     assert_eq!(
@@ -473,10 +480,154 @@ fn a_read_only_server_answers_reads_and_refuses_writes() {
         faults,
         read_only: true,
         duration_ms: 1_500,
+        session_timeout_ms: 300,
     });
     let reader = of(&log, 4);
     let read_only = position(&reader, "connected read_only=true");
     let read = position(&reader, "get /ro -> data 1 v0");
     let refused = position(&reader, "set /ro -> error NotReadOnly");
     assert!(read_only < read && read < refused, "{reader:#?}");
+}
+
+#[test]
+fn a_server_grants_session_timeouts_between_2_and_20_ticks() {
+    use sim_core::proto::registry::server::negotiate_timeout;
+    let tick = 20 * MS;
+    assert_eq!(negotiate_timeout(MS, tick), 40 * MS);
+    assert_eq!(negotiate_timeout(300 * MS, tick), 300 * MS);
+    assert_eq!(negotiate_timeout(10_000 * MS, tick), 400 * MS);
+    // End to end: a client that asks for 10 s gets 400 ms, so its ephemeral node is
+    // gone well before 10 s after it crashes.
+    let owner = vec![create("/e", "", CreateMode::Ephemeral)];
+    let watcher = vec![
+        Step::Until(450),
+        exists("/e", false),
+        Step::Until(1_700),
+        exists("/e", false),
+    ];
+    let log = run(Setup {
+        scripts: vec![owner, watcher],
+        servers_of: every_client_on_all_servers(2),
+        faults: vec![(500, Fault::Crash { node: 3 })],
+        read_only: false,
+        duration_ms: 1_900,
+        session_timeout_ms: 10_000,
+    });
+    let watcher = of(&log, 4);
+    assert_eq!(
+        watcher
+            .iter()
+            .filter(|l| l.starts_with("exists"))
+            .collect::<Vec<_>>(),
+        ["exists /e -> stat v0", "exists /e -> no node"],
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn a_wall_clock_jump_on_the_servers_expires_no_session() {
+    // Every server's clock jumps 2 s ahead at 500 ms (an NTP step): session deadlines
+    // are on the monotonic clock, so the leader expires nobody.
+    let script = |path: &str| {
+        vec![
+            create(path, "", CreateMode::Ephemeral),
+            Step::Until(1_000),
+            exists(path, false),
+        ]
+    };
+    let jump = |node| {
+        (
+            500,
+            Fault::ClockSkew {
+                node,
+                offset_ns: 2_000 * MS as i64,
+                drift_ppm: 0,
+            },
+        )
+    };
+    let log = run(Setup {
+        scripts: vec![script("/a"), script("/b")],
+        servers_of: every_client_on_all_servers(2),
+        faults: SERVERS.iter().map(|server| jump(*server)).collect(),
+        read_only: false,
+        duration_ms: 1_500,
+        session_timeout_ms: 300,
+    });
+    assert!(!log.iter().any(|line| line.contains("expired")), "{log:#?}");
+    for (client, path) in [(3, "/a"), (4, "/b")] {
+        let lines = of(&log, client);
+        assert!(
+            lines.contains(&format!("exists {path} -> stat v0")),
+            "{lines:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_delete_tells_a_client_watching_data_and_children_once() {
+    let children = |path: &str| call(Op::GetChildren { path: path.into() }, true);
+    let owner = vec![
+        create("/d", "", CreateMode::Persistent),
+        Step::Until(400),
+        call(
+            Op::Delete {
+                path: "/d".into(),
+                version: -1,
+            },
+            false,
+        ),
+    ];
+    let watcher = vec![Step::Until(200), get("/d", true), children("/d")];
+    let log = run(Setup {
+        scripts: vec![owner, watcher],
+        servers_of: every_client_on_all_servers(2),
+        faults: Vec::new(),
+        read_only: false,
+        duration_ms: 800,
+        session_timeout_ms: 300,
+    });
+    let watcher = of(&log, 4);
+    let deleted = watcher
+        .iter()
+        .filter(|line| *line == "watch NodeDeleted /d")
+        .count();
+    assert_eq!(deleted, 1, "{watcher:#?}");
+}
+
+#[test]
+fn with_no_latency_at_all_reconnects_back_off_and_the_run_ends() {
+    // Every message arrives the instant it is sent: a client refused by servers that
+    // are not serving yet must wait (a jittered, bounded backoff) before it tries the
+    // next, or the run spins at t = 0 until its event limit.
+    let text = r#"
+        name = "zero-latency"
+        description = "no latency anywhere"
+        protocol = "registry"
+        duration = "1s"
+        quiet = "1s"
+
+        [[nodes]]
+        kind = "server"
+        count = 3
+
+        [[nodes]]
+        kind = "client"
+        count = 3
+
+        [network]
+        latency = { dist = "fixed", value = "0s" }
+
+        [params]
+        ops = 20
+    "#;
+    let scenario = sim_core::scenario::parse("zero-latency.toml", text).expect("valid");
+    let options = sim_core::scenario::RunOptions {
+        seed: Some(1),
+        ..Default::default()
+    };
+    let mut run = scenario.build(&options);
+    let report = run_to_end(run.as_mut());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.sim_time_ns, 2_000 * MS, "the run reached its end");
+    assert!(report.events < 1_000_000, "{} events", report.events);
 }

@@ -4,6 +4,8 @@
 //! retransmission state and checks nothing the node sends: the test reads that in the
 //! harness's text (`send 2 Ack { .. } [#1 seq 3 ack 1]`).
 
+use std::collections::BTreeMap;
+
 use crate::conn::{Boot, Route, Segment, Seq};
 use crate::node::NodeId;
 
@@ -19,6 +21,9 @@ pub struct Remote {
     number: u32,
     /// The next data sequence number on it.
     seq: Seq,
+    /// The next data sequence number this node sends on each connection the node under
+    /// test opened to it.
+    answer_seq: BTreeMap<u32, Seq>,
 }
 
 impl Remote {
@@ -30,6 +35,7 @@ impl Remote {
             to_boot: 1,
             number: 1,
             seq: 1,
+            answer_seq: BTreeMap::new(),
         }
     }
 
@@ -65,6 +71,25 @@ impl Remote {
             boot: self.boot,
             to_boot: self.to_boot,
         }
+    }
+
+    /// The next frame this node sends back on connection `number` of the node under
+    /// test (after `accept`): a server's answers to a client that connected to it.
+    pub fn answer<F>(&mut self, number: u32, frame: F) -> Segment<F> {
+        let seq = self.answer_seq.entry(number).or_insert(1);
+        let segment = Segment::Data {
+            route: Route {
+                opener: false,
+                number,
+                from_boot: self.boot,
+                to_boot: self.to_boot,
+            },
+            seq: *seq,
+            ack: 1,
+            frame,
+        };
+        *seq += 1;
+        segment
     }
 
     /// Acknowledges every frame before `ack` on connection `number` of the node under

@@ -77,6 +77,7 @@ pub struct Client {
     endpoint: Endpoint<Frame>,
     /// The current connection, while there is one.
     conn: Option<ConnId>,
+    /// On the monotonic clock: a heartbeat timeout must not follow wall-clock jumps.
     last_heard_ns: u64,
     /// Methods replayed after a reconnect, in the order first called.
     topology: Vec<Method>,
@@ -145,7 +146,7 @@ impl Client {
         }
         self.connection += 1;
         self.state = State::Connecting;
-        self.last_heard_ns = ctx.now_ns();
+        self.last_heard_ns = ctx.monotonic_ns();
         // Too many connections cannot happen: one at a time, the old one aborted.
         self.conn = self.endpoint.open(ctx, self.broker).ok();
         self.send(ctx, Frame::Open);
@@ -320,7 +321,7 @@ impl Client {
         if let Frame::ConnectionClose { .. } = frame {
             return self.reconnect(ctx);
         }
-        self.last_heard_ns = ctx.now_ns();
+        self.last_heard_ns = ctx.monotonic_ns();
         let mut events = Vec::new();
         match frame {
             Frame::OpenOk => {
@@ -429,7 +430,7 @@ impl Client {
         if self.state == State::Failed {
             return Vec::new();
         }
-        let silent_ns = ctx.now_ns().saturating_sub(self.last_heard_ns);
+        let silent_ns = ctx.monotonic_ns().saturating_sub(self.last_heard_ns);
         if silent_ns > 2 * self.heartbeat_ns || self.conn.is_none() {
             return self.reconnect(ctx);
         }

@@ -1,12 +1,13 @@
 //! The registry's planted bugs (ZAB's own are in `proto::zab::bugs`).
 
-use super::invariants::{EPHEMERALS, FENCED, LINEARIZABLE, PROGRESS};
+use super::invariants::{EPHEMERALS, FENCED, LINEARIZABLE, PROGRESS, SINGLE_SYSTEM_IMAGE};
 use crate::bugs::BugInfo;
 
 pub const STALE_READ_AS_LINEARIZABLE: &str = "registry.stale-read-as-linearizable";
 pub const NO_FENCING: &str = "lock.no-fencing";
 pub const SESSIONS_NEVER_EXPIRE: &str = "registry.sessions-never-expire";
 pub const WATCHES_LOST_ON_RECONNECT: &str = "registry.watches-lost-on-reconnect";
+pub const CONNECT_TO_THE_PAST: &str = "registry.connect-to-the-past";
 
 pub const BUGS: &[BugInfo] = &[
     BugInfo {
@@ -32,6 +33,15 @@ pub const BUGS: &[BugInfo] = &[
                       again, so a lock waiter never hears its predecessor go and waits forever",
         scenario: "registry-lock",
         caught_by: PROGRESS,
+    },
+    BugInfo {
+        name: CONNECT_TO_THE_PAST,
+        protocol: "registry",
+        description: "a server accepts a client that has seen a later state than its own \
+                      (ZooKeeper refuses it), so a client that moves to a lagging or \
+                      read-only server reads the past",
+        scenario: "registry-read-only-churn",
+        caught_by: SINGLE_SYSTEM_IMAGE,
     },
 ];
 

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::bugs::WATCHES_LOST_ON_RECONNECT;
 use super::tree::ZkError;
-use super::{ClientHost, Msg, Op, Reply, WatchEvent, WatchKind};
+use super::{ClientHost, Msg, Obs, Op, Reply, WatchEvent, WatchKind};
 use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent, Events};
 use crate::node::{Ctx, NodeId, TimerId, Wraps};
 use crate::proto::zab::Zxid;
@@ -84,9 +84,13 @@ pub struct Client {
     state: State,
     server_index: usize,
     session: u64,
+    /// The session timeout: asked for, then as the server granted it.
     timeout_ns: u64,
+    /// The pending tick and the interval it was set with.
+    tick: Option<(TimerId, u64)>,
     xid: u64,
     outstanding: Option<(u64, Op, bool)>,
+    /// Times on the monotonic clock: timeouts must not follow wall-clock jumps.
     connect_started_ns: u64,
     connected_ns: u64,
     last_heard_ns: u64,
@@ -112,6 +116,7 @@ impl Client {
             server_index: 0,
             session: 0,
             timeout_ns,
+            tick: None,
             xid: 0,
             outstanding: None,
             connect_started_ns: 0,
@@ -127,9 +132,15 @@ impl Client {
         }
     }
 
-    /// How often the library's tick runs.
+    /// How often the library's tick runs: six times per session timeout, so it pings
+    /// after a third of it and notices a silent server after two thirds.
     pub fn tick_ns(&self) -> u64 {
-        (self.config.session_timeout_ns / 6).max(1)
+        (self.timeout_ns / 6).max(1)
+    }
+
+    fn arm_tick<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        let interval = self.tick_ns();
+        self.tick = Some((ctx.set_timer(interval, Timer::Tick), interval));
     }
 
     pub fn state(&self) -> State {
@@ -169,7 +180,7 @@ impl Client {
         let count = self.config.servers.len() as u32;
         self.server_index = ctx.rng().random_range(0..count) as usize;
         self.connect(ctx);
-        ctx.set_timer(self.tick_ns(), Timer::Tick);
+        self.arm_tick(ctx);
     }
 
     /// After `Event::Expired`: a fresh session, with no watches.
@@ -216,7 +227,7 @@ impl Client {
     /// Sends a frame on the current connection. A connection that refuses it (its send
     /// buffer overflowed) is gone; the next tick notices.
     fn send<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, msg: Msg) {
-        self.last_sent_ns = ctx.now_ns();
+        self.last_sent_ns = ctx.monotonic_ns();
         if let Some(conn) = self.conn {
             if self.endpoint.send(ctx, conn, msg).is_err() {
                 self.conn = None;
@@ -230,7 +241,7 @@ impl Client {
             self.endpoint.abort(ctx, old);
         }
         self.state = State::Connecting;
-        self.connect_started_ns = ctx.now_ns();
+        self.connect_started_ns = ctx.monotonic_ns();
         // Too many connections cannot happen: one at a time, the old one aborted.
         self.conn = self.endpoint.open(ctx, self.server()).ok();
         let connect = Msg::Connect {
@@ -298,7 +309,7 @@ impl Client {
         match Wraps::<Timer>::into_part(timer)? {
             Timer::Tick => {
                 self.on_tick(ctx, &mut events);
-                ctx.set_timer(self.tick_ns(), Timer::Tick);
+                self.arm_tick(ctx);
             }
             Timer::Reconnect => {
                 if self.state == State::Waiting {
@@ -339,7 +350,7 @@ impl Client {
         if self.state == State::Expired {
             return;
         }
-        self.last_heard_ns = ctx.now_ns();
+        self.last_heard_ns = ctx.monotonic_ns();
         match msg {
             Msg::Connected {
                 session,
@@ -353,13 +364,20 @@ impl Client {
                 self.session = session;
                 if timeout_ns > 0 {
                     self.timeout_ns = timeout_ns;
+                    // The server may grant less than was asked: tick to its measure now.
+                    if let Some((timer, interval)) = self.tick {
+                        if self.tick_ns() < interval {
+                            ctx.cancel_timer(timer);
+                            self.arm_tick(ctx);
+                        }
+                    }
                 }
                 self.state = if read_only {
                     State::ConnectedReadOnly
                 } else {
                     State::Connected
                 };
-                self.connected_ns = ctx.now_ns();
+                self.connected_ns = ctx.monotonic_ns();
                 let watching = !(self.data_watches.is_empty()
                     && self.exist_watches.is_empty()
                     && self.child_watches.is_empty());
@@ -391,6 +409,7 @@ impl Client {
             }
             Msg::Closed { expired: false } => self.lose_connection(ctx, events),
             Msg::Response { xid, zxid, result } => {
+                ctx.observe(Obs::Seen { zxid });
                 self.last_zxid = self.last_zxid.max(zxid);
                 match self.outstanding.take() {
                     Some((outstanding, op, watch)) if outstanding == xid => {
@@ -440,7 +459,7 @@ impl Client {
 
     /// Timeouts and pings, every `tick_ns`.
     fn on_tick<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: &mut Vec<Event>) {
-        let now = ctx.now_ns();
+        let now = ctx.monotonic_ns();
         let servers = self.config.servers.len() as u64;
         match self.state {
             State::Expired | State::Waiting => {}

@@ -9,6 +9,8 @@
 //!   the sessions of crashed clients do close within their bound.
 //! - `registry.linearizable`: where the scenario promises linearizable reads, the
 //!   client history is linearizable (per key, register model).
+//! - `registry.single-system-image`: a client never sees a state older than one it has
+//!   seen, across reconnections to other servers (ZooKeeper's guarantee).
 //! - `registry.staleness`: never fails; counts reads served from a state older than the
 //!   latest committed change of that path (stats, and samples per client for charts).
 //! - `lock.fenced`: the resource accepts writes in fencing-token order, so two lock
@@ -29,6 +31,7 @@ use crate::proto::zab::{self, invariants::Chain, show_zxid, Zxid};
 pub const ACKED_DURABLE: &str = "registry.acked-durable";
 pub const EPHEMERALS: &str = "registry.ephemerals";
 pub const LINEARIZABLE: &str = "registry.linearizable";
+pub const SINGLE_SYSTEM_IMAGE: &str = "registry.single-system-image";
 pub const STALENESS: &str = "registry.staleness";
 pub const FENCED: &str = "lock.fenced";
 pub const PROGRESS: &str = "registry.progress";
@@ -59,12 +62,49 @@ impl<H: ClientHost + Proto<Obs: Wraps<zab::Obs>>> Invariant<H> for AckedDurable 
                             divergence.message
                         ));
                     }
-                    // Not an acked write: `zab.agreement` reports it. Follow the server on.
-                    self.chain.position.remove(&node);
+                    // Not an acked write: `zab.agreement` reports it. This checker loses
+                    // track of the server until its history matches the committed one
+                    // again (a SNAP, a restart, a digest that agrees), rather than take
+                    // everything before its next apply for lost.
+                    self.chain.lose_track(node);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The newest state each client has seen, for `registry.single-system-image`.
+#[derive(Default)]
+pub struct SingleSystemImage {
+    seen: BTreeMap<NodeId, Zxid>,
+}
+
+impl<H: ClientHost> Invariant<H> for SingleSystemImage {
+    fn name(&self) -> &'static str {
+        SINGLE_SYSTEM_IMAGE
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(Obs::Seen { zxid }) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
+        let newest = self.seen.entry(node).or_insert(0);
+        if *zxid < *newest {
+            return Err(format!(
+                "client {node} was answered from the state at {} after it had seen {}: \
+                 it went back in time",
+                show_zxid(*zxid),
+                show_zxid(*newest)
+            ));
+        }
+        *newest = *zxid;
+        Ok(())
+    }
+
+    /// A client that restarts is a new client: it remembers nothing it saw.
+    fn on_crash(&mut self, node: NodeId) {
+        self.seen.remove(&node);
     }
 }
 

@@ -46,6 +46,7 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
         invariants::ACKED_DURABLE,
         invariants::EPHEMERALS,
         invariants::LINEARIZABLE,
+        invariants::SINGLE_SYSTEM_IMAGE,
         invariants::PROGRESS,
     ],
     gauges: &[invariants::STALENESS],
@@ -292,4 +293,9 @@ pub enum Obs {
     },
     /// A workload client finished everything it had to do.
     Finished,
+    /// A client got an answer from the server's state at `zxid` (ZooKeeper's
+    /// `lastZxid` moves with these).
+    Seen {
+        zxid: Zxid,
+    },
 }

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::bugs::{SESSIONS_NEVER_EXPIRE, STALE_READ_AS_LINEARIZABLE};
+use super::bugs::{CONNECT_TO_THE_PAST, SESSIONS_NEVER_EXPIRE, STALE_READ_AS_LINEARIZABLE};
 use super::state::{Origin, Outcome, Registry, Txn, TxnOp};
 use super::tree::ZkError;
 use super::{Host, Msg, Obs, Op, Reply, Timer, WatchEvent, WatchKind};
@@ -72,7 +72,9 @@ pub struct Server {
     child_watches: BTreeMap<String, BTreeSet<NodeId>>,
     /// Sessions touched since the last tick (a follower passes them to its leader).
     touched: BTreeSet<u64>,
-    /// The leader's session deadlines (local clock), and the sessions it is closing.
+    /// The leader's session deadlines, and the sessions it is closing. Deadlines are on
+    /// the monotonic clock, as ZooKeeper's `ExpiryQueue`: a jump of the wall clock must
+    /// not expire every session at once.
     deadlines: BTreeMap<u64, u64>,
     closing: BTreeSet<u64>,
     /// The leader's record of which server each session is connected through. A request
@@ -205,7 +207,7 @@ impl Server {
         let conn = Conn {
             session,
             read_only,
-            last_heard_ns: ctx.now_ns(),
+            last_heard_ns: ctx.monotonic_ns(),
         };
         self.conns.insert(client, conn);
         self.touch(ctx, session);
@@ -230,7 +232,7 @@ impl Server {
         if self.zab.is_leading() {
             if let Some(info) = self.zab.state().sessions.get(&session) {
                 self.deadlines
-                    .insert(session, ctx.now_ns() + info.timeout_ns);
+                    .insert(session, ctx.monotonic_ns() + info.timeout_ns);
             }
         } else {
             self.touched.insert(session);
@@ -251,17 +253,19 @@ impl Server {
             self.close(ctx, client, false);
             return;
         }
+        let timeout_ns = negotiate_timeout(timeout_ns, self.params.zab.tick_ns);
+        // ZooKeeper refuses a client that has seen a later state than this server's
+        // (`processConnectRequest`), read-only or not: it would go back in time.
+        if last_zxid > self.zab.applied() && !ctx.bug(CONNECT_TO_THE_PAST) {
+            self.close(ctx, client, false);
+            return;
+        }
         if !self.zab.is_serving() {
             if read_only && self.read_only_active() {
                 self.accept(ctx, client, session, true);
             } else {
                 self.close(ctx, client, false);
             }
-            return;
-        }
-        if last_zxid > self.zab.applied() {
-            // ZooKeeper refuses a client that has seen a later state than this server's.
-            self.close(ctx, client, false);
             return;
         }
         self.attempts += 1;
@@ -321,7 +325,7 @@ impl Server {
             self.close(ctx, client, false);
             return;
         };
-        conn.last_heard_ns = ctx.now_ns();
+        conn.last_heard_ns = ctx.monotonic_ns();
         let read_only = conn.read_only;
         self.touch(ctx, session);
         if op.is_read() {
@@ -455,7 +459,7 @@ impl Server {
             self.close(ctx, client, false);
             return;
         };
-        conn.last_heard_ns = ctx.now_ns();
+        conn.last_heard_ns = ctx.monotonic_ns();
         self.touch(ctx, session);
         self.reply(ctx, client, Msg::Pong);
     }
@@ -543,7 +547,7 @@ impl Server {
         }
         if leading && !self.was_leading {
             // A new leader gives every session a full timeout, as ZooKeeper's does.
-            let now = ctx.now_ns();
+            let now = ctx.monotonic_ns();
             self.deadlines = self
                 .zab
                 .state()
@@ -571,7 +575,7 @@ impl Server {
                     zxid,
                 });
                 if self.zab.is_leading() {
-                    self.deadlines.insert(zxid, ctx.now_ns() + timeout_ns);
+                    self.deadlines.insert(zxid, ctx.monotonic_ns() + timeout_ns);
                     self.owners.insert(zxid, txn.origin.server);
                 }
             }
@@ -659,9 +663,20 @@ impl Server {
         self.reply(ctx, client, response);
     }
 
+    /// A deleted node's data and child watchers hear NodeDeleted once each, even a
+    /// client that set both (ZooKeeper's `DataTree.deleteNode` triggers the child
+    /// watches with the data watchers suppressed); its parent's child watchers hear
+    /// NodeChildrenChanged.
     fn fire_deleted<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, path: &str) {
-        self.fire(ctx, true, path, WatchKind::NodeDeleted);
-        self.fire(ctx, false, path, WatchKind::NodeDeleted);
+        let mut watchers = self.data_watches.remove(path).unwrap_or_default();
+        watchers.extend(self.child_watches.remove(path).unwrap_or_default());
+        for client in watchers {
+            let event = WatchEvent {
+                kind: WatchKind::NodeDeleted,
+                path: path.to_string(),
+            };
+            self.reply(ctx, client, Msg::Watch(event));
+        }
         self.fire(ctx, false, parent(path), WatchKind::NodeChildrenChanged);
     }
 
@@ -684,7 +699,7 @@ impl Server {
     }
 
     fn on_tick<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
-        let now = ctx.now_ns();
+        let now = ctx.monotonic_ns();
         if let (false, Some(leader)) = (self.zab.is_leading(), self.zab.leader()) {
             if !self.touched.is_empty() {
                 let sessions = std::mem::take(&mut self.touched).into_iter().collect();
@@ -812,6 +827,12 @@ impl Server {
             _ => {}
         }
     }
+}
+
+/// The session timeout a server grants: what the client asked for, within 2 to 20
+/// ticks (ZooKeeper's `minSessionTimeout` and `maxSessionTimeout` defaults).
+pub fn negotiate_timeout(asked_ns: u64, tick_ns: u64) -> u64 {
+    asked_ns.clamp(2 * tick_ns, 20 * tick_ns)
 }
 
 /// The parent of a valid non-root path.

@@ -237,6 +237,7 @@ fn add_invariants<H: Host>(
         let history_max = layout.limits.history_max as usize;
         part.check(layout, invariants::Linearizable::new(clients, history_max));
     }
+    part.check(layout, invariants::SingleSystemImage::default());
     part.check(layout, invariants::Staleness::default());
     if !layout.ids_of("resource").is_empty() {
         part.check(layout, invariants::Fenced::default());

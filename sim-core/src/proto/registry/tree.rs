@@ -226,7 +226,9 @@ impl DataTree {
             .expect("a node's parent exists");
         let name = &path[parent_path.len()..].trim_start_matches('/');
         assert!(parent.children.remove(*name), "the parent lists its child");
-        parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
+        // No cversion bump: ZooKeeper's delete moves only pzxid (ZOOKEEPER-1046), so
+        // cversion counts the creates ever made under a parent and the sequential
+        // suffixes it numbers never repeat nor skip for a delete.
         parent.stat.num_children -= 1;
         parent.stat.pzxid = self.zxid;
     }
@@ -441,14 +443,14 @@ mod tests {
         );
         tree.create("/q/other", b"", Persistent, 0).unwrap();
         tree.delete("/q/other", -1).unwrap();
-        // Two children created and one deleted: the counter counts all three changes.
+        // Two children created and one deleted: the counter counts the two creates.
         assert_eq!(
             tree.create("/q/job-", b"", EphemeralSequential, 9),
-            Ok("/q/job-0000000003".into())
+            Ok("/q/job-0000000002".into())
         );
         assert_eq!(
             tree.get_children("/q"),
-            Ok(vec!["job-0000000000".into(), "job-0000000003".into()])
+            Ok(vec!["job-0000000000".into(), "job-0000000002".into()])
         );
     }
 
@@ -534,7 +536,24 @@ mod tests {
         tree.create("/p/b", b"", Persistent, 0).unwrap();
         tree.delete("/p/a", -1).unwrap();
         let (_, stat) = tree.get_data("/p").unwrap();
-        assert_eq!((stat.num_children, stat.cversion, stat.version), (1, 3, 0));
+        assert_eq!(
+            (stat.num_children, stat.cversion, stat.version),
+            (1, 2, 0),
+            "a delete moves pzxid, not cversion"
+        );
+    }
+
+    #[test]
+    fn a_delete_does_not_advance_the_sequence() {
+        let mut tree = DataTree::new();
+        tree.create("/q", b"", Persistent, 0).unwrap();
+        let first = tree.create("/q/n-", b"", PersistentSequential, 0).unwrap();
+        tree.delete(&first, -1).unwrap();
+        let second = tree.create("/q/n-", b"", PersistentSequential, 0).unwrap();
+        assert_eq!(
+            (first.as_str(), second.as_str()),
+            ("/q/n-0000000000", "/q/n-0000000001")
+        );
     }
 
     #[test]

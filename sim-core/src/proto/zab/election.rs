@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Vote;
+use super::{PeerState, Vote};
 use crate::node::NodeId;
 
 /// Whether `new` beats `current`. `ignore_epoch` is the planted bug
@@ -19,6 +19,18 @@ pub fn beats(new: Vote, current: Vote, ignore_epoch: bool) -> bool {
             || (new_counter == current_counter && new.leader > current.leader);
     }
     (new.epoch, new.zxid, new.leader) > (current.epoch, current.zxid, current.leader)
+}
+
+/// Whether two notifications' votes agree, as ZooKeeper's `Vote.equals`: while either
+/// sender is looking, every field must match; between servers outside the election only
+/// the leader and its epoch do (their zxids and rounds differ with when each joined,
+/// ZOOKEEPER-1805). (ZooKeeper's mixed-version rule has no counterpart: one version.)
+pub fn agree(a: (Vote, PeerState), b: (Vote, PeerState)) -> bool {
+    if a.1 == PeerState::Looking || b.1 == PeerState::Looking {
+        a.0 == b.0
+    } else {
+        a.0.leader == b.0.leader && a.0.epoch == b.0.epoch
+    }
 }
 
 /// Whether a quorum of `votes` agree with `vote`.
@@ -42,18 +54,67 @@ mod tests {
         }
     }
 
-    // The cases of ZooKeeper's FLEPredicateTest: a higher epoch wins whatever the zxid,
-    // then a higher zxid, then a higher id.
+    /// ZooKeeper's `FLEPredicateTest.testPredicate`, case by case: (new id, new zxid,
+    /// new epoch) against (current id, current zxid, current epoch).
     #[test]
-    fn votes_are_ordered_by_epoch_then_zxid_then_id() {
-        assert!(beats(vote(0, 2, 1), vote(1, 1, 100), false));
-        assert!(!beats(vote(1, 1, 100), vote(0, 2, 1), false));
-        assert!(beats(vote(0, 1, 5), vote(1, 1, 4), false));
-        assert!(beats(vote(2, 1, 5), vote(1, 1, 5), false));
+    fn votes_are_ordered_as_zookeepers_fle_predicate_test_orders_them() {
+        let cases = [
+            // A lower epoch loses despite a higher id.
+            ((4, 0, 0), (3, 0, 2), false),
+            // A later epoch wins.
+            ((0, 0, 1), (1, 0, 0), true),
+            // The same epoch and a higher zxid wins.
+            ((0, 1, 0), (1, 0, 0), true),
+            // The same epoch and zxid and a higher id wins.
+            ((1, 1, 0), (0, 1, 0), true),
+        ];
+        for ((new_id, new_zxid, new_epoch), (id, zxid, epoch), expected) in cases {
+            let new = vote(new_id, new_epoch, new_zxid);
+            let current = vote(id, epoch, zxid);
+            assert_eq!(
+                beats(new, current, false),
+                expected,
+                "{new:?} vs {current:?}"
+            );
+        }
         assert!(
             !beats(vote(1, 1, 5), vote(1, 1, 5), false),
             "a vote never beats itself"
         );
+    }
+
+    /// `FLEOutOfElectionTest.testIgnoringZxidElectionEpoch` and `testLookingNormal`, at
+    /// the level of one comparison (the harness tests in `tests/zab_steps.rs` play them
+    /// through a peer).
+    #[test]
+    fn outside_the_election_only_the_leader_and_its_epoch_must_agree() {
+        let following = |zxid| (vote(4, 2, zxid), PeerState::Following);
+        let leading = (
+            vote(4, 2, crate::proto::zab::zxid(2, 1)),
+            PeerState::Leading,
+        );
+        let one = crate::proto::zab::zxid(1, 1);
+        let two = crate::proto::zab::zxid(1, 2);
+        assert!(agree(following(one), following(two)));
+        assert!(agree(following(one), leading));
+        assert!(!agree(
+            following(one),
+            (vote(4, 3, one), PeerState::Following)
+        ));
+        assert!(!agree(
+            following(one),
+            (vote(3, 2, one), PeerState::Following)
+        ));
+        let looking = |zxid| (vote(4, 1, zxid), PeerState::Looking);
+        assert!(agree(looking(one), looking(one)));
+        assert!(
+            !agree(looking(one), looking(two)),
+            "looking votes match in full"
+        );
+        assert!(!agree(
+            looking(one),
+            (vote(4, 1, two), PeerState::Following)
+        ));
     }
 
     #[test]

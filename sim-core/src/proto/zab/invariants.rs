@@ -6,7 +6,7 @@
 //!   transactions: the same transactions in the same order, none skipped, none undone
 //!   (checked by running digests, so a snapshot or restart is checked too).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{show_zxid, Obs, Zxid};
 use crate::invariant::Invariant;
@@ -21,7 +21,10 @@ pub const AGREEMENT: &str = "zab.agreement";
 pub struct Chain {
     entries: Vec<(Zxid, u64)>,
     index: BTreeMap<Zxid, usize>,
-    pub position: BTreeMap<NodeId, Option<usize>>,
+    position: BTreeMap<NodeId, Option<usize>>,
+    /// Servers whose history left the committed one: followed again once a state they
+    /// load or apply matches it (same zxid, same digest: the same history).
+    lost_track: BTreeSet<NodeId>,
 }
 
 /// How a server's applied sequence left the global one.
@@ -32,7 +35,28 @@ pub struct Divergence {
 }
 
 impl Chain {
+    /// Stops checking `node` until its state matches the committed sequence again.
+    pub fn lose_track(&mut self, node: NodeId) {
+        self.position.remove(&node);
+        self.lost_track.insert(node);
+    }
+
     pub fn on_obs(&mut self, node: NodeId, obs: &Obs) -> Result<(), Divergence> {
+        if self.lost_track.contains(&node) {
+            if let Obs::Loaded { zxid, digest } | Obs::Applied { zxid, digest } = *obs {
+                let matching = zxid == 0 && digest == 0
+                    || self
+                        .index
+                        .get(&zxid)
+                        .is_some_and(|pos| self.entries[*pos].1 == digest);
+                if matching {
+                    self.lost_track.remove(&node);
+                    let pos = (zxid != 0).then(|| self.index[&zxid]);
+                    self.position.insert(node, pos);
+                }
+            }
+            return Ok(());
+        }
         match *obs {
             Obs::Loaded { zxid, digest } => self.on_loaded(node, zxid, digest),
             Obs::Applied { zxid, digest } => self.on_applied(node, zxid, digest),

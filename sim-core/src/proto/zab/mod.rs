@@ -213,6 +213,27 @@ pub enum Msg<T, S> {
     },
 }
 
+impl<T, S> Msg<T, S> {
+    /// ZooKeeper's name for the packet, for notes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Notification { .. } => "NOTIFICATION",
+            Msg::FollowerInfo { .. } => "FOLLOWERINFO",
+            Msg::LeaderInfo { .. } => "LEADERINFO",
+            Msg::AckEpoch { .. } => "ACKEPOCH",
+            Msg::NewLeader { .. } => "NEWLEADER",
+            Msg::AckNewLeader { .. } => "ACK of NEWLEADER",
+            Msg::UpToDate { .. } => "UPTODATE",
+            Msg::Proposal { .. } => "PROPOSAL",
+            Msg::Ack { .. } => "ACK",
+            Msg::Commit { .. } => "COMMIT",
+            Msg::Ping { .. } => "PING",
+            Msg::Pong => "PONG",
+            Msg::Forward { .. } => "REQUEST",
+        }
+    }
+}
+
 /// What a server reports to the invariant checkers and displays.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Obs {
