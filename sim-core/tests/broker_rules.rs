@@ -2,280 +2,11 @@
 //! real client library. A scripted client runs one step every 5 ms and logs every event
 //! the library hands it; the broker's own report (`inspect`) shows its queues.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+mod support;
 
-use serde::Serialize;
-use sim_core::conn::{self, ConnParams};
-use sim_core::engine::{run_to_end, Limits, Run, Sim, SimConfig};
-use sim_core::fault::{Fault, ScheduledFault};
-use sim_core::net::{Latency, LinkModel};
-use sim_core::proto::broker::client::{self, Client, Event};
-use sim_core::proto::broker::server::BrokerParams;
-use sim_core::proto::broker::{
-    self as broker, Broker, ExchangeKind, Message, Method, Overflow, QueueArgs,
-};
-use sim_core::{host_enum, Ctx, Node, NodeId, Proto, TimerId};
-
-const MS: u64 = 1_000_000;
-const STEP_NS: u64 = 5 * MS;
-
-/// The test's own host: the broker's types and the scripts' one timer, wrapped as a
-/// user's own protocol would wrap them.
-struct Rules;
-
-impl Proto for Rules {
-    type Msg = broker::Msg;
-    type Obs = broker::Obs;
-    type Timer = RulesTimer;
-}
-
-/// A script's next step is due.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-struct NextStep;
-
-host_enum! {
-    #[derive(Clone, PartialEq, Serialize)]
-    enum RulesTimer {
-        Broker(broker::Timer),
-        Client(client::Timer),
-        Conn(conn::Timer<broker::Frame>),
-        Step(NextStep),
-    }
-}
-
-#[derive(Clone, Debug)]
-enum Step {
-    Call(Method),
-    Publish {
-        exchange: &'static str,
-        key: &'static str,
-        mandatory: bool,
-        id: u64,
-        persistent: bool,
-    },
-    /// Acks the n-th delivery this client received (0-based), or a made-up tag.
-    Ack(usize),
-    AckTag(u64),
-    Nack {
-        delivery: usize,
-        requeue: bool,
-    },
-    /// Does nothing for one step (5 ms).
-    Wait,
-}
-
-type Log = Rc<RefCell<Vec<String>>>;
-
-struct Script {
-    client: Client,
-    steps: Vec<Step>,
-    next: usize,
-    deliveries: Vec<(u32, u64)>,
-    log: Log,
-}
-
-impl Script {
-    fn record(&mut self, ctx: &mut Ctx<'_, Rules>, events: Vec<Event>) {
-        for event in events {
-            if let Event::Delivery {
-                connection,
-                delivery_tag,
-                ..
-            } = &event
-            {
-                self.deliveries.push((*connection, *delivery_tag));
-            }
-            let ready = matches!(event, Event::Ready { recovered: false });
-            self.log
-                .borrow_mut()
-                .push(format!("{} {}", ctx.id(), describe(&event)));
-            if ready {
-                ctx.set_timer(STEP_NS, NextStep);
-            }
-        }
-    }
-
-    fn run_step(&mut self, ctx: &mut Ctx<'_, Rules>) {
-        let Some(step) = self.steps.get(self.next).cloned() else {
-            return;
-        };
-        self.next += 1;
-        match step {
-            Step::Call(method) => self.client.call(ctx, method),
-            Step::Publish {
-                exchange,
-                key,
-                mandatory,
-                id,
-                persistent,
-            } => {
-                let message = Message {
-                    id,
-                    persistent,
-                    body: id,
-                    deaths: 0,
-                };
-                assert!(self.client.publish(ctx, exchange, key, mandatory, message));
-            }
-            Step::Ack(n) => {
-                let (connection, tag) = self.deliveries[n];
-                self.client.ack(ctx, connection, tag);
-            }
-            Step::AckTag(tag) => {
-                let connection = self.client.connection();
-                self.client.ack(ctx, connection, tag);
-            }
-            Step::Wait => {}
-            Step::Nack { delivery, requeue } => {
-                let (connection, tag) = self.deliveries[delivery];
-                self.client.reject(ctx, connection, tag, requeue);
-            }
-        }
-        ctx.set_timer(STEP_NS, NextStep);
-    }
-}
-
-fn describe(event: &Event) -> String {
-    match event {
-        Event::Ready { recovered } => format!("ready recovered={recovered}"),
-        Event::Reply(reply) => format!("reply {reply:?}"),
-        Event::Delivery {
-            delivery_tag,
-            redelivered,
-            queue,
-            message,
-            ..
-        } => {
-            format!(
-                "deliver {} from {queue} tag={delivery_tag} redelivered={redelivered}",
-                message.id
-            )
-        }
-        Event::Returned { code, message } => format!("returned {} code={code}", message.id),
-        Event::Confirmed { message, ack } => format!("confirmed {} ack={ack}", message.id),
-        Event::ChannelClosed { code, text } => format!("channel closed {code} {text}"),
-        Event::Lost { unconfirmed } => format!("lost {} unconfirmed", unconfirmed.len()),
-    }
-}
-
-impl Node<Rules> for Script {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Rules>) {
-        self.client.start(ctx);
-    }
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Rules>, from: NodeId, msg: broker::Msg) {
-        if let Ok(events) = self.client.take_message(ctx, from, msg) {
-            self.record(ctx, events);
-        }
-    }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Rules>, id: TimerId, timer: RulesTimer) {
-        match self.client.take_timer(ctx, id, timer) {
-            Ok(events) => self.record(ctx, events),
-            Err(_) => self.run_step(ctx),
-        }
-    }
-}
-
-/// Node 0 is the broker; nodes 1.. run the scripts. Returns the log and the finished run.
-fn run(scripts: Vec<Vec<Step>>, faults: Vec<(u64, Fault)>) -> (Vec<String>, Box<dyn Run>) {
-    let log: Log = Rc::default();
-    let node_log = log.clone();
-    let mut kinds = vec!["broker".to_string()];
-    kinds.extend(scripts.iter().map(|_| "script".to_string()));
-    let config = SimConfig {
-        scenario: "broker-rules".into(),
-        seed: 1,
-        kinds,
-        link: LinkModel {
-            latency: Latency::Fixed { ns: MS },
-            ..LinkModel::default()
-        },
-        links: Vec::new(),
-        faults: faults
-            .into_iter()
-            .map(|(at_ns, fault)| ScheduledFault { at_ns, fault })
-            .collect(),
-        nemesis: None,
-        fault_phase_ns: 2_000 * MS,
-        quiet_ns: 0,
-        limits: Limits::default(),
-        bugs: Default::default(),
-        retain_trace: true,
-    };
-    let factory = Box::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
-        if kind == "broker" {
-            return Box::new(Broker::new(BrokerParams {
-                heartbeat_ns: 100 * MS,
-                sync_interval_ns: 2 * MS,
-                conn: ConnParams::default(),
-            }));
-        }
-        Box::new(Script {
-            client: Client::new(0, 100 * MS, ConnParams::default()),
-            steps: scripts[id as usize - 1].clone(),
-            next: 0,
-            deliveries: Vec::new(),
-            log: node_log.clone(),
-        })
-    });
-    let mut sim: Box<dyn Run> = Box::new(Sim::new(config, factory, Vec::new()));
-    let report = run_to_end(sim.as_mut());
-    assert!(report.findings.is_empty(), "{:?}", report.findings);
-    let lines = log.borrow().clone();
-    (lines, sim)
-}
-
-fn queue(name: &str, durable: bool) -> Step {
-    Step::Call(Method::QueueDeclare {
-        name: name.into(),
-        durable,
-        exclusive: false,
-        auto_delete: false,
-        args: QueueArgs::default(),
-    })
-}
-
-fn exchange(name: &str, kind: ExchangeKind) -> Step {
-    Step::Call(Method::ExchangeDeclare {
-        name: name.into(),
-        kind,
-        durable: true,
-    })
-}
-
-fn bind(queue: &str, exchange: &str, key: &str) -> Step {
-    Step::Call(Method::QueueBind {
-        queue: queue.into(),
-        exchange: exchange.into(),
-        key: key.into(),
-    })
-}
-
-fn consume(queue: &str) -> Step {
-    Step::Call(Method::BasicConsume {
-        queue: queue.into(),
-        tag: String::new(),
-        auto_ack: false,
-    })
-}
-
-fn publish(exchange: &'static str, key: &'static str, id: u64) -> Step {
-    Step::Publish {
-        exchange,
-        key,
-        mandatory: false,
-        id,
-        persistent: true,
-    }
-}
-
-fn has(log: &[String], line: &str) -> bool {
-    log.iter().any(|l| l == line)
-}
-
-fn broker_state(sim: &dyn Run) -> String {
-    sim.nodes()[0].state.clone()
-}
+use sim_core::fault::Fault;
+use sim_core::proto::broker::{ExchangeKind, Method, Overflow, QueueArgs};
+use support::broker::*;
 
 #[test]
 fn the_default_exchange_routes_by_queue_name() {
@@ -593,7 +324,10 @@ fn drop_head_overflow_dead_letters_the_oldest_message() {
     ];
     let (log, sim) = run(vec![steps], vec![]);
     assert!(
-        has(&log, "1 deliver 1 from graveyard tag=1 redelivered=false"),
+        has(
+            &log,
+            "1 deliver 1 from graveyard tag=1 redelivered=false deaths=[small:MaxLengthx1]"
+        ),
         "{log:#?}"
     );
     assert!(broker_state(sim.as_ref()).contains("queue small: 2 ready"));
@@ -621,7 +355,10 @@ fn an_expired_message_is_dead_lettered_and_never_delivered() {
     ];
     let (log, _) = run(vec![steps], vec![]);
     assert!(
-        has(&log, "1 deliver 9 from graveyard tag=1 redelivered=false"),
+        has(
+            &log,
+            "1 deliver 9 from graveyard tag=1 redelivered=false deaths=[short-lived:Expiredx1]"
+        ),
         "{log:#?}"
     );
     assert!(

@@ -156,12 +156,7 @@ fn a_persistent_message_in_a_durable_queue_is_confirmed_only_after_the_log_is_sy
         exchange: String::new(),
         routing_key: "q".into(),
         mandatory: false,
-        message: Message {
-            id: 7,
-            persistent: true,
-            body: 7,
-            deaths: 0,
-        },
+        message: Message::new(7, true, 7),
     };
     let published = c.call(&mut b, publish);
     assert!(
@@ -189,4 +184,90 @@ fn a_persistent_message_in_a_durable_queue_is_confirmed_only_after_the_log_is_sy
         .position(|l| l.contains("Confirm { seq: 1, ack: true }"))
         .expect("a confirm");
     assert!(sync_at < confirm_at, "{synced:#?}");
+}
+
+#[test]
+fn a_confirm_owed_by_a_closed_channel_is_not_sent_on_its_successor() {
+    // The message waits for the group commit; meanwhile the channel closes (an ack of a
+    // tag never delivered: 406) and the client opens a new one. The new channel's
+    // publish numbering starts again at 1: the old confirm, seq 1, would land on the new
+    // channel's first message.
+    let mut b = broker();
+    let mut c = Client::new(1);
+    c.open(&mut b);
+    c.call(&mut b, declare("q", false));
+    c.call(&mut b, Method::ConfirmSelect);
+    let publish = Method::BasicPublish {
+        exchange: String::new(),
+        routing_key: "q".into(),
+        mandatory: false,
+        message: Message::new(7, true, 7),
+    };
+    c.call(&mut b, publish);
+    let closed = c.call(
+        &mut b,
+        Method::BasicAck {
+            delivery_tag: 42,
+            multiple: false,
+        },
+    );
+    assert!(
+        sent(&closed)[0].contains("ChannelClose { code: 406"),
+        "{closed:?}"
+    );
+    c.call(&mut b, Method::ChannelOpen);
+    let synced = b.fire(broker::Timer::ServerSync);
+    assert!(synced.contains("disk sync"), "{synced}");
+    assert!(!synced.contains("Confirm"), "{synced}");
+}
+
+#[test]
+fn a_dead_lettered_message_is_logged_in_its_target_before_it_leaves_its_source() {
+    // A torn write keeps a prefix of what was appended: enqueue-in-target first, then
+    // remove-from-source, so any prefix leaves the message in one queue or both, never
+    // in none. (An enqueue record carries the message; a remove record is smaller.)
+    let mut b = broker();
+    let mut c = Client::new(1);
+    c.open(&mut b);
+    c.call(&mut b, declare("dlq", false));
+    let to_dlq = QueueArgs {
+        dead_letter_exchange: Some(String::new()),
+        dead_letter_routing_key: Some("dlq".into()),
+        ..QueueArgs::default()
+    };
+    c.call(
+        &mut b,
+        Method::QueueDeclare {
+            name: "q".into(),
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            args: to_dlq,
+        },
+    );
+    c.call(&mut b, consume("q", "t"));
+    let publish = Method::BasicPublish {
+        exchange: String::new(),
+        routing_key: "q".into(),
+        mandatory: false,
+        message: Message::new(7, true, 7),
+    };
+    c.call(&mut b, publish);
+    let rejected = c.call(
+        &mut b,
+        Method::BasicReject {
+            delivery_tag: 1,
+            requeue: false,
+        },
+    );
+    let appends: Vec<u64> = rejected
+        .iter()
+        .filter_map(|line| line.strip_prefix("disk append broker.log "))
+        .map(|rest| rest.trim_end_matches(" bytes").parse().expect("a size"))
+        .collect();
+    assert_eq!(appends.len(), 2, "{rejected:#?}");
+    assert!(
+        appends[0] > appends[1],
+        "the enqueue (with the message) comes first: {rejected:#?}"
+    );
 }

@@ -62,3 +62,14 @@ fn five_servers_under_every_nemesis_fault() {
 fn broker_crashes_on_lossy_links() {
     swarm("broker-lossy", 100);
 }
+
+#[test]
+fn broker_dead_letters_across_crashes_and_torn_writes() {
+    swarm("broker-dead-letter-crash", 100);
+}
+
+#[test]
+fn broker_with_restarting_publishers_and_full_queues() {
+    swarm("broker-publisher-restart", 100);
+    swarm("broker-reject-publish", 100);
+}

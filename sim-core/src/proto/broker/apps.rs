@@ -17,6 +17,16 @@ use crate::units::parse_duration_ns;
 /// Republish attempts of one message; the attempt number lives in the id's low 8 bits.
 const ATTEMPTS_MAX: u64 = 255;
 
+/// A publish attempt's id: the publisher, its life (restarts), the message's index and
+/// the attempt. Every attempt of every life has its own, so checkers can tell a
+/// legitimate republish (or a restarted publisher starting over) from the broker
+/// duplicating a message. Lives count modulo 4,096; indices stay below 2^24 (the
+/// `messages` parameter's bound is far below).
+fn publish_id(node: NodeId, life: u32, index: u64) -> u64 {
+    debug_assert!(index < 1 << 24);
+    (node as u64) << 44 | ((life & 0xfff) as u64) << 32 | index << 8
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueSpec {
     pub name: String,
@@ -203,6 +213,7 @@ pub struct Publisher {
     published: u32,
     retry: VecDeque<Message>,
     started: bool,
+    finished: bool,
 }
 
 impl Publisher {
@@ -214,6 +225,18 @@ impl Publisher {
             published: 0,
             retry: VecDeque::new(),
             started: false,
+            finished: false,
+        }
+    }
+
+    /// Says so once everything is published and, with confirms, answered.
+    fn check_finished<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
+        let done = self.published == self.workload.messages
+            && self.retry.is_empty()
+            && self.client.unconfirmed() == 0;
+        if done && !self.finished {
+            self.finished = true;
+            ctx.observe(Obs::Finished);
         }
     }
 
@@ -224,13 +247,8 @@ impl Publisher {
                 None if self.published < self.workload.messages => {
                     let index = self.published as u64;
                     self.published += 1;
-                    let id = (ctx.id() as u64) << 40 | index << 8;
-                    Message {
-                        id,
-                        persistent: self.workload.persistent,
-                        body: index,
-                        deaths: 0,
-                    }
+                    let id = publish_id(ctx.id(), ctx.incarnation(), index);
+                    Message::new(id, self.workload.persistent, index)
                 }
                 None => break,
             };
@@ -257,6 +275,7 @@ impl Publisher {
         } else {
             self.started = false;
         }
+        self.check_finished(ctx);
     }
 
     fn on_event<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, event: Event) {
@@ -291,11 +310,11 @@ impl Publisher {
                     ctx.set_timer(self.workload.publish_interval_ns, Timer::Publish);
                 }
             }
-            Event::Confirmed {
-                message,
-                ack: false,
-            } => {
-                ctx.note(format!("broker refused message {:#x} (nack)", message.id));
+            Event::Confirmed { message, ack } => {
+                if !ack {
+                    ctx.note(format!("broker refused message {:#x} (nack)", message.id));
+                }
+                self.check_finished(ctx);
             }
             _ => {}
         }
@@ -335,7 +354,7 @@ impl App for Publisher {
 
 /// One delivery waiting to be processed.
 struct Work {
-    connection: u32,
+    channel: u32,
     delivery_tag: u64,
     queue: String,
     message: Message,
@@ -390,7 +409,7 @@ impl Consumer {
                 self.declare(ctx);
             }
             Event::Delivery {
-                connection,
+                channel,
                 delivery_tag,
                 redelivered,
                 queue,
@@ -399,13 +418,13 @@ impl Consumer {
                 let auto_ack = self.workload.auto_ack;
                 ctx.observe(Obs::Delivered {
                     queue: queue.clone(),
-                    id: message.id,
+                    copy: message.copy(),
                     redelivered,
                     auto_ack,
                     consumer: ctx.id(),
                 });
                 self.work.push_back(Work {
-                    connection,
+                    channel,
                     delivery_tag,
                     queue,
                     message,
@@ -416,9 +435,9 @@ impl Consumer {
                 }
             }
             Event::Lost { .. } if !self.workload.auto_ack => {
-                // Unacked deliveries of the dead connection are requeued by the broker.
-                let current = self.client.connection();
-                self.work.retain(|w| w.connection == current);
+                // The channel went: the broker requeued its unacked deliveries, and their
+                // tags cannot be acked on the next one.
+                self.work.clear();
             }
             _ => {}
         }
@@ -435,15 +454,15 @@ impl Consumer {
         if self.workload.auto_ack {
             ctx.observe(Obs::Processed {
                 queue: work.queue,
-                id: work.message.id,
+                copy: work.message.copy(),
             });
         } else if reject {
             self.client
-                .reject(ctx, work.connection, work.delivery_tag, false);
-        } else if self.client.ack(ctx, work.connection, work.delivery_tag) {
+                .reject(ctx, work.channel, work.delivery_tag, false);
+        } else if self.client.ack(ctx, work.channel, work.delivery_tag) {
             ctx.observe(Obs::Processed {
                 queue: work.queue,
-                id: work.message.id,
+                copy: work.message.copy(),
             });
         }
         if self.work.is_empty() {
@@ -557,6 +576,21 @@ mod tests {
         assert_eq!(spec.args.overflow, Overflow::RejectPublish);
         assert_eq!(spec.args.message_ttl_ns, Some(50_000_000));
         assert_eq!(spec.args.dead_letter_exchange.as_deref(), Some("dead"));
+    }
+
+    #[test]
+    fn every_life_of_a_publisher_numbers_its_publishes_apart() {
+        let first = publish_id(3, 0, 5);
+        let restarted = publish_id(3, 1, 5);
+        let other = publish_id(4, 0, 5);
+        assert_ne!(first, restarted);
+        assert_ne!(first, other);
+        // The attempt lives in the low byte, free for republishes.
+        assert_eq!(first & 0xff, 0);
+        assert_eq!(
+            publish_id(3, 0, (1 << 24) - 1) >> 32,
+            publish_id(3, 0, 0) >> 32
+        );
     }
 
     #[test]

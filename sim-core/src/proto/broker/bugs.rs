@@ -1,12 +1,16 @@
 //! The broker's planted bugs; each has a test that a swarm of its scenario catches it.
 
-use super::invariants::{AT_LEAST_ONCE, CONFIRMED_DURABLE, NO_DUPLICATES, QUEUE_ORDER};
+use super::invariants::{
+    AT_LEAST_ONCE, CONFIRMED_DURABLE, CONFIRMS_AGREE, NO_DUPLICATES, PROGRESS, QUEUE_ORDER,
+};
 use crate::bugs::BugInfo;
 
 pub const CONFIRM_BEFORE_SYNC: &str = "broker.confirm-before-sync";
 pub const REQUEUE_DROPS_UNACKED: &str = "broker.requeue-drops-unacked";
 pub const ROUTE_DUPLICATES: &str = "broker.route-duplicates";
 pub const LIFO_DISPATCH: &str = "broker.lifo-dispatch";
+pub const PUBLISH_BEFORE_SETUP: &str = "broker.publish-before-setup";
+pub const SILENT_REFUSAL: &str = "broker.silent-refusal";
 
 pub const BUGS: &[BugInfo] = &[
     BugInfo {
@@ -40,5 +44,22 @@ pub const BUGS: &[BugInfo] = &[
                       drains out of order although nothing was requeued",
         scenario: "broker-peak-shaving",
         caught_by: QUEUE_ORDER,
+    },
+    BugInfo {
+        name: PUBLISH_BEFORE_SETUP,
+        protocol: "broker",
+        description: "the client library publishes while its declares, binds and \
+                      confirm.select are still unanswered, and numbers confirms from the \
+                      call, so the broker's confirms and nacks land on the wrong messages",
+        scenario: "broker-reject-publish",
+        caught_by: CONFIRMS_AGREE,
+    },
+    BugInfo {
+        name: SILENT_REFUSAL,
+        protocol: "broker",
+        description: "a full reject-publish queue drops a publish without nacking it, so \
+                      its publisher waits for an answer that never comes",
+        scenario: "broker-reject-publish",
+        caught_by: PROGRESS,
     },
 ];

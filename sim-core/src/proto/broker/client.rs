@@ -1,8 +1,10 @@
 //! The client library: a connection with one channel, embedded in a client node.
 //!
 //! Synchronous methods (declare, bind, qos, consume, confirm.select) wait for their reply
-//! one at a time, queued in call order, as the Java client's RPC continuation does;
-//! publishes and acks go out at once. Frames travel over a connection (`conn`), as AMQP
+//! one at a time, queued in call order, as the Java client's RPC continuation does (the
+//! caller of a synchronous method is blocked until it returns). Publishing waits until
+//! every synchronous call made so far is answered, so no message overtakes its exchange,
+//! its binding or `confirm.select`; acks go out at once. Frames travel over a connection (`conn`), as AMQP
 //! runs over TCP. The client sends heartbeats and declares the broker dead after two
 //! silent intervals (AMQP's heartbeat timeout), when the broker closes the connection, or
 //! when the connection breaks; it then opens a new connection, reopens its channel and
@@ -14,7 +16,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
-use super::{ClientHost, Frame, Message, Method, Reply};
+use super::bugs::PUBLISH_BEFORE_SETUP;
+use super::{ClientHost, Frame, Message, Method, Obs, Outcome, Reply, CONNECTION_FORCED};
 use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent};
 use crate::node::{Ctx, NodeId, TimerId, Wraps};
 
@@ -24,8 +27,10 @@ pub enum Timer {
     /// Heartbeats, and reconnecting when the broker is silent.
     Heartbeat,
 }
-/// Channel reopen attempts after errors before the client gives up on the channel.
+/// Channel reopen attempts after errors, in a row, before the client gives up on the
+/// channel. The count starts again after `HEALTHY_HEARTBEATS` heartbeats without one.
 const CHANNEL_REOPENS_MAX: u32 = 16;
+const HEALTHY_HEARTBEATS: u64 = 10;
 
 /// What the client library tells its application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,8 +40,10 @@ pub enum Event {
         recovered: bool,
     },
     Reply(Reply),
+    /// A delivery on channel `channel` (the client's count of channels opened): only
+    /// that channel can ack it.
     Delivery {
-        connection: u32,
+        channel: u32,
         delivery_tag: u64,
         redelivered: bool,
         queue: String,
@@ -51,6 +58,12 @@ pub enum Event {
         ack: bool,
     },
     ChannelClosed {
+        code: u16,
+        text: String,
+    },
+    /// The broker closed the connection (a hard error, or it does not know the
+    /// connection); the library reconnects and recovers.
+    ConnectionClosed {
         code: u16,
         text: String,
     },
@@ -84,9 +97,15 @@ pub struct Client {
     waiting: VecDeque<Method>,
     in_flight: Option<Method>,
     recovering: bool,
+    /// Counts the channels this client opened (across connections).
+    channel: u32,
+    /// The broker answered `confirm.select` on the current channel.
+    confirm_mode: bool,
     confirm_seq: u64,
     unconfirmed: BTreeMap<u64, Message>,
     channel_reopens: u32,
+    /// When the last channel error came (monotonic clock).
+    channel_error_ns: u64,
 }
 
 impl Client {
@@ -104,9 +123,12 @@ impl Client {
             waiting: VecDeque::new(),
             in_flight: None,
             recovering: false,
+            channel: 0,
+            confirm_mode: false,
             confirm_seq: 0,
             unconfirmed: BTreeMap::new(),
             channel_reopens: 0,
+            channel_error_ns: 0,
         }
     }
 
@@ -116,12 +138,27 @@ impl Client {
         ctx.set_timer(self.heartbeat_ns, Timer::Heartbeat);
     }
 
+    /// Open, recovered, and every synchronous call answered: ready to publish.
     pub fn is_open(&self) -> bool {
-        self.state == State::Open && !self.recovering
+        self.state == State::Open && !self.recovering && self.is_settled()
+    }
+
+    fn is_settled(&self) -> bool {
+        self.in_flight.is_none() && self.waiting.is_empty()
     }
 
     pub fn connection(&self) -> u32 {
         self.connection
+    }
+
+    /// The current channel's number (see `Event::Delivery`).
+    pub fn channel(&self) -> u32 {
+        self.channel
+    }
+
+    /// Publishes not yet confirmed or nacked.
+    pub fn unconfirmed(&self) -> usize {
+        self.unconfirmed.len()
     }
 
     /// The client's connections, one line each, for inspectors.
@@ -152,14 +189,20 @@ impl Client {
         self.send(ctx, Frame::Open);
     }
 
-    /// Calls a synchronous method (queued behind the one in flight) and records it for
-    /// recovery if it shapes the topology.
+    /// Calls a synchronous method (queued behind the one in flight). Once it succeeds it
+    /// is recorded for recovery if it shapes the topology (as the Java client records a
+    /// consumer on consume-ok): a call the broker refused is never replayed.
     pub fn call<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, method: Method) {
         assert!(
             method.is_synchronous(),
             "use publish/ack for asynchronous methods"
         );
-        let recorded = matches!(
+        self.waiting.push_back(method);
+        self.pump(ctx);
+    }
+
+    fn record(&mut self, method: Method) {
+        let shapes_topology = matches!(
             method,
             Method::ExchangeDeclare { .. }
                 | Method::QueueDeclare { .. }
@@ -168,11 +211,20 @@ impl Client {
                 | Method::BasicConsume { .. }
                 | Method::ConfirmSelect
         );
-        if recorded && !self.topology.contains(&method) {
-            self.topology.push(method.clone());
+        if shapes_topology && !self.topology.contains(&method) {
+            self.topology.push(method);
         }
-        self.waiting.push_back(method);
-        self.pump(ctx);
+    }
+
+    /// The method in flight failed (the broker closed the channel or the connection
+    /// over it). One being replayed in recovery is dropped from the topology, or
+    /// recovery would fail the same way forever; one never recorded stays so.
+    fn forget_failed(&mut self) {
+        if let Some(failed) = self.in_flight.take() {
+            if self.recovering {
+                self.topology.retain(|m| *m != failed);
+            }
+        }
     }
 
     fn pump<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
@@ -199,13 +251,23 @@ impl Client {
         mandatory: bool,
         message: Message,
     ) -> bool {
-        if !self.is_open() {
+        // Bug zoo: `broker.publish-before-setup` publishes while declares, binds and
+        // confirm.select are still unanswered, and counts confirms from the call.
+        let early = ctx.bug(PUBLISH_BEFORE_SETUP);
+        let open = self.state == State::Open && !self.recovering;
+        if !(open && (early || self.is_settled())) {
             return false;
         }
-        if self.topology.contains(&Method::ConfirmSelect) {
+        let confirming = if early {
+            self.topology.contains(&Method::ConfirmSelect)
+        } else {
+            self.confirm_mode
+        };
+        if confirming {
             self.confirm_seq += 1;
             self.unconfirmed.insert(self.confirm_seq, message.clone());
         }
+        ctx.observe(Obs::Published { id: message.id });
         let method = Method::BasicPublish {
             exchange: exchange.to_string(),
             routing_key: routing_key.to_string(),
@@ -216,17 +278,16 @@ impl Client {
         true
     }
 
-    /// Acks a delivery; a delivery from an older connection is not ackable any more (its
-    /// message was requeued when that connection died), so the ack is skipped.
+    /// Acks a delivery; one of another channel is skipped (see `settle`).
     pub fn ack<H: ClientHost>(
         &mut self,
         ctx: &mut Ctx<'_, H>,
-        connection: u32,
+        channel: u32,
         delivery_tag: u64,
     ) -> bool {
         self.settle(
             ctx,
-            connection,
+            channel,
             Method::BasicAck {
                 delivery_tag,
                 multiple: false,
@@ -237,13 +298,13 @@ impl Client {
     pub fn reject<H: ClientHost>(
         &mut self,
         ctx: &mut Ctx<'_, H>,
-        connection: u32,
+        channel: u32,
         delivery_tag: u64,
         requeue: bool,
     ) -> bool {
         self.settle(
             ctx,
-            connection,
+            channel,
             Method::BasicReject {
                 delivery_tag,
                 requeue,
@@ -251,17 +312,33 @@ impl Client {
         )
     }
 
+    /// A delivery of another channel (one that closed, or an older connection's) is not
+    /// ackable here: its message went back to its queue when that channel closed, and
+    /// its tag would name another delivery on this one.
     fn settle<H: ClientHost>(
         &mut self,
         ctx: &mut Ctx<'_, H>,
-        connection: u32,
+        channel: u32,
         method: Method,
     ) -> bool {
-        if connection != self.connection || self.state != State::Open {
+        if channel != self.channel || self.state != State::Open {
             return false;
         }
         self.send(ctx, Frame::Method(method));
         true
+    }
+
+    /// Sends an asynchronous method as is, with no check of the library's: for tests
+    /// that play a client doing what the library would not (acking a tag twice, acking
+    /// with `multiple`), and for applications that settle in bulk.
+    pub fn send_raw<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, method: Method) {
+        assert!(
+            !method.is_synchronous(),
+            "synchronous methods go through `call`"
+        );
+        if self.state == State::Open {
+            self.send(ctx, Frame::Method(method));
+        }
     }
 
     /// Takes `msg` if it is a segment of the client's connections (what the application
@@ -318,8 +395,16 @@ impl Client {
 
     /// Handles a frame from the broker; returns what the application should know.
     fn on_frame<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, frame: Frame) -> Vec<Event> {
-        if let Frame::ConnectionClose { .. } = frame {
-            return self.reconnect(ctx);
+        if let Frame::ConnectionClose { code, text } = frame {
+            // A hard error caused by the method in flight: it must not be replayed, or
+            // recovery would fail forever. (An unknown connection, 320, is no fault of
+            // the method's.)
+            if code != CONNECTION_FORCED {
+                self.forget_failed();
+            }
+            let mut events = vec![Event::ConnectionClosed { code, text }];
+            events.extend(self.reconnect(ctx));
+            return events;
         }
         self.last_heard_ns = ctx.monotonic_ns();
         let mut events = Vec::new();
@@ -330,7 +415,12 @@ impl Client {
             }
             Frame::Reply(Reply::ChannelOpenOk) => self.on_channel_open(ctx, &mut events),
             Frame::Reply(reply) => {
-                self.in_flight = None;
+                if let Some(done) = self.in_flight.take() {
+                    self.record(done);
+                }
+                if reply == Reply::ConfirmSelectOk {
+                    self.confirm_mode = true;
+                }
                 if !self.recovering {
                     events.push(Event::Reply(reply));
                 }
@@ -347,18 +437,33 @@ impl Client {
                 message,
                 ..
             } => {
-                let connection = self.connection;
                 events.push(Event::Delivery {
-                    connection,
+                    channel: self.channel,
                     delivery_tag,
                     redelivered,
                     queue,
                     message,
                 });
             }
-            Frame::Return { code, message } => events.push(Event::Returned { code, message }),
+            Frame::Return { code, message } => {
+                let told = Obs::Told {
+                    id: message.id,
+                    outcome: Outcome::Returned,
+                };
+                ctx.observe(told);
+                events.push(Event::Returned { code, message });
+            }
             Frame::Confirm { seq, ack } => {
                 if let Some(message) = self.unconfirmed.remove(&seq) {
+                    let outcome = if ack {
+                        Outcome::Confirmed
+                    } else {
+                        Outcome::Nacked
+                    };
+                    ctx.observe(Obs::Told {
+                        id: message.id,
+                        outcome,
+                    });
                     events.push(Event::Confirmed { message, ack });
                 }
             }
@@ -378,6 +483,8 @@ impl Client {
     fn on_channel_open<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: &mut Vec<Event>) {
         self.state = State::Open;
         self.in_flight = None;
+        self.channel += 1;
+        self.confirm_mode = false;
         self.confirm_seq = 0;
         let recovered = !self.topology.is_empty();
         // Recovery first, then whatever the application called meanwhile.
@@ -393,15 +500,13 @@ impl Client {
     }
 
     fn on_channel_close<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: &mut Vec<Event>) {
-        // The method that failed must not be replayed, or recovery would fail forever.
-        if let Some(failed) = self.in_flight.take() {
-            self.topology.retain(|m| *m != failed);
+        self.forget_failed();
+        events.push(self.lose_unconfirmed(ctx));
+        let now = ctx.monotonic_ns();
+        if now.saturating_sub(self.channel_error_ns) > HEALTHY_HEARTBEATS * self.heartbeat_ns {
+            self.channel_reopens = 0;
         }
-        events.push(Event::Lost {
-            unconfirmed: std::mem::take(&mut self.unconfirmed)
-                .into_values()
-                .collect(),
-        });
+        self.channel_error_ns = now;
         self.channel_reopens += 1;
         if self.channel_reopens > CHANNEL_REOPENS_MAX {
             self.state = State::Failed;
@@ -415,11 +520,21 @@ impl Client {
     fn reconnect<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) -> Vec<Event> {
         self.in_flight = None;
         self.recovering = false;
-        let unconfirmed = std::mem::take(&mut self.unconfirmed)
+        let lost = self.lose_unconfirmed(ctx);
+        self.connect(ctx);
+        vec![lost]
+    }
+
+    /// The channel went with these publishes unconfirmed: the application decides.
+    fn lose_unconfirmed<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) -> Event {
+        self.confirm_mode = false;
+        let unconfirmed: Vec<Message> = std::mem::take(&mut self.unconfirmed)
             .into_values()
             .collect();
-        self.connect(ctx);
-        vec![Event::Lost { unconfirmed }]
+        for message in &unconfirmed {
+            ctx.observe(Obs::Unconfirmed { id: message.id });
+        }
+        Event::Lost { unconfirmed }
     }
 
     /// The library's own timer: heartbeats, and reconnecting when the broker is silent

@@ -1,10 +1,13 @@
-//! The broker's checkers. They follow every message through the observations: enqueued
-//! (broker), confirmed (broker), delivered and processed (consumers), dropped (broker),
-//! recovered after a broker restart (broker), and crashes of the broker node.
+//! The broker's checkers. They follow every copy of every message through the
+//! observations: enqueued (broker; a dead-lettered copy names the copy it came from),
+//! confirmed, nacked or returned (broker), what publishers were told and published,
+//! delivered and processed (consumers), dropped and recovered (broker), and crashes.
+//! A copy is a publish id and its death history (`Message::copy`): a message and its own
+//! dead-lettered copy in one queue are two copies, as RabbitMQ allows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DropReason, Host, Obs};
+use super::{CopyId, DropReason, Host, Obs, Outcome};
 use crate::invariant::{EndState, Invariant};
 use crate::node::{NodeId, Wraps};
 
@@ -12,14 +15,24 @@ pub const CONFIRMED_DURABLE: &str = "broker.confirmed-durable";
 pub const AT_LEAST_ONCE: &str = "broker.at-least-once";
 pub const QUEUE_ORDER: &str = "broker.queue-order";
 pub const NO_DUPLICATES: &str = "broker.no-duplicates";
+pub const CONFIRMS_AGREE: &str = "broker.confirms-agree";
+pub const PROGRESS: &str = "broker.progress";
 
-/// A message in a queue: (queue, publish-attempt id).
-type Key = (String, u64);
+/// A copy in a queue.
+type Key = (String, CopyId);
 
-/// Which messages are in which queue, as far as the checkers can tell.
+fn show((queue, (id, lineage)): &Key) -> String {
+    if *lineage == 0 {
+        format!("{id:#x} in `{queue}`")
+    } else {
+        format!("{id:#x} (dead-lettered copy {lineage:08x}) in `{queue}`")
+    }
+}
+
+/// Which copies are in which queue, as far as the checkers can tell.
 #[derive(Default)]
 struct Holdings {
-    /// Message -> whether it is persistent in a durable queue.
+    /// Copy -> whether it is persistent in a durable queue.
     alive: BTreeMap<Key, bool>,
 }
 
@@ -27,47 +40,65 @@ impl Holdings {
     /// Follows one observation; returns the key a duplicate enqueue would clash with.
     fn observe(&mut self, obs: &Obs) -> Option<Key> {
         match obs {
-            Obs::Enqueued { queue, id, durable } => {
-                let key = (queue.clone(), *id);
+            Obs::Enqueued {
+                queue,
+                copy,
+                durable,
+                ..
+            } => {
+                let key = (queue.clone(), *copy);
                 if self.alive.insert(key.clone(), *durable).is_some() {
                     return Some(key);
                 }
             }
-            Obs::Dropped { queue, id, .. } | Obs::Processed { queue, id } => {
-                self.alive.remove(&(queue.clone(), *id));
+            Obs::Dropped { queue, copy, .. } | Obs::Processed { queue, copy } => {
+                self.alive.remove(&(queue.clone(), *copy));
             }
             Obs::Recovered { queues } => {
                 self.alive.clear();
-                for (queue, ids) in queues {
-                    for id in ids {
-                        self.alive.insert((queue.clone(), *id), true);
+                for (queue, copies) in queues {
+                    for copy in copies {
+                        self.alive.insert((queue.clone(), *copy), true);
                     }
                 }
             }
-            Obs::Confirmed { .. } | Obs::Delivered { .. } => {}
+            _ => {}
         }
         None
     }
 }
 
-/// No confirmed persistent message in a durable queue is lost by a broker crash.
+/// No confirmed persistent message in a durable queue is lost by a broker crash. A copy
+/// dead-lettered shortly before the crash may correctly be back in the queue it came
+/// from (the move was not synced yet): it survived.
+#[derive(Default)]
 pub struct ConfirmedDurable {
     holdings: Holdings,
     confirmed: BTreeSet<u64>,
+    /// A dead-lettered copy -> the copy it came from.
+    origin: BTreeMap<Key, Key>,
 }
 
 impl ConfirmedDurable {
     pub fn new() -> Self {
-        Self {
-            holdings: Holdings::default(),
-            confirmed: BTreeSet::new(),
-        }
+        Self::default()
     }
-}
 
-impl Default for ConfirmedDurable {
-    fn default() -> Self {
-        Self::new()
+    /// Whether `key` or a copy it came from (its source, its source's source...)
+    /// survived the crash.
+    fn survived(&self, key: &Key, recovered: &BTreeSet<Key>) -> bool {
+        let mut at = key;
+        // A history is at most as long as the copies made: the walk ends.
+        for _ in 0..=self.origin.len() {
+            if recovered.contains(at) {
+                return true;
+            }
+            match self.origin.get(at) {
+                Some(source) => at = source,
+                None => return false,
+            }
+        }
+        false
     }
 }
 
@@ -80,36 +111,50 @@ impl<H: Host> Invariant<H> for ConfirmedDurable {
         let Some(obs) = Wraps::<Obs>::part(obs) else {
             return Ok(());
         };
-        if let Obs::Confirmed { id } = obs {
-            self.confirmed.insert(*id);
-        }
-        if let Obs::Recovered { queues } = obs {
-            let recovered: BTreeSet<Key> = queues
-                .iter()
-                .flat_map(|(q, ids)| ids.iter().map(move |id| (q.clone(), *id)))
-                .collect();
-            let lost = self.holdings.alive.iter().find(|(key, durable)| {
-                **durable && self.confirmed.contains(&key.1) && !recovered.contains(*key)
-            });
-            if let Some(((queue, id), _)) = lost {
-                return Err(format!(
-                    "confirmed persistent message {id:#x} in durable queue `{queue}` was lost by the broker crash"
-                ));
+        match obs {
+            Obs::Confirmed { id } => {
+                self.confirmed.insert(*id);
             }
+            Obs::Enqueued {
+                queue,
+                copy,
+                from: Some(source),
+                ..
+            } => {
+                self.origin.insert((queue.clone(), *copy), source.clone());
+            }
+            Obs::Recovered { queues } => {
+                let recovered: BTreeSet<Key> = queues
+                    .iter()
+                    .flat_map(|(q, copies)| copies.iter().map(move |c| (q.clone(), *c)))
+                    .collect();
+                let lost = self.holdings.alive.iter().find(|(key, durable)| {
+                    **durable
+                        && self.confirmed.contains(&key.1 .0)
+                        && !self.survived(key, &recovered)
+                });
+                if let Some((key, _)) = lost {
+                    return Err(format!(
+                        "confirmed persistent message {} was lost by the broker crash",
+                        show(key)
+                    ));
+                }
+            }
+            _ => {}
         }
         self.holdings.observe(obs);
         Ok(())
     }
 }
 
-/// With manual acks, every message the broker accepted is processed by the end, unless a
+/// With manual acks, every copy the broker accepted is processed by the end, unless a
 /// documented loss applies: a transient message or queue in a broker crash, a TTL,
 /// max-length or reject drop, or an auto-ack delivery whose consumer died (counted).
 pub struct AtLeastOnce {
     broker: NodeId,
     holdings: Holdings,
-    auto_acked: BTreeSet<u64>,
-    processed: BTreeSet<u64>,
+    auto_acked: BTreeSet<CopyId>,
+    processed: BTreeSet<CopyId>,
 }
 
 impl AtLeastOnce {
@@ -138,14 +183,14 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
         };
         match obs {
             Obs::Dropped {
-                id,
+                copy,
                 reason: DropReason::AutoAcked,
                 ..
             } => {
-                self.auto_acked.insert(*id);
+                self.auto_acked.insert(*copy);
             }
-            Obs::Processed { id, .. } => {
-                self.processed.insert(*id);
+            Obs::Processed { copy, .. } => {
+                self.processed.insert(*copy);
             }
             _ => {}
         }
@@ -164,13 +209,7 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
         if self.holdings.alive.is_empty() {
             return Ok(());
         }
-        let shown: Vec<String> = self
-            .holdings
-            .alive
-            .keys()
-            .take(5)
-            .map(|(q, id)| format!("{id:#x} in `{q}`"))
-            .collect();
+        let shown: Vec<String> = self.holdings.alive.keys().take(5).map(show).collect();
         Err(format!(
             "no progress: {} accepted messages were never processed: {}{}",
             self.holdings.alive.len(),
@@ -191,7 +230,7 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
     }
 }
 
-/// A consumer sees a queue's messages in enqueue order, until the queue requeues one.
+/// A consumer sees a queue's copies in enqueue order, until the queue requeues one.
 #[derive(Default)]
 pub struct QueueOrder {
     position: BTreeMap<Key, u64>,
@@ -210,9 +249,9 @@ impl<H: Host> Invariant<H> for QueueOrder {
             return Ok(());
         };
         match obs {
-            Obs::Enqueued { queue, id, .. } => {
+            Obs::Enqueued { queue, copy, .. } => {
                 let next = self.enqueued.entry(queue.clone()).or_insert(0);
-                self.position.insert((queue.clone(), *id), *next);
+                self.position.insert((queue.clone(), *copy), *next);
                 *next += 1;
             }
             Obs::Delivered {
@@ -224,17 +263,19 @@ impl<H: Host> Invariant<H> for QueueOrder {
             }
             Obs::Delivered {
                 queue,
-                id,
+                copy,
                 consumer,
                 ..
             } if !self.requeued.contains(queue) => {
-                let Some(&position) = self.position.get(&(queue.clone(), *id)) else {
+                let key = (queue.clone(), *copy);
+                let Some(&position) = self.position.get(&key) else {
                     return Ok(());
                 };
                 let last = self.last.entry((queue.clone(), *consumer)).or_insert(0);
                 if position < *last {
                     return Err(format!(
-                        "consumer {consumer} got message {id:#x} of `{queue}` after a later one, with no requeue"
+                        "consumer {consumer} got message {} after a later one, with no requeue",
+                        show(&key)
                     ));
                 }
                 *last = position;
@@ -246,7 +287,7 @@ impl<H: Host> Invariant<H> for QueueOrder {
     }
 }
 
-/// A message is never in one queue twice (one publish, one copy per matching queue).
+/// A copy is never in one queue twice (one publish, one copy per matching queue).
 #[derive(Default)]
 pub struct NoDuplicates {
     holdings: Holdings,
@@ -262,172 +303,139 @@ impl<H: Host> Invariant<H> for NoDuplicates {
             return Ok(());
         };
         match self.holdings.observe(obs) {
-            Some((queue, id)) => Err(format!(
-                "message {id:#x} is in queue `{queue}` twice from one publish"
-            )),
+            Some(key) => Err(format!("message {} twice from one publish", show(&key))),
             None => Ok(()),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::world::World;
+/// What each publisher was told about a publish (confirmed, nacked, returned) is what
+/// the broker did with it: a confirm lands on the message the broker confirmed, never
+/// on a neighbour.
+#[derive(Default)]
+pub struct ConfirmsAgree {
+    /// What the broker did with each publish id.
+    broker: BTreeMap<u64, BTreeSet<OutcomeKey>>,
+}
 
-    fn enqueued(id: u64, durable: bool) -> Obs {
-        Obs::Enqueued {
-            queue: "q".into(),
-            id,
-            durable,
-        }
-    }
+/// `Outcome` as an ordered set member.
+type OutcomeKey = u8;
 
-    fn delivered(id: u64, redelivered: bool) -> Obs {
-        Obs::Delivered {
-            queue: "q".into(),
-            id,
-            redelivered,
-            auto_ack: false,
-            consumer: 7,
-        }
-    }
-
-    fn feed<I: Invariant<World>>(invariant: &mut I, observations: &[Obs]) -> Result<(), String> {
-        observations
-            .iter()
-            .try_for_each(|obs| invariant.on_observation(0, 0, &obs.clone().into()))
-    }
-
-    #[test]
-    fn a_confirmed_durable_message_missing_after_recovery_is_a_violation() {
-        let mut check = ConfirmedDurable::new();
-        let crash = [
-            enqueued(1, true),
-            Obs::Confirmed { id: 1 },
-            Obs::Recovered {
-                queues: vec![("q".into(), vec![])],
-            },
-        ];
-        let error = feed(&mut check, &crash).unwrap_err();
-        assert!(
-            error.contains("confirmed persistent message 0x1"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn unconfirmed_or_transient_or_processed_messages_may_vanish_in_a_crash() {
-        let mut check = ConfirmedDurable::new();
-        let observations = [
-            enqueued(1, true),  // never confirmed
-            enqueued(2, false), // transient
-            Obs::Confirmed { id: 2 },
-            enqueued(3, true),
-            Obs::Confirmed { id: 3 },
-            Obs::Processed {
-                queue: "q".into(),
-                id: 3,
-            }, // acked before the crash
-            Obs::Recovered {
-                queues: vec![("q".into(), vec![])],
-            },
-        ];
-        assert_eq!(feed(&mut check, &observations), Ok(()));
-    }
-
-    #[test]
-    fn at_least_once_reports_unprocessed_messages_and_counts_auto_ack_losses() {
-        let mut check = AtLeastOnce::new(0);
-        let observations = [
-            enqueued(1, true),
-            enqueued(2, true),
-            Obs::Dropped {
-                queue: "q".into(),
-                id: 2,
-                reason: DropReason::AutoAcked,
-            },
-        ];
-        feed(&mut check, &observations).unwrap();
-        let error = Invariant::<World>::at_end(
-            &mut check,
-            &EndState {
-                time_ns: 0,
-                up: vec![true],
-            },
-        )
-        .unwrap_err();
-        assert!(
-            error.starts_with("no progress: 1 accepted messages"),
-            "{error}"
-        );
-        assert!(
-            Invariant::<World>::stats(&check).contains(&("broker.auto-ack-lost".to_string(), 1))
-        );
-    }
-
-    #[test]
-    fn a_broker_crash_excuses_transient_messages() {
-        let mut check = AtLeastOnce::new(0);
-        feed(&mut check, &[enqueued(1, false)]).unwrap();
-        Invariant::<World>::on_crash(&mut check, 0);
-        assert_eq!(
-            Invariant::<World>::at_end(
-                &mut check,
-                &EndState {
-                    time_ns: 0,
-                    up: vec![true]
-                }
-            ),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn queue_order_catches_a_consumer_seeing_a_later_message_first() {
-        let mut check = QueueOrder::default();
-        let error = feed(
-            &mut check,
-            &[
-                enqueued(1, true),
-                enqueued(2, true),
-                delivered(2, false),
-                delivered(1, false),
-            ],
-        );
-        assert!(error.unwrap_err().contains("after a later one"));
-    }
-
-    #[test]
-    fn queue_order_stops_checking_a_queue_once_it_requeued() {
-        let mut check = QueueOrder::default();
-        let observations = [
-            enqueued(1, true),
-            enqueued(2, true),
-            delivered(2, false),
-            delivered(2, true),
-            delivered(1, false),
-        ];
-        assert_eq!(feed(&mut check, &observations), Ok(()));
-    }
-
-    #[test]
-    fn one_publish_in_one_queue_twice_is_a_duplicate() {
-        let mut check = NoDuplicates::default();
-        assert!(feed(&mut check, &[enqueued(1, true), enqueued(1, true)]).is_err());
-        let mut check = NoDuplicates::default();
-        let ok = [
-            enqueued(1, true),
-            Obs::Processed {
-                queue: "q".into(),
-                id: 1,
-            },
-            enqueued(1, true),
-        ];
-        assert_eq!(
-            feed(&mut check, &ok),
-            Ok(()),
-            "a copy after the first left is not a duplicate"
-        );
+fn outcome_key(outcome: Outcome) -> OutcomeKey {
+    match outcome {
+        Outcome::Confirmed => 0,
+        Outcome::Nacked => 1,
+        Outcome::Returned => 2,
     }
 }
+
+impl<H: Host> Invariant<H> for ConfirmsAgree {
+    fn name(&self) -> &'static str {
+        CONFIRMS_AGREE
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
+        let (id, outcome) = match obs {
+            Obs::Confirmed { id } => (*id, Outcome::Confirmed),
+            Obs::Nacked { id } => (*id, Outcome::Nacked),
+            Obs::Returned { id } => (*id, Outcome::Returned),
+            Obs::Told { id, outcome } => {
+                let did = self
+                    .broker
+                    .get(id)
+                    .is_some_and(|outcomes| outcomes.contains(&outcome_key(*outcome)));
+                if !did {
+                    return Err(format!(
+                        "publisher {node} was told {outcome:?} for message {id:#x}, but the \
+                         broker did not say so"
+                    ));
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        self.broker
+            .entry(id)
+            .or_default()
+            .insert(outcome_key(outcome));
+        Ok(())
+    }
+}
+
+/// By the end, every live publisher published everything it had to and heard back about
+/// each publish (with confirms): a publisher stuck with unanswered publishes, or never
+/// getting to publish, is a stall, however clean the rest of the run looks.
+pub struct Progress {
+    publishers: BTreeSet<NodeId>,
+    finished: BTreeSet<NodeId>,
+    /// Publishes each publisher sent and has no answer for yet.
+    waiting: BTreeMap<NodeId, BTreeSet<u64>>,
+}
+
+impl Progress {
+    pub fn new(publishers: Vec<NodeId>) -> Self {
+        Self {
+            publishers: publishers.into_iter().collect(),
+            finished: BTreeSet::new(),
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl<H: Host> Invariant<H> for Progress {
+    fn name(&self) -> &'static str {
+        PROGRESS
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let Some(obs) = Wraps::<Obs>::part(obs) else {
+            return Ok(());
+        };
+        match obs {
+            Obs::Published { id } => {
+                self.waiting.entry(node).or_default().insert(*id);
+            }
+            Obs::Told {
+                id,
+                outcome: Outcome::Confirmed | Outcome::Nacked,
+            }
+            | Obs::Unconfirmed { id } => {
+                if let Some(waiting) = self.waiting.get_mut(&node) {
+                    waiting.remove(id);
+                }
+            }
+            Obs::Finished => {
+                self.finished.insert(node);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_crash(&mut self, node: NodeId) {
+        // A restarted publisher starts over; what its old life sent is not its to answer.
+        self.finished.remove(&node);
+        self.waiting.remove(&node);
+    }
+
+    fn at_end(&mut self, end: &EndState) -> Result<(), String> {
+        for publisher in &self.publishers {
+            let up = end.up.get(*publisher as usize).copied().unwrap_or(false);
+            if !up || self.finished.contains(publisher) {
+                continue;
+            }
+            let waiting = self.waiting.get(publisher).map_or(0, BTreeSet::len);
+            return Err(format!(
+                "no progress: publisher {publisher} did not finish ({waiting} publishes \
+                 without an answer)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -16,11 +16,13 @@
 //! Invariants (`invariants.rs`): `broker.confirmed-durable` (no confirmed persistent
 //! message is lost by a broker crash), `broker.at-least-once` (with manual acks every
 //! accepted message is processed by the end), `broker.queue-order` (a consumer sees a
-//! queue's messages in order until a requeue), `broker.no-duplicates` (a message is never
-//! in one queue twice). Auto-ack consumers losing work on a crash is counted as the
-//! documented trade-off it is (`broker.auto-ack-lost`), not reported as a finding.
-//! Planted bugs (`bugs.rs`): `broker.confirm-before-sync`, `broker.requeue-drops-unacked`,
-//! `broker.route-duplicates`.
+//! queue's messages in order until a requeue), `broker.no-duplicates` (a copy is never
+//! in one queue twice), `broker.confirms-agree` (publishers are told what the broker did
+//! with each message), `broker.progress` (every live publisher finishes). Auto-ack
+//! consumers losing work on a crash is counted as the documented trade-off it is
+//! (`broker.auto-ack-lost`), not reported as a finding. Planted bugs (`bugs.rs`):
+//! `broker.confirm-before-sync`, `broker.requeue-drops-unacked`, `broker.route-duplicates`,
+//! `broker.lifo-dispatch`, `broker.publish-before-setup`, `broker.silent-refusal`.
 
 pub mod apps;
 pub mod bugs;
@@ -48,6 +50,8 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
         invariants::AT_LEAST_ONCE,
         invariants::QUEUE_ORDER,
         invariants::NO_DUPLICATES,
+        invariants::CONFIRMS_AGREE,
+        invariants::PROGRESS,
     ],
     gauges: &[],
     bugs: bugs::BUGS,
@@ -75,6 +79,8 @@ pub enum Timer {
     ServerTick,
     /// The broker's group commit: sync the log, then confirm.
     ServerSync,
+    /// A queue's head message expires (its TTL).
+    ServerExpire,
     /// A publisher's next burst.
     Publish,
     /// A consumer finished working on a message.
@@ -91,6 +97,7 @@ pub const PRECONDITION_FAILED: u16 = 406;
 pub const NO_ROUTE: u16 = 312;
 pub const CONNECTION_FORCED: u16 = 320;
 pub const NOT_ALLOWED: u16 = 530;
+pub const CHANNEL_ERROR: u16 = 504;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ExchangeKind {
@@ -136,8 +143,56 @@ pub struct Message {
     pub id: u64,
     pub persistent: bool,
     pub body: u64,
-    /// How often the message was dead-lettered (RabbitMQ's `x-death` count).
-    pub deaths: u32,
+    /// The death history RabbitMQ keeps in `x-death`: one entry per (queue, reason),
+    /// newest first, each with how often it happened. Empty for a fresh publish (a
+    /// client's own history is not interpreted, as RabbitMQ 4 does).
+    pub deaths: Vec<Death>,
+}
+
+impl Message {
+    pub fn new(id: u64, persistent: bool, body: u64) -> Self {
+        Self {
+            id,
+            persistent,
+            body,
+            deaths: Vec::new(),
+        }
+    }
+
+    /// How many times this copy was dead-lettered.
+    pub fn generation(&self) -> u32 {
+        self.deaths.iter().map(|death| death.count).sum()
+    }
+
+    /// Which copy of publish `id` this is, for the checkers: its id and a digest of its
+    /// death history (0 for the published copy). Copies dead-lettered from different
+    /// queues, or at different times, differ; one copy never equals another.
+    pub fn copy(&self) -> CopyId {
+        if self.deaths.is_empty() {
+            return (self.id, 0);
+        }
+        // FNV-1a over the history: stable across platforms, as every hash here must be.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for byte in bytes {
+                hash = (hash ^ *byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for death in &self.deaths {
+            eat(death.queue.as_bytes());
+            eat(&[0xff, death.reason as u8]);
+            eat(&death.count.to_le_bytes());
+        }
+        (self.id, (hash as u32 ^ (hash >> 32) as u32) | 1)
+    }
+}
+
+/// One entry of a message's death history (`x-death`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Death {
+    pub queue: String,
+    pub reason: DropReason,
+    pub count: u32,
 }
 
 /// Client-to-broker methods on the connection's one channel.
@@ -272,7 +327,7 @@ pub enum Frame {
 }
 
 /// Why a message left a queue without being acked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum DropReason {
     Expired,
     MaxLength,
@@ -282,33 +337,76 @@ pub enum DropReason {
     AutoAcked,
 }
 
+/// A copy of a message in a queue, as the checkers name it (see `Message::copy`). A
+/// message and its own dead-lettered copy may share a queue (RabbitMQ allows it); they
+/// are different copies.
+pub type CopyId = (u64, u32);
+
+/// What a publisher learned about one of its publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Confirmed,
+    Nacked,
+    Returned,
+}
+
 /// What the broker and its clients report to the checkers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Obs {
-    /// The broker put message `id` into `queue`; `durable` if it is a persistent message
-    /// in a durable queue (it must survive a broker crash once confirmed).
+    /// The broker put a copy into `queue`; `durable` if it is a persistent message in a
+    /// durable queue (it must survive a broker crash once confirmed). `from`: the queue
+    /// it was dead-lettered from, if it was.
     Enqueued {
         queue: String,
-        id: u64,
+        copy: CopyId,
         durable: bool,
+        from: Option<(String, CopyId)>,
     },
-    /// The broker sent a publisher confirm covering message `id`.
-    Confirmed { id: u64 },
+    /// The broker confirmed (acked), nacked or returned publish `id` to its publisher.
+    Confirmed {
+        id: u64,
+    },
+    Nacked {
+        id: u64,
+    },
+    Returned {
+        id: u64,
+    },
     Delivered {
         queue: String,
-        id: u64,
+        copy: CopyId,
         redelivered: bool,
         auto_ack: bool,
         consumer: NodeId,
     },
-    /// The consumer finished processing `id` (and acked it, for manual acks).
-    Processed { queue: String, id: u64 },
-    /// The broker removed `id` from `queue` without an ack.
+    /// The consumer finished processing a copy (and acked it, for manual acks).
+    Processed {
+        queue: String,
+        copy: CopyId,
+    },
+    /// The broker removed a copy from `queue` without an ack.
     Dropped {
         queue: String,
-        id: u64,
+        copy: CopyId,
         reason: DropReason,
     },
-    /// The broker (re)started; these are the messages of each durable queue it recovered.
-    Recovered { queues: Vec<(String, Vec<u64>)> },
+    /// The broker (re)started; these are the copies each durable queue recovered.
+    Recovered {
+        queues: Vec<(String, Vec<CopyId>)>,
+    },
+    /// A publisher sent publish `id` (one attempt).
+    Published {
+        id: u64,
+    },
+    /// A publisher was told `outcome` for publish `id`.
+    Told {
+        id: u64,
+        outcome: Outcome,
+    },
+    /// A publisher's connection or channel went with publish `id` unconfirmed.
+    Unconfirmed {
+        id: u64,
+    },
+    /// A publisher published everything it had to, and (with confirms) heard back.
+    Finished,
 }

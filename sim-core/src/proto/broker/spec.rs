@@ -227,6 +227,11 @@ fn build<H: DiscoveryHost>(layout: &Layout) -> Part<H> {
     part.check(layout, invariants::AtLeastOnce::new(broker_id));
     part.check(layout, invariants::QueueOrder::default());
     part.check(layout, invariants::NoDuplicates::default());
+    part.check(layout, invariants::ConfirmsAgree::default());
+    part.check(
+        layout,
+        invariants::Progress::new(layout.ids_of("publisher")),
+    );
     part
 }
 
