@@ -16,6 +16,7 @@ pub mod broadcast;
 pub mod broker;
 pub mod ping_pong;
 pub mod registry;
+pub mod rpc;
 pub mod spec;
 pub mod world;
 pub mod zab;
