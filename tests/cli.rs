@@ -340,6 +340,9 @@ fn bench_prints_its_json_contract() {
         "every message made it through the broker"
     );
     assert!(broker["msgs_per_sec"].as_u64().unwrap() > 0);
+    let rpc = json(&faultline(&["bench", "rpc", "--messages", "800", "--json"]));
+    assert_eq!(rpc["calls"], 800, "every call answered");
+    assert!(rpc["calls_per_sec"].as_u64().unwrap() > 0);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use crate::bugs::{closest, BugInfo, BugSet};
 use crate::proto::spec::{ComponentSpec, ProtocolSpec};
 use crate::proto::world::World;
-use crate::proto::{broadcast, broker, ping_pong, registry, zab};
+use crate::proto::{broadcast, broker, ping_pong, registry, rpc, zab};
 
 /// The protocols scenarios may name, in the order `faultline list` shows them.
 pub const PROTOCOLS: &[ProtocolSpec<World>] = &[
@@ -15,6 +15,7 @@ pub const PROTOCOLS: &[ProtocolSpec<World>] = &[
     broadcast::spec::spec::<World>(),
     broker::spec::spec::<World>(),
     registry::spec::spec::<World>(),
+    rpc::spec::spec::<World>(),
 ];
 
 /// The components nodes host: each owns invariants and planted bugs.
@@ -25,6 +26,7 @@ pub const COMPONENTS: &[ComponentSpec] = &[
     zab::COMPONENT,
     registry::COMPONENT,
     registry::LOCK_COMPONENT,
+    rpc::COMPONENT,
 ];
 
 pub fn protocol(name: &str) -> Option<&'static ProtocolSpec<World>> {

@@ -1,7 +1,7 @@
 //! A bounded slice of the swarms that keep the protocols honest on bad networks: every
 //! hard built-in scenario (loss, duplication, reordering, short and one-way cuts, a
-//! 5-server ensemble under every nemesis fault, broker crashes on lossy links) must pass
-//! a run of seeds with no finding. The full swarms (2,000 seeds each, `faultline swarm`)
+//! 5-server ensemble under every nemesis fault, broker crashes on lossy links, RPC under
+//! every cluster mode and fault) must pass a run of seeds with no finding. The full swarms (2,000 seeds each, `faultline swarm`)
 //! are in the README; this slice keeps CI within its budget and still catches a
 //! regression that fails one seed in a few dozen.
 #![cfg(not(target_arch = "wasm32"))]
@@ -72,4 +72,18 @@ fn broker_dead_letters_across_crashes_and_torn_writes() {
 fn broker_with_restarting_publishers_and_full_queues() {
     swarm("broker-publisher-restart", 100);
     swarm("broker-reject-publish", 100);
+}
+
+#[test]
+fn rpc_under_every_cluster_mode_and_every_fault() {
+    swarm("rpc-nemesis", 100);
+    for name in [
+        "rpc-failover",
+        "rpc-failfast",
+        "rpc-failback",
+        "rpc-forking",
+        "rpc-broadcast",
+    ] {
+        swarm(name, 30);
+    }
 }

@@ -12,7 +12,7 @@ use crate::conn::{self, Segment};
 use crate::host_enum;
 use crate::node::Proto;
 use crate::proto::registry::state::{Registry, Txn};
-use crate::proto::{broadcast, broker, ping_pong, registry, zab};
+use crate::proto::{broadcast, broker, ping_pong, registry, rpc, zab};
 
 pub struct World;
 
@@ -33,6 +33,7 @@ host_enum! {
         Zab(Segment<zab::Msg<Txn, Registry>>),
         Registry(Segment<registry::Msg>),
         Lock(registry::LockMsg),
+        Rpc(Segment<rpc::Frame>),
     }
 }
 
@@ -45,6 +46,7 @@ host_enum! {
         Broker(broker::Obs),
         Zab(zab::Obs),
         Registry(registry::Obs),
+        Rpc(rpc::Obs),
     }
 }
 
@@ -63,5 +65,7 @@ host_enum! {
         Registry(registry::Timer),
         RegistryClient(registry::client::Timer),
         RegistryConn(conn::Timer<registry::Msg>),
+        Rpc(rpc::Timer),
+        RpcConn(conn::Timer<rpc::Frame>),
     }
 }

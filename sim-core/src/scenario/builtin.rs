@@ -50,6 +50,17 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "registry-short-partitions",
     "registry-one-way",
     "registry-five-nemesis",
+    "rpc-basic",
+    "rpc-failover",
+    "rpc-failfast",
+    "rpc-failsafe",
+    "rpc-failback",
+    "rpc-forking",
+    "rpc-broadcast",
+    "rpc-registry-outage",
+    "rpc-balancers",
+    "rpc-warmup",
+    "rpc-nemesis",
 ];
 
 /// The text of a built-in scenario.

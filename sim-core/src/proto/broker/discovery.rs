@@ -10,9 +10,9 @@
 use std::rc::Rc;
 
 use super::Host;
-use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
-use crate::proto::registry::client::{self as registry_client, Client, ClientConfig, Event};
-use crate::proto::registry::recipes::Registration;
+use crate::node::{Ctx, Node, NodeId, TimerId};
+use crate::proto::registry::client::ClientConfig;
+use crate::proto::registry::recipes::Directory;
 use crate::proto::registry::ClientHost;
 
 /// The interface brokers register under.
@@ -32,93 +32,15 @@ pub fn node_of(address: &str) -> Option<NodeId> {
     address.strip_prefix("node-")?.parse().ok()
 }
 
-/// A registry session with one registration (announce) or one watched directory
-/// (discover).
-struct Directory {
-    client: Client,
-    registration: Registration,
-    announce: bool,
+/// The brokers a directory listing names, in the registry's order.
+fn brokers(directory: &Directory) -> Vec<NodeId> {
+    let found = directory.listing().iter();
+    found.filter_map(|address| node_of(address)).collect()
 }
 
-impl Directory {
-    fn new(config: ClientConfig, node: NodeId, announce: bool) -> Self {
-        Self {
-            client: Client::new(config),
-            registration: Registration::new(INTERFACE, &address_of(node)),
-            announce,
-        }
-    }
-
-    /// The brokers the latest listing showed, in the registry's order.
-    fn brokers(&self) -> Vec<NodeId> {
-        let found = self.registration.providers().iter();
-        found.filter_map(|address| node_of(address)).collect()
-    }
-
-    fn handle<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: Vec<Event>) {
-        for event in events {
-            if event == Event::Expired {
-                self.client.new_session(ctx);
-                continue;
-            }
-            let connected = matches!(event, Event::Connected { .. });
-            let changed = self.registration.on_event(ctx, &mut self.client, &event);
-            if self.client.is_busy() {
-                continue;
-            }
-            if connected && self.announce && !self.registration.is_registered() {
-                self.registration.register(ctx, &mut self.client);
-            } else if connected || changed {
-                self.registration.discover(ctx, &mut self.client);
-            }
-        }
-    }
-
-    /// Takes `msg` if it is the registry client's.
-    fn take_message<H: ClientHost>(
-        &mut self,
-        ctx: &mut Ctx<'_, H>,
-        from: NodeId,
-        msg: H::Msg,
-    ) -> Result<(), H::Msg> {
-        let events = self.client.take_message(ctx, from, msg)?;
-        self.handle(ctx, events);
-        Ok(())
-    }
-
-    /// The client's tick also retries what failed: a registration cut short by a lost
-    /// connection, or a listing of a directory no broker has created yet (a `NoNode`
-    /// listing sets no watch, so nothing else would wake us).
-    fn take_timer<H: ClientHost>(
-        &mut self,
-        ctx: &mut Ctx<'_, H>,
-        id: TimerId,
-        timer: H::Timer,
-    ) -> Result<(), H::Timer> {
-        let tick =
-            Wraps::<registry_client::Timer>::part(&timer) == Some(&registry_client::Timer::Tick);
-        let events = self.client.take_timer(ctx, id, timer)?;
-        self.handle(ctx, events);
-        if !tick || !self.client.is_connected() || self.client.is_busy() {
-            return Ok(());
-        }
-        if self.announce && !self.registration.is_registered() {
-            self.registration.register(ctx, &mut self.client);
-        } else if !self.announce && self.brokers().is_empty() {
-            self.registration.discover(ctx, &mut self.client);
-        }
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "registry session={:#x} state={:?} registered={} brokers seen={:?}",
-            self.client.session(),
-            self.client.state(),
-            self.registration.is_registered(),
-            self.registration.providers()
-        )
-    }
+/// The directory brokers announce themselves in.
+fn providers_dir() -> String {
+    format!("/services/{INTERFACE}/providers")
 }
 
 /// A broker node that registers itself in the registry.
@@ -131,14 +53,14 @@ impl<H: DiscoveryHost> Announced<H> {
     pub fn new(id: NodeId, broker: Box<dyn Node<H>>, registry: ClientConfig) -> Self {
         Self {
             broker,
-            directory: Directory::new(registry, id, true),
+            directory: Directory::announcing(registry, &providers_dir(), &address_of(id)),
         }
     }
 }
 
 impl<H: DiscoveryHost> Node<H> for Announced<H> {
     fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.directory.client.start(ctx);
+        self.directory.start(ctx);
         self.broker.on_start(ctx);
     }
 
@@ -175,9 +97,9 @@ pub struct Discovering<H: DiscoveryHost> {
 }
 
 impl<H: DiscoveryHost> Discovering<H> {
-    pub fn new(id: NodeId, registry: ClientConfig, build: WorkloadFactory<H>) -> Self {
+    pub fn new(registry: ClientConfig, build: WorkloadFactory<H>) -> Self {
         Self {
-            directory: Directory::new(registry, id, false),
+            directory: Directory::watching(registry, &providers_dir()),
             build,
             workload: None,
         }
@@ -187,7 +109,7 @@ impl<H: DiscoveryHost> Discovering<H> {
     /// is only noted: the broker client reconnects to the broker it knows, which
     /// restarts with the same node id.
     fn after_directory(&mut self, ctx: &mut Ctx<'_, H>) {
-        let Some(&broker) = self.directory.brokers().first() else {
+        let Some(&broker) = brokers(&self.directory).first() else {
             return;
         };
         match &self.workload {
@@ -209,7 +131,7 @@ impl<H: DiscoveryHost> Discovering<H> {
 
 impl<H: DiscoveryHost> Node<H> for Discovering<H> {
     fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.directory.client.start(ctx);
+        self.directory.start(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {

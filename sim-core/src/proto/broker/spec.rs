@@ -214,12 +214,12 @@ fn build<H: DiscoveryHost>(layout: &Layout) -> Part<H> {
             part.node("publisher", move |id| -> Box<dyn Node<H>> {
                 let build = publisher.clone();
                 let build = Rc::new(move |broker| build(id, broker));
-                Box::new(Discovering::new(id, discovering.clone(), build))
+                Box::new(Discovering::new(discovering.clone(), build))
             });
             part.node("consumer", move |id| -> Box<dyn Node<H>> {
                 let build = consumer.clone();
                 let build = Rc::new(move |broker| build(id, broker));
-                Box::new(Discovering::new(id, config.clone(), build))
+                Box::new(Discovering::new(config.clone(), build))
             });
         }
     }

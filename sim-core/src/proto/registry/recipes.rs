@@ -7,18 +7,21 @@
 //!   other contender watches only its predecessor, so a release wakes one waiter, not the
 //!   herd. The sequence number is the fencing token: it only ever grows.
 //! - `Registration`: service registration as Dubbo does it in ZooKeeper: persistent
-//!   parents `/services/<interface>/providers`, one ephemeral child per provider
-//!   address, gone when the provider's session ends; discovery lists the children with
-//!   a watch.
+//!   parents `/services/<interface>/providers` (or any directory), one ephemeral child
+//!   per provider, gone when the provider's session ends; discovery lists the children
+//!   with a watch.
+//! - `Directory`: a registry session of its own for a node that announces itself in a
+//!   directory or watches one (a broker and its clients, RPC providers and consumers):
+//!   the client library and a `Registration`, with retries on the client's tick.
 //!
 //! Each recipe owns the client's single outstanding request while it works.
 
 use std::collections::VecDeque;
 
-use super::client::{Client, Event, RequestError};
+use super::client::{self as client_lib, Client, ClientConfig, Event, RequestError};
 use super::tree::{CreateMode, ZkError};
 use super::{ClientHost, Op, Reply, WatchKind};
-use crate::node::Ctx;
+use crate::node::{Ctx, NodeId, TimerId, Wraps};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum LockState {
@@ -326,28 +329,43 @@ impl Lock {
     }
 }
 
-/// Registers one provider address under an interface and keeps discovering the others.
+/// Registers one provider under a directory and keeps discovering the others.
 pub struct Registration {
-    interface: String,
-    address: String,
+    dir: String,
+    /// This provider's node name in `dir`.
+    name: String,
     steps: VecDeque<Op>,
     registered: bool,
     providers: Vec<String>,
+    /// Counts the listings taken: a caller compares it to notice a new one.
+    listings: u64,
 }
 
 impl Registration {
+    /// Under `/services/<interface>/providers`, named by `address`.
     pub fn new(interface: &str, address: &str) -> Self {
+        Self::at(&format!("/services/{interface}/providers"), address)
+    }
+
+    /// Under directory `dir` (created with its parents), named `name`.
+    pub fn at(dir: &str, name: &str) -> Self {
         Self {
-            interface: interface.to_string(),
-            address: address.to_string(),
+            dir: dir.to_string(),
+            name: name.to_string(),
             steps: VecDeque::new(),
             registered: false,
             providers: Vec::new(),
+            listings: 0,
         }
     }
 
     pub fn providers_dir(&self) -> String {
-        format!("/services/{}/providers", self.interface)
+        self.dir.clone()
+    }
+
+    /// How many listings arrived so far.
+    pub fn listings(&self) -> u64 {
+        self.listings
     }
 
     pub fn is_registered(&self) -> bool {
@@ -375,8 +393,8 @@ impl Registration {
             });
         }
         self.steps.push_back(Op::Create {
-            path: format!("{dir}/{}", self.address),
-            data: self.address.as_bytes().to_vec(),
+            path: format!("{dir}/{}", self.name),
+            data: self.name.as_bytes().to_vec(),
             mode: CreateMode::Ephemeral,
         });
         self.next(ctx, client);
@@ -428,12 +446,129 @@ impl Registration {
                 result: Ok(Reply::Children(children)),
             } => {
                 self.providers = children.clone();
+                self.listings += 1;
             }
             Event::Connected { .. } => self.next(ctx, client),
             Event::Watch(watch) => return watch.path == self.providers_dir(),
             _ => {}
         }
         false
+    }
+}
+
+/// A registry session of a node's own that announces the node in a directory or
+/// watches one: the client library and a `Registration`. It registers (again after a
+/// session expires) or lists the directory with a watch (again on every change), and
+/// retries on the client's tick what failed: a registration cut short by a lost
+/// connection, or a listing of a directory nobody has created yet (a `NoNode` listing
+/// sets no watch, so nothing else would wake it).
+pub struct Directory {
+    client: Client,
+    registration: Registration,
+    announce: bool,
+}
+
+impl Directory {
+    /// Announces `name` in `dir`.
+    pub fn announcing(config: ClientConfig, dir: &str, name: &str) -> Self {
+        Self {
+            client: Client::new(config),
+            registration: Registration::at(dir, name),
+            announce: true,
+        }
+    }
+
+    /// Watches `dir`.
+    pub fn watching(config: ClientConfig, dir: &str) -> Self {
+        Self {
+            client: Client::new(config),
+            registration: Registration::at(dir, ""),
+            announce: false,
+        }
+    }
+
+    pub fn start<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.client.start(ctx);
+    }
+
+    /// The latest listing of the directory, as the registry answered it.
+    pub fn listing(&self) -> &[String] {
+        self.registration.providers()
+    }
+
+    /// How many listings arrived so far (a new one may name the same children).
+    pub fn listings(&self) -> u64 {
+        self.registration.listings()
+    }
+
+    pub fn is_registered(&self) -> bool {
+        self.registration.is_registered()
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn handle<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: Vec<Event>) {
+        for event in events {
+            if event == Event::Expired {
+                self.client.new_session(ctx);
+                continue;
+            }
+            let connected = matches!(event, Event::Connected { .. });
+            let changed = self.registration.on_event(ctx, &mut self.client, &event);
+            if self.client.is_busy() {
+                continue;
+            }
+            if connected && self.announce && !self.registration.is_registered() {
+                self.registration.register(ctx, &mut self.client);
+            } else if connected || changed {
+                self.registration.discover(ctx, &mut self.client);
+            }
+        }
+    }
+
+    /// Takes `msg` if it is the registry client's.
+    pub fn take_message<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        from: NodeId,
+        msg: H::Msg,
+    ) -> Result<(), H::Msg> {
+        let events = self.client.take_message(ctx, from, msg)?;
+        self.handle(ctx, events);
+        Ok(())
+    }
+
+    /// Takes `timer` if it is the registry client's; on its tick, retries what failed.
+    pub fn take_timer<H: ClientHost>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        id: TimerId,
+        timer: H::Timer,
+    ) -> Result<(), H::Timer> {
+        let tick = Wraps::<client_lib::Timer>::part(&timer) == Some(&client_lib::Timer::Tick);
+        let events = self.client.take_timer(ctx, id, timer)?;
+        self.handle(ctx, events);
+        if !tick || !self.client.is_connected() || self.client.is_busy() {
+            return Ok(());
+        }
+        if self.announce && !self.registration.is_registered() {
+            self.registration.register(ctx, &mut self.client);
+        } else if !self.announce && self.listing().is_empty() {
+            self.registration.discover(ctx, &mut self.client);
+        }
+        Ok(())
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "registry session={:#x} state={:?} registered={} listed={:?}",
+            self.client.session(),
+            self.client.state(),
+            self.registration.is_registered(),
+            self.registration.providers()
+        )
     }
 }
 
