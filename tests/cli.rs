@@ -735,3 +735,142 @@ fn bad_fault_specs_are_bad_input() {
         "not inside the fault phase",
     );
 }
+
+/// Checks one span against Zipkin's v2 model (zipkin-api's `zipkin2-api.yaml`, `Span`
+/// and `Endpoint`): the fields it defines and nothing else, with their types and forms.
+fn assert_zipkin_v2_span(span: &Value) {
+    let object = span.as_object().expect("a span is an object");
+    let allowed = [
+        "traceId",
+        "parentId",
+        "id",
+        "kind",
+        "name",
+        "timestamp",
+        "duration",
+        "localEndpoint",
+        "remoteEndpoint",
+        "annotations",
+        "tags",
+        "debug",
+        "shared",
+    ];
+    for key in object.keys() {
+        assert!(
+            allowed.contains(&key.as_str()),
+            "`{key}` is not a Zipkin v2 span field: {span}"
+        );
+    }
+    let hex = |key: &str, lengths: &[usize]| {
+        let text = object[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} is a string: {span}"));
+        assert!(lengths.contains(&text.len()), "{key} length: {span}");
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+            "{key} is lower-hex: {span}"
+        );
+        assert!(
+            text.chars().any(|c| c != '0'),
+            "{key} is not all zeros: {span}"
+        );
+    };
+    hex("traceId", &[16, 32]);
+    hex("id", &[16]);
+    if object.contains_key("parentId") {
+        hex("parentId", &[16]);
+    }
+    assert!(
+        ["CLIENT", "SERVER", "PRODUCER", "CONSUMER"].contains(&object["kind"].as_str().unwrap())
+    );
+    let name = object["name"].as_str().unwrap();
+    assert_eq!(name, name.to_lowercase(), "span names are lowercase");
+    // Epoch microseconds, after 2001 (Zipkin rejects a zero or millisecond timestamp).
+    assert!(object["timestamp"].as_u64().unwrap() > 1_000_000_000_000_000);
+    if let Some(duration) = object.get("duration") {
+        assert!(
+            duration.as_u64().unwrap() >= 1,
+            "durations are at least 1 us"
+        );
+    }
+    for endpoint in ["localEndpoint", "remoteEndpoint"] {
+        let endpoint = object[endpoint].as_object().unwrap();
+        for key in endpoint.keys() {
+            assert!(
+                ["serviceName", "ipv4", "ipv6", "port"].contains(&key.as_str()),
+                "{key}"
+            );
+        }
+        let service = endpoint["serviceName"].as_str().unwrap();
+        assert_eq!(service, service.to_lowercase());
+        let ipv4: Vec<&str> = endpoint["ipv4"].as_str().unwrap().split('.').collect();
+        assert_eq!(ipv4.len(), 4);
+        assert!(ipv4.iter().all(|octet| octet.parse::<u8>().is_ok()));
+    }
+    for (key, value) in object["tags"].as_object().unwrap() {
+        assert!(value.is_string(), "tag {key} is a string");
+    }
+    if let Some(shared) = object.get("shared") {
+        assert!(shared.is_boolean());
+    }
+}
+
+#[test]
+fn spans_export_as_zipkin_v2_and_link_a_nested_chain() {
+    let path = temp("spans.json");
+    let output = faultline(&["run", "rpc-trace-chain", "--spans", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let spans: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let spans = spans
+        .as_array()
+        .expect("Zipkin's POST /api/v2/spans takes an array");
+    assert!(spans.len() > 100, "{} spans", spans.len());
+    for span in spans {
+        assert_zipkin_v2_span(span);
+    }
+    // An order placed by the client is one trace of three hops: client -> gateway ->
+    // orders -> inventory, each a client span whose parent is the hop before.
+    let place: Vec<&Value> = spans
+        .iter()
+        .filter(|s| {
+            s["name"] == "orders.place" && s["kind"] == "CLIENT" && s.get("parentId").is_none()
+        })
+        .collect();
+    assert!(!place.is_empty());
+    let root = place[0];
+    let trace: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["traceId"] == root["traceId"])
+        .collect();
+    let child_of = |parent: &Value| -> &Value {
+        trace
+            .iter()
+            .find(|s| s["kind"] == "CLIENT" && s["parentId"] == parent["id"])
+            .unwrap_or_else(|| panic!("no child of {parent}"))
+    };
+    let to_orders = child_of(root);
+    assert_eq!(to_orders["localEndpoint"]["serviceName"], "gateway");
+    assert_eq!(to_orders["remoteEndpoint"]["serviceName"], "orders");
+    let to_inventory = child_of(to_orders);
+    assert_eq!(to_inventory["name"], "inventory.reserve");
+    assert_eq!(to_inventory["remoteEndpoint"]["serviceName"], "inventory");
+    // Every client span has its server side, sharing its id, inside it in time.
+    for client in trace.iter().filter(|s| s["kind"] == "CLIENT") {
+        let server = trace
+            .iter()
+            .find(|s| s["kind"] == "SERVER" && s["id"] == client["id"])
+            .expect("the server side");
+        assert_eq!(server["shared"], true);
+        let (cs, sr) = (
+            client["timestamp"].as_u64().unwrap(),
+            server["timestamp"].as_u64().unwrap(),
+        );
+        assert!(cs <= sr);
+        let (cd, sd) = (
+            client["duration"].as_u64().unwrap(),
+            server["duration"].as_u64().unwrap(),
+        );
+        assert!(sr + sd <= cs + cd);
+    }
+}

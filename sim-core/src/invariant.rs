@@ -45,6 +45,13 @@ pub trait Invariant<P: Proto> {
 
     fn on_crash(&mut self, _node: NodeId) {}
 
+    /// `node` stopped running at `time_ns` (a pause): it handles nothing until it resumes,
+    /// so deadlines it keeps cannot fire meanwhile.
+    fn on_pause(&mut self, _node: NodeId, _time_ns: u64) {}
+
+    /// `node` runs again at `time_ns`; what it held runs now.
+    fn on_resume(&mut self, _node: NodeId, _time_ns: u64) {}
+
     /// The end of the quiet phase: liveness properties are checked here.
     fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
         Ok(())

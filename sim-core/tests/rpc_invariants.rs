@@ -4,8 +4,10 @@
 //! provider after the call went to it, a round robin whose provider list changed).
 
 use sim_core::invariant::EndState;
+use sim_core::proto::rpc::gateway::RateLimit;
 use sim_core::proto::rpc::invariants::{
-    AnsweredOnce, AtMostOnce, CallsEnd, FreshProviders, Load, RoundRobinReplay,
+    AnsweredOnce, AtMostOnce, CallsEnd, FreshProviders, GatewayGuards, Load, RateLimitReplay,
+    RoundRobinReplay,
 };
 use sim_core::proto::rpc::{Obs, RpcError};
 use sim_core::proto::world::World;
@@ -16,6 +18,8 @@ const MS: u64 = 1_000_000;
 enum Step {
     Obs(u64, NodeId, Obs),
     Crash(NodeId),
+    Pause(u64, NodeId),
+    Resume(u64, NodeId),
 }
 
 fn check(
@@ -27,6 +31,8 @@ fn check(
         match step {
             Step::Obs(time, node, obs) => invariant.on_observation(time, node, &obs.into())?,
             Step::Crash(node) => invariant.on_crash(node),
+            Step::Pause(time, node) => invariant.on_pause(node, time),
+            Step::Resume(time, node) => invariant.on_resume(node, time),
         }
     }
     match end_ns {
@@ -44,7 +50,10 @@ fn invoked(time: u64, node: NodeId, call: u64, fanout: bool) -> Step {
         node,
         Obs::Invoked {
             call,
-            service: "inventory",
+            trace_id: call,
+            root: true,
+            token: None,
+            service: "inventory".into(),
             method: "reserve".into(),
             idempotent: false,
             fanout,
@@ -86,6 +95,7 @@ fn attempt(time: u64, node: NodeId, call: u64, provider: NodeId) -> Step {
         node,
         Obs::Attempt {
             call,
+            service: "inventory".into(),
             provider,
             balancer: "random",
         },
@@ -268,4 +278,145 @@ fn load_counts_attempts_failures_and_latencies_per_service() {
     assert_eq!(stat("rpc.load.random.n3"), Some(2));
     assert_eq!(stat("rpc.latency-us.inventory.p50"), Some(10_000));
     assert_eq!(stat("rpc.latency-us.inventory.p90"), Some(10_000));
+}
+
+fn client_call(node: NodeId, trace_id: u64, token: Option<&str>) -> Step {
+    Step::Obs(
+        0,
+        node,
+        Obs::Invoked {
+            call: 1,
+            trace_id,
+            root: true,
+            token: token.map(str::to_string),
+            service: "orders".into(),
+            method: "place".into(),
+            idempotent: false,
+            fanout: false,
+            deadline_ns: 500 * MS,
+        },
+    )
+}
+
+fn served(node: NodeId, trace_id: u64) -> Step {
+    Step::Obs(
+        MS,
+        node,
+        Obs::Served {
+            consumer: 7,
+            method: "place".into(),
+            trace_id,
+        },
+    )
+}
+
+fn guards() -> GatewayGuards {
+    GatewayGuards::new([10, 11], ["good".to_string()])
+}
+
+#[test]
+fn gateway_guards_flag_a_call_without_a_valid_credential_that_was_served() {
+    let steps = vec![client_call(11, 0xbad, None), served(3, 0xbad)];
+    let error = check(&mut guards(), steps, None).unwrap_err();
+    assert!(
+        error.contains("caller 11 started without a valid credential"),
+        "{error}"
+    );
+    let steps = vec![client_call(10, 0xbad, Some("forged")), served(6, 0xbad)];
+    assert!(check(&mut guards(), steps, None).is_err());
+}
+
+#[test]
+fn gateway_guards_are_quiet_on_good_credentials_and_direct_consumers() {
+    let steps = vec![
+        client_call(10, 1, Some("good")),
+        served(3, 1),
+        // A consumer that calls providers directly presents no credential: not a
+        // gateway caller.
+        client_call(12, 2, None),
+        served(3, 2),
+        // A refused caller whose call nobody served.
+        client_call(11, 3, None),
+        served(3, 4),
+    ];
+    assert_eq!(check(&mut guards(), steps, None), Ok(()));
+}
+
+fn gate(node: NodeId, clock_ms: u64, admitted: bool) -> Step {
+    let caller = "alice".to_string();
+    let clock_ns = clock_ms * MS;
+    let obs = if admitted {
+        Obs::Admitted {
+            caller,
+            clock_ns,
+            trace_id: 1,
+        }
+    } else {
+        Obs::Limited { caller, clock_ns }
+    };
+    Step::Obs(clock_ns, node, obs)
+}
+
+fn replay() -> RateLimitReplay {
+    RateLimitReplay::new(RateLimit {
+        rate_per_s: 10,
+        burst: 2,
+    })
+}
+
+#[test]
+fn rate_limit_flags_an_admission_beyond_the_bucket() {
+    let steps = vec![gate(7, 0, true), gate(7, 0, true), gate(7, 50, true)];
+    let error = check(&mut replay(), steps, None).unwrap_err();
+    assert!(
+        error.contains("beyond its rate limit (10 per second, burst 2)"),
+        "{error}"
+    );
+    // An idle second refills to the burst, not beyond.
+    let steps = vec![
+        gate(7, 0, true),
+        gate(7, 1_000, true),
+        gate(7, 1_000, true),
+        gate(7, 1_000, true),
+    ];
+    assert!(check(&mut replay(), steps, None).is_err());
+}
+
+#[test]
+fn rate_limit_is_quiet_on_refills_refusals_and_a_restarted_gateway() {
+    let steps = vec![
+        gate(7, 0, true),
+        gate(7, 0, true),
+        gate(7, 10, false),
+        gate(7, 100, true),
+        // A restarted gateway starts every caller with a full bucket.
+        Step::Crash(7),
+        gate(7, 110, true),
+        gate(7, 110, true),
+        // Another gateway keeps its own buckets.
+        gate(8, 110, true),
+    ];
+    assert_eq!(check(&mut replay(), steps, None), Ok(()));
+}
+
+#[test]
+fn calls_end_gives_a_paused_consumer_its_pause_back_and_no_more() {
+    // Paused from 100 ms to 1.1 s: due at 563.5 ms + 1 s.
+    let steps = vec![
+        invoked(0, 6, 1, false),
+        Step::Pause(100 * MS, 6),
+        invoked(200 * MS, 7, 1, false),
+        done(300 * MS, 7, 1),
+        Step::Resume(1_100 * MS, 6),
+        done(1_100 * MS, 6, 1),
+    ];
+    assert_eq!(check(&mut CallsEnd::default(), steps, None), Ok(()));
+    let steps = vec![
+        invoked(0, 6, 1, false),
+        Step::Pause(100 * MS, 6),
+        Step::Resume(1_100 * MS, 6),
+        done(1_600 * MS, 6, 1),
+    ];
+    let error = check(&mut CallsEnd::default(), steps, None).unwrap_err();
+    assert!(error.contains("call 0x1 of consumer 6"), "{error}");
 }

@@ -205,3 +205,53 @@ fn a_warming_provider_gets_less_than_its_weight() {
         assert!(late > 0 && late * 2 < early, "seed {seed}: {stats:?}");
     }
 }
+
+#[test]
+fn the_gateway_refuses_bad_credentials_and_excess_and_balances_like_nginx() {
+    for seed in 0..SEEDS {
+        let stats = run("rpc-gateway", seed).stats;
+        // Two of the four clients hold no valid credential: all their calls are refused.
+        assert_eq!(
+            stat(&stats, "rpc.failed.unauthenticated"),
+            500,
+            "seed {seed}: {stats:?}"
+        );
+        // The others call 100 times a second against a limit of 80.
+        assert!(
+            stat(&stats, "rpc.failed.rate-limited") > 0,
+            "seed {seed}: {stats:?}"
+        );
+        // Upstream, least_conn used every inventory provider.
+        for provider in 3..=5 {
+            assert!(
+                stat(&stats, &format!("rpc.load.nginx-leastconn.n{provider}")) > 0,
+                "seed {seed}: {stats:?}"
+            );
+        }
+        // Whatever got in was answered: refusals are the only failures.
+        let refused =
+            stat(&stats, "rpc.failed.unauthenticated") + stat(&stats, "rpc.failed.rate-limited");
+        assert_eq!(
+            stat(&stats, "rpc.failed"),
+            refused,
+            "seed {seed}: {stats:?}"
+        );
+    }
+}
+
+#[test]
+fn a_nested_chain_answers_every_call_and_reports_latency_per_service() {
+    for seed in 0..SEEDS {
+        let stats = run("rpc-trace-chain", seed).stats;
+        assert_eq!(stat(&stats, "rpc.failed"), 0, "seed {seed}: {stats:?}");
+        // Orders wait on the inventory, so they are slower at every percentile.
+        for p in ["p50", "p90"] {
+            let orders = stat(&stats, &format!("rpc.latency-us.orders.{p}"));
+            let inventory = stat(&stats, &format!("rpc.latency-us.inventory.{p}"));
+            assert!(
+                orders > inventory && inventory > 0,
+                "seed {seed}: {stats:?}"
+            );
+        }
+    }
+}

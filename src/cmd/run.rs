@@ -29,6 +29,10 @@ pub struct Args {
     /// Write every event as JSON Lines.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Write the RPC spans (Dapper's annotations, assembled) as a Zipkin v2 JSON array,
+    /// which Zipkin and Jaeger import.
+    #[arg(long, value_name = "FILE")]
+    spans: Option<PathBuf>,
     /// Write the metric samples (queue depths...) as JSON Lines.
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
@@ -63,7 +67,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let options = RunOptions {
         seed: args.seed,
         bugs: bugs.clone(),
-        retain_trace: args.trace.is_some(),
+        retain_trace: args.trace.is_some() || args.spans.is_some(),
         extra_faults: faults.clone(),
     };
     let mut run = loaded.scenario.build(&options);
@@ -74,6 +78,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(path) = &args.trace {
         write_trace(path, run.as_ref())?;
+    }
+    if let Some(path) = &args.spans {
+        write_spans(path, run.as_ref())?;
     }
     if let Some(path) = &args.metrics {
         load::write_whole(path, &json_lines(run.metrics())?)?;
@@ -127,6 +134,22 @@ pub fn json_lines<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {
         bytes.push(b'\n');
     }
     Ok(bytes)
+}
+
+fn write_spans(path: &std::path::Path, run: &dyn Run) -> Result<()> {
+    use sim_core::proto::rpc::spans;
+    let zipkin = spans::zipkin(&spans::collect(run.trace().retained()));
+    load::write_whole(path, &serde_json::to_vec_pretty(&zipkin)?)?;
+    if run.trace().truncated() {
+        eprintln!(
+            "{} spans come from the trace, which kept its first {} events of {}; raise [limits] \
+             trace_events_max for the rest",
+            paint(YELLOW, "warning:"),
+            run.trace().retained().len(),
+            run.trace().events()
+        );
+    }
+    Ok(())
 }
 
 fn write_trace(path: &std::path::Path, run: &dyn Run) -> Result<()> {

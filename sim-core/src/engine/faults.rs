@@ -96,6 +96,9 @@ impl<P: Proto> Sim<P> {
         if self.slots[node as usize].status == Status::Up {
             self.slots[node as usize].status = Status::Paused;
             self.record_node_fault(EventKind::Pause, node);
+            for invariant in &mut self.invariants {
+                invariant.on_pause(node, self.now_ns);
+            }
         }
     }
 
@@ -107,6 +110,9 @@ impl<P: Proto> Sim<P> {
         slot.status = Status::Up;
         let held = std::mem::take(&mut slot.held);
         self.record_node_fault(EventKind::Resume, node);
+        for invariant in &mut self.invariants {
+            invariant.on_resume(node, self.now_ns);
+        }
         for queued in held {
             self.push(self.now_ns, queued.event);
         }

@@ -61,6 +61,8 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "rpc-balancers",
     "rpc-warmup",
     "rpc-nemesis",
+    "rpc-gateway",
+    "rpc-trace-chain",
 ];
 
 /// The text of a built-in scenario.

@@ -456,34 +456,86 @@ impl Registration {
     }
 }
 
-/// A registry session of a node's own that announces the node in a directory or
-/// watches one: the client library and a `Registration`. It registers (again after a
-/// session expires) or lists the directory with a watch (again on every change), and
-/// retries on the client's tick what failed: a registration cut short by a lost
-/// connection, or a listing of a directory nobody has created yet (a `NoNode` listing
-/// sets no watch, so nothing else would wake it).
+/// A registry session of a node's own, shared by everything in the node that uses the
+/// registry: it announces the node in a directory (an ephemeral entry, registered again
+/// after a session expires) and watches any number of directories (listed with a watch,
+/// again on every change and every new connection). One request is in flight at a time;
+/// what failed (a registration cut short by a lost connection, a listing of a directory
+/// nobody has created yet, which sets no watch) is retried on the client's tick.
 pub struct Directory {
     client: Client,
-    registration: Registration,
-    announce: bool,
+    announce: Option<Announce>,
+    watched: Vec<Watched>,
+    /// Listings taken, over all watched directories.
+    listings: u64,
+}
+
+struct Announce {
+    dir: String,
+    name: String,
+    /// The creates still to make: the persistent parents, then the ephemeral entry.
+    steps: VecDeque<Op>,
+    registered: bool,
+    /// A create failed: wait for the tick.
+    failed: bool,
+}
+
+struct Watched {
+    dir: String,
+    children: Vec<String>,
+    /// Needs listing (a watch fired, a new connection).
+    stale: bool,
+    /// The last listing failed: retry on the tick.
+    failed: bool,
+    listed: bool,
 }
 
 impl Directory {
-    /// Announces `name` in `dir`.
-    pub fn announcing(config: ClientConfig, dir: &str, name: &str) -> Self {
+    /// A session that neither announces nor watches yet.
+    pub fn new(config: ClientConfig) -> Self {
         Self {
             client: Client::new(config),
-            registration: Registration::at(dir, name),
-            announce: true,
+            announce: None,
+            watched: Vec::new(),
+            listings: 0,
         }
+    }
+
+    /// Announces `name` in `dir`.
+    pub fn announcing(config: ClientConfig, dir: &str, name: &str) -> Self {
+        let mut directory = Self::new(config);
+        directory.announce(dir, name);
+        directory
     }
 
     /// Watches `dir`.
     pub fn watching(config: ClientConfig, dir: &str) -> Self {
-        Self {
-            client: Client::new(config),
-            registration: Registration::at(dir, ""),
-            announce: false,
+        let mut directory = Self::new(config);
+        directory.watch(dir);
+        directory
+    }
+
+    /// Announces `name` in `dir` from now on (before `start`, or the next registration).
+    pub fn announce(&mut self, dir: &str, name: &str) {
+        self.announce = Some(Announce {
+            dir: dir.to_string(),
+            name: name.to_string(),
+            steps: VecDeque::new(),
+            registered: false,
+            failed: false,
+        });
+    }
+
+    /// Watches `dir` too.
+    pub fn watch(&mut self, dir: &str) {
+        if !self.watched.iter().any(|w| w.dir == dir) {
+            self.watched.push(Watched {
+                dir: dir.to_string(),
+                children: Vec::new(),
+                stale: true,
+                failed: false,
+                listed: false,
+            });
         }
     }
 
@@ -491,18 +543,26 @@ impl Directory {
         self.client.start(ctx);
     }
 
-    /// The latest listing of the directory, as the registry answered it.
+    /// The latest listing of the first watched directory, as the registry answered it.
     pub fn listing(&self) -> &[String] {
-        self.registration.providers()
+        self.watched.first().map_or(&[], |w| &w.children)
+    }
+
+    /// The latest listing of `dir` (empty if it is not watched or not listed yet).
+    pub fn listing_of(&self, dir: &str) -> &[String] {
+        self.watched
+            .iter()
+            .find(|w| w.dir == dir)
+            .map_or(&[], |w| &w.children)
     }
 
     /// How many listings arrived so far (a new one may name the same children).
     pub fn listings(&self) -> u64 {
-        self.registration.listings()
+        self.listings
     }
 
     pub fn is_registered(&self) -> bool {
-        self.registration.is_registered()
+        self.announce.as_ref().is_some_and(|a| a.registered)
     }
 
     pub fn client(&self) -> &Client {
@@ -511,20 +571,90 @@ impl Directory {
 
     fn handle<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, events: Vec<Event>) {
         for event in events {
-            if event == Event::Expired {
-                self.client.new_session(ctx);
-                continue;
+            match event {
+                Event::Expired => {
+                    self.client.new_session(ctx);
+                    if let Some(announce) = &mut self.announce {
+                        announce.registered = false;
+                        announce.steps.clear();
+                    }
+                    self.watched.iter_mut().for_each(|w| w.stale = true);
+                }
+                // A new connection: the watches of the old one may have missed changes.
+                Event::Connected { .. } => self.watched.iter_mut().for_each(|w| w.stale = true),
+                Event::Response {
+                    op: Op::Create { .. },
+                    result,
+                } => {
+                    if let Some(announce) = &mut self.announce {
+                        match result {
+                            Ok(_) | Err(ZkError::NodeExists) => {
+                                announce.steps.pop_front();
+                                announce.registered = announce.steps.is_empty();
+                            }
+                            // It may or may not have happened; NodeExists on retry covers it.
+                            Err(_) => announce.failed = true,
+                        }
+                    }
+                }
+                Event::Response {
+                    op: Op::GetChildren { path },
+                    result,
+                } => {
+                    if let Some(watched) = self.watched.iter_mut().find(|w| w.dir == path) {
+                        match result {
+                            Ok(Reply::Children(children)) => {
+                                watched.children = children;
+                                watched.listed = true;
+                                self.listings += 1;
+                            }
+                            _ => watched.failed = true,
+                        }
+                    }
+                }
+                Event::Watch(watch) => {
+                    if let Some(watched) = self.watched.iter_mut().find(|w| w.dir == watch.path) {
+                        watched.stale = true;
+                    }
+                }
+                _ => {}
             }
-            let connected = matches!(event, Event::Connected { .. });
-            let changed = self.registration.on_event(ctx, &mut self.client, &event);
-            if self.client.is_busy() {
-                continue;
+        }
+        self.pump(ctx);
+    }
+
+    /// Announces `name` in `dir` now that the node is ready (a session already running
+    /// registers at once if it is free).
+    pub fn announce_now<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, dir: &str, name: &str) {
+        self.announce(dir, name);
+        self.pump(ctx);
+    }
+
+    /// Sends the next request, if the session is free: the registration first, then a
+    /// stale listing.
+    fn pump<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if !self.client.is_connected() || self.client.is_busy() {
+            return;
+        }
+        if let Some(announce) = &mut self.announce {
+            if !announce.registered {
+                if announce.failed {
+                    return;
+                }
+                if announce.steps.is_empty() {
+                    announce.steps = create_steps(&announce.dir, &announce.name);
+                }
+                let op = announce.steps.front().cloned().expect("steps to take");
+                let _ = self.client.request(ctx, op, false);
+                return;
             }
-            if connected && self.announce && !self.registration.is_registered() {
-                self.registration.register(ctx, &mut self.client);
-            } else if connected || changed {
-                self.registration.discover(ctx, &mut self.client);
-            }
+        }
+        if let Some(watched) = self.watched.iter_mut().find(|w| w.stale && !w.failed) {
+            watched.stale = false;
+            let op = Op::GetChildren {
+                path: watched.dir.clone(),
+            };
+            let _ = self.client.request(ctx, op, true);
         }
     }
 
@@ -549,27 +679,55 @@ impl Directory {
     ) -> Result<(), H::Timer> {
         let tick = Wraps::<client_lib::Timer>::part(&timer) == Some(&client_lib::Timer::Tick);
         let events = self.client.take_timer(ctx, id, timer)?;
+        if tick {
+            if let Some(announce) = &mut self.announce {
+                announce.failed = false;
+            }
+            for watched in &mut self.watched {
+                watched.stale |= watched.failed || !watched.listed;
+                watched.failed = false;
+            }
+        }
         self.handle(ctx, events);
-        if !tick || !self.client.is_connected() || self.client.is_busy() {
-            return Ok(());
-        }
-        if self.announce && !self.registration.is_registered() {
-            self.registration.register(ctx, &mut self.client);
-        } else if !self.announce && self.listing().is_empty() {
-            self.registration.discover(ctx, &mut self.client);
-        }
         Ok(())
     }
 
     pub fn describe(&self) -> String {
+        let listed: Vec<String> = self
+            .watched
+            .iter()
+            .map(|w| format!("{} {:?}", w.dir, w.children))
+            .collect();
         format!(
-            "registry session={:#x} state={:?} registered={} listed={:?}",
+            "registry session={:#x} state={:?} registered={} listed=[{}]",
             self.client.session(),
             self.client.state(),
-            self.registration.is_registered(),
-            self.registration.providers()
+            self.is_registered(),
+            listed.join("; ")
         )
     }
+}
+
+/// The creates that register `name` in `dir`: the persistent parents, then the
+/// ephemeral entry.
+fn create_steps(dir: &str, name: &str) -> VecDeque<Op> {
+    let mut steps = VecDeque::new();
+    let mut path = String::new();
+    for part in dir.trim_start_matches('/').split('/') {
+        path.push('/');
+        path.push_str(part);
+        steps.push_back(Op::Create {
+            path: path.clone(),
+            data: Vec::new(),
+            mode: CreateMode::Persistent,
+        });
+    }
+    steps.push_back(Op::Create {
+        path: format!("{dir}/{name}"),
+        data: name.as_bytes().to_vec(),
+        mode: CreateMode::Ephemeral,
+    });
+    steps
 }
 
 #[cfg(test)]

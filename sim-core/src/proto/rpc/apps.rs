@@ -1,15 +1,19 @@
 //! The workloads RPC scenarios run: an `inventory` service (a read safe to repeat, a
-//! reservation that is not), provider nodes that serve it and consumer nodes that call
-//! it at a steady pace, a bounded number of calls in flight. The service is declared with
-//! `rpc_service!` like any user's would be.
+//! reservation that is not) and provider nodes that serve it; an `orders` service whose
+//! providers serve each call by calling the inventory (a nested call, one trace); and
+//! caller nodes that call at a steady pace with a bounded number of calls in flight,
+//! either the inventory directly (`consumer`) or both services through the gateway with
+//! a credential (`client`). The services are declared with `rpc_service!` like any
+//! user's would be.
 
 use std::collections::BTreeMap;
 
 use rand::Rng;
 
-use super::consumer::{Consumer, Event};
-use super::provider::Provider;
-use super::{Host, Timer};
+use super::codec::{self, Answer, Request};
+use super::provider::Incoming;
+use super::runtime::{Output, Runtime};
+use super::{CallId, Host, RpcError, Timer};
 use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
 
 crate::rpc_service! {
@@ -17,6 +21,15 @@ crate::rpc_service! {
     pub mod inventory: Inventory = "inventory" {
         #[idempotent] fn stock(item: String) -> u32;
         fn reserve(item: String, quantity: u32) -> Result<u32, String>;
+    }
+}
+
+crate::rpc_service! {
+    /// Orders, placed by reserving stock in the inventory. Its providers (`OrdersNode`)
+    /// answer by calling the inventory, so the trait is served by hand, not by `Server`.
+    pub mod orders: Orders = "orders" {
+        fn place(item: String, quantity: u32) -> Result<u32, String>;
+        #[idempotent] fn status(item: String) -> u32;
     }
 }
 
@@ -52,28 +65,29 @@ impl inventory::Inventory for Shelf {
     }
 }
 
-/// A node that provides the service.
+/// A node that provides the inventory (a handler-served provider in a runtime).
 pub struct ProviderNode {
-    provider: Provider,
+    runtime: Runtime,
 }
 
 impl ProviderNode {
-    pub fn new(provider: Provider) -> Self {
-        Self { provider }
+    pub fn new(runtime: Runtime) -> Self {
+        Self { runtime }
     }
 }
 
 impl<H: Host> Node<H> for ProviderNode {
     fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.provider.start(ctx);
+        self.runtime.start(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        let _ = self.provider.take_message(ctx, from, msg);
+        // A handler-served provider hands nothing to its node.
+        let _ = self.runtime.take_message(ctx, from, msg);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
-        let _ = self.provider.take_timer(ctx, id, timer);
+        let _ = self.runtime.take_timer(ctx, id, timer);
     }
 
     fn role(&self) -> String {
@@ -81,7 +95,7 @@ impl<H: Host> Node<H> for ProviderNode {
     }
 
     fn inspect(&self) -> String {
-        self.provider.describe()
+        self.runtime.describe()
     }
 }
 
@@ -98,10 +112,20 @@ pub struct Traffic {
     pub keys: u32,
 }
 
-/// A node that calls the service.
+/// Whom a caller node calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The inventory's providers, found in the registry.
+    Direct,
+    /// Both services through the gateway, presenting `token` (None: no credential).
+    Gateway { token: Option<String> },
+}
+
+/// A node that calls at a steady pace with its runtime's one consumer.
 pub struct ConsumerNode {
-    consumer: Consumer,
+    runtime: Runtime,
     traffic: Traffic,
+    route: Route,
     issued: u32,
     answered: u32,
     failed: u32,
@@ -109,10 +133,11 @@ pub struct ConsumerNode {
 }
 
 impl ConsumerNode {
-    pub fn new(consumer: Consumer, traffic: Traffic) -> Self {
+    pub fn new(runtime: Runtime, traffic: Traffic, route: Route) -> Self {
         Self {
-            consumer,
+            runtime,
             traffic,
+            route,
             issued: 0,
             answered: 0,
             failed: 0,
@@ -120,11 +145,13 @@ impl ConsumerNode {
         }
     }
 
-    fn on_events<H: Host>(&mut self, events: Vec<Event>, _ctx: &mut Ctx<'_, H>) {
-        for Event::Done { result, .. } in events {
-            self.in_flight = self.in_flight.saturating_sub(1);
-            self.answered += 1;
-            self.failed += result.is_err() as u32;
+    fn on_outputs(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            if let Output::Done { result, .. } = output {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.answered += 1;
+                self.failed += result.is_err() as u32;
+            }
         }
     }
 
@@ -135,7 +162,7 @@ impl ConsumerNode {
         ctx.set_timer(self.traffic.think_ns, Timer::Next);
         // The application starts calling once its reference has found a provider (Dubbo's
         // `check`), then calls whatever the registry says.
-        let ready = self.issued > 0 || !self.consumer.providers().is_empty();
+        let ready = self.issued > 0 || !self.runtime.consumer(0).providers().is_empty();
         if self.in_flight >= self.traffic.concurrency || !ready {
             return;
         }
@@ -146,32 +173,41 @@ impl ConsumerNode {
         );
         let write =
             self.traffic.write_every > 0 && self.issued.is_multiple_of(self.traffic.write_every);
-        let request = if write {
-            inventory::Client::reserve(item, 1).erase()
-        } else {
-            inventory::Client::stock(item).erase()
+        let request = match &self.route {
+            Route::Direct if write => inventory::Client::reserve(item, 1).erase(),
+            Route::Direct => inventory::Client::stock(item).erase(),
+            Route::Gateway { token } => {
+                let request = if write {
+                    orders::Client::place(item, 1).erase()
+                } else if self.issued % 2 == 1 {
+                    orders::Client::status(item).erase()
+                } else {
+                    inventory::Client::stock(item).erase()
+                };
+                request.with_token(token.clone())
+            }
         };
         self.in_flight += 1;
-        let (_, events) = self.consumer.invoke(ctx, request);
-        self.on_events(events, ctx);
+        let (_, outputs) = self.runtime.invoke(ctx, 0, request);
+        self.on_outputs(outputs);
     }
 }
 
 impl<H: Host> Node<H> for ConsumerNode {
     fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.consumer.start(ctx);
+        self.runtime.start(ctx);
         ctx.set_timer(self.traffic.think_ns, Timer::Next);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        if let Ok(events) = self.consumer.take_message(ctx, from, msg) {
-            self.on_events(events, ctx);
+        if let Ok(outputs) = self.runtime.take_message(ctx, from, msg) {
+            self.on_outputs(outputs);
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
-        match self.consumer.take_timer(ctx, id, timer) {
-            Ok(events) => self.on_events(events, ctx),
+        match self.runtime.take_timer(ctx, id, timer) {
+            Ok(outputs) => self.on_outputs(outputs),
             Err(timer) => {
                 if let Ok(Timer::Next) = Wraps::<Timer>::into_part(timer) {
                     self.next(ctx);
@@ -181,7 +217,10 @@ impl<H: Host> Node<H> for ConsumerNode {
     }
 
     fn role(&self) -> String {
-        "consumer".into()
+        match self.route {
+            Route::Direct => "consumer".into(),
+            Route::Gateway { .. } => "client".into(),
+        }
     }
 
     fn inspect(&self) -> String {
@@ -192,7 +231,99 @@ impl<H: Host> Node<H> for ConsumerNode {
             self.answered,
             self.failed,
             self.in_flight,
-            self.consumer.describe()
+            self.runtime.describe()
+        )
+    }
+}
+
+/// A provider of `orders` that serves each call by calling the inventory within the
+/// caller's span: `place` reserves, `status` reads the stock. A failure of the inventory
+/// call is the order's business error, never a transport error its callers would retry.
+/// Its runtime holds the orders provider and one consumer, of the inventory.
+pub struct OrdersNode {
+    runtime: Runtime,
+    /// Inventory calls in progress -> the order request they serve.
+    waiting: BTreeMap<CallId, u64>,
+}
+
+impl OrdersNode {
+    pub fn new(runtime: Runtime) -> Self {
+        Self {
+            runtime,
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    fn on_outputs<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Incoming(request) => self.on_request(ctx, request),
+                Output::Done { call, result, .. } => {
+                    let Some(work) = self.waiting.remove(&call) else {
+                        continue;
+                    };
+                    // `place` answers what `reserve` answered and `status` what `stock`
+                    // did: the same types, so the bytes pass through.
+                    let answer = match result {
+                        Ok(Answer::Value(bytes)) => Ok(bytes),
+                        Ok(Answer::Empty) => {
+                            Err(RpcError::Service("inventory answered nothing".into()))
+                        }
+                        Err(error) => {
+                            Err(RpcError::Service(format!("inventory: {}", error.kind())))
+                        }
+                    };
+                    self.runtime.respond(ctx, work, answer);
+                }
+            }
+        }
+    }
+
+    fn on_request<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, request: Incoming) {
+        let call: Result<Request, RpcError> = match request.method.as_str() {
+            "place" => codec::decode::<(String, u32)>(&request.args)
+                .map(|(item, quantity)| inventory::Client::reserve(item, quantity).erase()),
+            "status" => codec::decode::<(String,)>(&request.args)
+                .map(|(item,)| inventory::Client::stock(item).erase()),
+            other => Err(RpcError::UnknownMethod(other.to_string())),
+        };
+        match call {
+            Ok(call) => {
+                let (id, outputs) = self.runtime.invoke(ctx, 0, call.within(request.span));
+                self.waiting.insert(id, request.work);
+                self.on_outputs(ctx, outputs);
+            }
+            Err(error) => self.runtime.respond(ctx, request.work, Err(error)),
+        }
+    }
+}
+
+impl<H: Host> Node<H> for OrdersNode {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.runtime.start(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        if let Ok(outputs) = self.runtime.take_message(ctx, from, msg) {
+            self.on_outputs(ctx, outputs);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
+        if let Ok(outputs) = self.runtime.take_timer(ctx, id, timer) {
+            self.on_outputs(ctx, outputs);
+        }
+    }
+
+    fn role(&self) -> String {
+        "orders".into()
+    }
+
+    fn inspect(&self) -> String {
+        format!(
+            "{} orders waiting on the inventory\n{}",
+            self.waiting.len(),
+            self.runtime.describe()
         )
     }
 }

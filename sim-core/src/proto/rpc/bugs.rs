@@ -1,6 +1,9 @@
 //! The RPC framework's planted bugs; each names the invariant that catches it.
 
-use super::invariants::{ANSWERED_ONCE, AT_MOST_ONCE, CALLS_END, FRESH_PROVIDERS, ROUND_ROBIN};
+use super::invariants::{
+    ANSWERED_ONCE, AT_MOST_ONCE, CALLS_END, FRESH_PROVIDERS, GATEWAY_GUARDS, RATE_LIMIT,
+    ROUND_ROBIN,
+};
 use crate::bugs::BugInfo;
 
 pub const FAILOVER_RETRIES_WRITES: &str = "rpc.failover-retries-writes";
@@ -8,6 +11,8 @@ pub const IGNORES_REMOVALS: &str = "rpc.ignores-removals";
 pub const ROUND_ROBIN_FORGETS: &str = "rpc.round-robin-forgets";
 pub const FORKING_ANSWERS_EACH: &str = "rpc.forking-answers-each";
 pub const NO_DEADLINE: &str = "rpc.no-deadline";
+pub const GATEWAY_ANONYMOUS: &str = "rpc.gateway-anonymous";
+pub const GATEWAY_BUCKET_UNBOUNDED: &str = "rpc.gateway-bucket-unbounded";
 
 pub const BUGS: &[BugInfo] = &[
     BugInfo {
@@ -49,5 +54,21 @@ pub const BUGS: &[BugInfo] = &[
                       provider hangs until it resumes",
         scenario: "rpc-failfast",
         caught_by: CALLS_END,
+    },
+    BugInfo {
+        name: GATEWAY_ANONYMOUS,
+        protocol: "rpc",
+        description: "the gateway lets a caller without a credential in as `anonymous`, so its \
+                      calls reach the providers",
+        scenario: "rpc-gateway",
+        caught_by: GATEWAY_GUARDS,
+    },
+    BugInfo {
+        name: GATEWAY_BUCKET_UNBOUNDED,
+        protocol: "rpc",
+        description: "the gateway's token bucket is not capped at its burst, so a caller that \
+                      was idle saves up and then floods the providers",
+        scenario: "rpc-gateway",
+        caught_by: RATE_LIMIT,
     },
 ];

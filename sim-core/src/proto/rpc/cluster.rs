@@ -13,6 +13,10 @@ pub enum Balancer {
     LeastActive,
     ConsistentHash,
     ShortestResponse,
+    /// nginx's smooth weighted round robin (the gateway's server-side balancing).
+    NginxRoundRobin,
+    /// nginx's `least_conn`.
+    NginxLeastConn,
 }
 
 impl Balancer {
@@ -32,11 +36,23 @@ impl Balancer {
             Balancer::LeastActive => "leastactive",
             Balancer::ConsistentHash => "consistenthash",
             Balancer::ShortestResponse => "shortestresponse",
+            Balancer::NginxRoundRobin => "nginx-roundrobin",
+            Balancer::NginxLeastConn => "nginx-leastconn",
         }
     }
 
+    /// A consumer's (Dubbo's) balancer by name; the nginx ones are the gateway's.
     pub fn parse(name: &str) -> Option<Balancer> {
         Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The gateway's balancer by nginx's directive name: `roundrobin` or `leastconn`.
+    pub fn parse_nginx(name: &str) -> Option<Balancer> {
+        match name {
+            "roundrobin" => Some(Balancer::NginxRoundRobin),
+            "leastconn" => Some(Balancer::NginxLeastConn),
+            _ => None,
+        }
     }
 }
 

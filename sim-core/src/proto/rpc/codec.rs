@@ -13,6 +13,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::spans::SpanContext;
 use super::RpcError;
 
 /// The largest encoded arguments or result a call may carry.
@@ -90,11 +91,13 @@ impl<R: DeserializeOwned> Call<R> {
     /// The call with its result type erased, as the consumer carries it.
     pub fn erase(&self) -> Request {
         Request {
-            service: self.service,
-            method: self.method,
+            service: self.service.to_string(),
+            method: self.method.to_string(),
             idempotent: self.idempotent,
             args: self.args.clone(),
             keys: self.keys.clone(),
+            parent: None,
+            token: None,
         }
     }
 }
@@ -102,11 +105,29 @@ impl<R: DeserializeOwned> Call<R> {
 /// A call as the consumer carries it (its result type is the application's business).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
-    pub service: &'static str,
-    pub method: &'static str,
+    pub service: String,
+    pub method: String,
     pub idempotent: bool,
     pub args: Result<Vec<u8>, RpcError>,
     pub keys: Vec<String>,
+    /// The span this call is made within (a provider's request it serves by calling
+    /// on): the call joins its trace as a child. None starts a trace.
+    pub parent: Option<SpanContext>,
+    /// The caller's credential, for a gateway.
+    pub token: Option<String>,
+}
+
+impl Request {
+    /// This call, made while serving `span`.
+    pub fn within(mut self, span: Option<SpanContext>) -> Self {
+        self.parent = span;
+        self
+    }
+
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
 }
 
 /// A provider's side of one service: dispatches a method by name on encoded arguments.
@@ -222,7 +243,7 @@ mod tests {
     fn dispatch(call: &Request) -> Result<Vec<u8>, RpcError> {
         let mut server = greeter::Server(Counter(0));
         assert_eq!(server.service(), "greeter");
-        server.call(call.method, call.args.as_ref().unwrap())
+        server.call(&call.method, call.args.as_ref().unwrap())
     }
 
     #[test]

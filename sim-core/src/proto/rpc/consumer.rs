@@ -22,14 +22,17 @@ use super::bugs::{
 use super::cluster::{Balancer, Mode, Policy};
 use super::codec::{Answer, Request};
 use super::lb::{self, ConsistentHashRing, RoundRobin};
-use super::{url, CallId, Frame, Host, Obs, ProviderInfo, RpcError, Timer};
-use crate::conn::{ConnId, ConnParams, Endpoint, Event as ConnEvent, Events};
-use crate::node::{Ctx, NodeId, TimerId, Wraps};
-use crate::proto::registry::client::ClientConfig;
-use crate::proto::registry::recipes::Directory;
+use super::spans::{self, SpanContext};
+use super::{nginx, url, CallId, Frame, Host, Obs, ProviderInfo, RpcError, Timer};
+use crate::node::{Ctx, NodeId, TimerId};
 
 /// Calls in progress at most; `invoke` refuses more.
 pub const CALLS_MAX: usize = 10_000;
+
+/// Attempt ids carry their consumer's index above this bit, call ids at this bit (above
+/// them, the consumer's life), so a node's runtime routes answers and timers.
+const ATTEMPT_SHIFT: u32 = 48;
+const CALL_SHIFT: u32 = 32;
 
 /// What the consumer tells its application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +47,7 @@ pub enum Event {
 struct Attempt {
     call: CallId,
     provider: NodeId,
-    method: &'static str,
+    span: SpanContext,
     sent_ns: u64,
     timer: Option<TimerId>,
 }
@@ -52,6 +55,7 @@ struct Attempt {
 #[derive(Debug)]
 struct CallState {
     request: Request,
+    trace_id: u64,
     deadline: Option<TimerId>,
     /// Providers this call has tried, in order (failover avoids them).
     invoked: Vec<NodeId>,
@@ -77,14 +81,20 @@ struct Window {
 
 pub struct Consumer {
     service: String,
+    /// What this consumer is called in traces (its application's name).
+    local: String,
     policy: Policy,
-    directory: Directory,
-    listings_seen: u64,
+    /// Its place among its node's consumers: call and attempt ids carry it.
+    index: u8,
+    /// The provider nodes of the latest listing (None before the first).
+    listed: Option<Vec<NodeId>>,
     /// The cached providers, by node id (a stable order every balancer depends on).
     providers: Vec<ProviderInfo>,
-    endpoint: Endpoint<Frame>,
-    conns: BTreeMap<NodeId, ConnId>,
+    /// Attempts to send, for the host (`take_outbox`).
+    outbox: Vec<(NodeId, u64, Frame)>,
     round_robin: BTreeMap<String, RoundRobin>,
+    /// nginx's current weights per provider (the gateway's balancers).
+    nginx: BTreeMap<NodeId, i64>,
     /// The consistent-hash ring and the addresses it was built from.
     ring: Option<(Vec<String>, ConsistentHashRing)>,
     actives: BTreeMap<NodeId, u32>,
@@ -97,17 +107,19 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    pub fn new(service: &str, policy: Policy, registry: ClientConfig, conn: ConnParams) -> Self {
-        let dir = url::providers_dir(service);
+    /// A consumer of `service`; its host (`runtime::Runtime`) gives it listings, sends its
+    /// frames and hands it their answers.
+    pub fn new(service: &str, policy: Policy) -> Self {
         Self {
             service: service.to_string(),
+            local: "consumer".to_string(),
             policy,
-            directory: Directory::watching(registry, &dir),
-            listings_seen: 0,
+            index: 0,
+            listed: None,
             providers: Vec::new(),
-            endpoint: Endpoint::new(conn),
-            conns: BTreeMap::new(),
+            outbox: Vec::new(),
             round_robin: BTreeMap::new(),
+            nginx: BTreeMap::new(),
             ring: None,
             actives: BTreeMap::new(),
             windows: BTreeMap::new(),
@@ -119,9 +131,13 @@ impl Consumer {
         }
     }
 
+    /// Names this consumer's application in traces.
+    pub fn with_local(mut self, local: &str) -> Self {
+        self.local = local.to_string();
+        self
+    }
+
     pub fn start<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.endpoint.start(ctx);
-        self.directory.start(ctx);
         self.window_start_ns = ctx.monotonic_ns();
     }
 
@@ -147,10 +163,18 @@ impl Consumer {
     ) -> (CallId, Vec<Event>) {
         self.call_next += 1;
         // Calls of every life of this consumer have their own ids.
-        let call = (ctx.incarnation() as u64) << 32 | self.call_next;
+        let call =
+            (ctx.incarnation() as u64) << 40 | (self.index as u64) << CALL_SHIFT | self.call_next;
+        let trace_id = match request.parent {
+            Some(parent) => parent.trace_id,
+            None => ctx.rng().random(),
+        };
         ctx.observe(Obs::Invoked {
             call,
-            service: request.service,
+            trace_id,
+            root: request.parent.is_none(),
+            token: request.token.clone(),
+            service: request.service.clone(),
             method: request.method.to_string(),
             idempotent: request.idempotent,
             fanout: matches!(self.policy.mode, Mode::Forking | Mode::Broadcast),
@@ -158,6 +182,7 @@ impl Consumer {
         });
         let mut state = CallState {
             request,
+            trace_id,
             deadline: None,
             invoked: Vec::new(),
             in_flight: Vec::new(),
@@ -234,69 +259,36 @@ impl Consumer {
         (call, events)
     }
 
-    /// Takes `msg` if it is this component's (its providers' frames, or its registry
-    /// session's), or hands it back.
-    pub fn take_message<H: Host>(
-        &mut self,
-        ctx: &mut Ctx<'_, H>,
-        from: NodeId,
-        msg: H::Msg,
-    ) -> Result<Vec<Event>, H::Msg> {
-        let msg = match self.endpoint.take_message(ctx, from, msg) {
-            Ok(events) => return Ok(self.on_conn_events(ctx, events)),
-            Err(msg) => msg,
-        };
-        self.directory.take_message(ctx, from, msg)?;
-        self.after_directory(ctx);
-        Ok(Vec::new())
-    }
-
-    /// Takes `timer` if it is this component's, or hands it back.
-    pub fn take_timer<H: Host>(
-        &mut self,
-        ctx: &mut Ctx<'_, H>,
-        id: TimerId,
-        timer: H::Timer,
-    ) -> Result<Vec<Event>, H::Timer> {
-        let timer = match self.endpoint.take_timer(ctx, id, timer) {
-            Ok(events) => return Ok(self.on_conn_events(ctx, events)),
-            Err(timer) => timer,
-        };
-        let timer = match self.directory.take_timer(ctx, id, timer) {
-            Ok(()) => {
-                self.after_directory(ctx);
-                return Ok(Vec::new());
-            }
-            Err(timer) => timer,
-        };
+    /// Runs one of this consumer's timers.
+    pub fn on_timer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, timer: Timer) -> Vec<Event> {
         let mut events = Vec::new();
-        match Wraps::<Timer>::into_part(timer)? {
+        match timer {
             Timer::Attempt { id } => self.fail_attempt(ctx, id, RpcError::Timeout, &mut events),
             Timer::Deadline { call } => self.on_deadline(ctx, call, &mut events),
             Timer::Failback { call } => self.on_failback(ctx, call, &mut events),
-            other => return Err(H::Timer::from(other)),
+            Timer::Serve { .. } | Timer::Next => {}
         }
-        Ok(events)
+        events
     }
 
-    /// A new listing: the cache becomes it (Dubbo replaces its whole invoker list).
-    fn after_directory<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
-        if self.directory.listings() == self.listings_seen {
-            return;
-        }
-        self.listings_seen = self.directory.listings();
-        let mut listed: Vec<ProviderInfo> = self
-            .directory
-            .listing()
+    /// The registry's latest listing of this service's directory: the cache becomes it
+    /// (Dubbo replaces its whole invoker list).
+    pub fn refresh<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, names: &[String]) {
+        let mut listed: Vec<ProviderInfo> = names
             .iter()
             .filter_map(|name| url::parse_node_name(name))
             .filter(|info| info.service == self.service)
             .collect();
         listed.sort_by_key(|info| info.node);
         listed.dedup_by_key(|info| info.node);
+        let nodes: Vec<NodeId> = listed.iter().map(|p| p.node).collect();
+        if self.listed.as_ref() == Some(&nodes) && self.providers == listed {
+            return;
+        }
+        self.listed = Some(nodes.clone());
         ctx.observe(Obs::Listed {
             service: self.service.clone(),
-            providers: listed.iter().map(|p| p.node).collect(),
+            providers: nodes,
         });
         // Bug zoo: `rpc.ignores-removals` adds what the listing names, never removes.
         if ctx.bug(IGNORES_REMOVALS) {
@@ -319,37 +311,50 @@ impl Consumer {
         }
     }
 
-    fn on_conn_events<H: Host>(
-        &mut self,
-        ctx: &mut Ctx<'_, H>,
-        events: Events<Frame>,
-    ) -> Vec<Event> {
+    /// The connection to `peer` broke or closed: its attempts fail.
+    pub fn on_broken<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, peer: NodeId) -> Vec<Event> {
         let mut out = Vec::new();
-        for event in events {
-            match event {
-                ConnEvent::Frame {
-                    frame: Frame::Response { id, result },
-                    ..
-                } => self.on_response(ctx, id, result, &mut out),
-                ConnEvent::Broken { conn, .. } | ConnEvent::Closed { conn } => {
-                    if self.conns.get(&conn.peer) == Some(&conn) {
-                        self.conns.remove(&conn.peer);
-                    }
-                    let lost: Vec<u64> = self
-                        .attempts
-                        .iter()
-                        .filter(|(_, a)| a.provider == conn.peer)
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in lost {
-                        self.fail_attempt(ctx, id, RpcError::ConnectionBroken, &mut out);
-                    }
-                }
-                ConnEvent::Accepted { conn } => self.endpoint.abort(ctx, conn),
-                _ => {}
-            }
+        let lost: Vec<u64> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.provider == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            self.fail_attempt(ctx, id, RpcError::ConnectionBroken, &mut out);
         }
         out
+    }
+
+    /// Frames to send: (provider, attempt id, frame). The host sends them and reports
+    /// those it could not send with `unsent`.
+    pub fn take_outbox(&mut self) -> Vec<(NodeId, u64, Frame)> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Attempt `id` could not be sent (no connection to its provider).
+    pub fn unsent<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, id: u64) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.fail_attempt(ctx, id, RpcError::ConnectionBroken, &mut out);
+        out
+    }
+
+    /// Whether attempt `id` or call `call` is this consumer's (ids carry its index).
+    pub fn owns_attempt(&self, id: u64) -> bool {
+        id >> ATTEMPT_SHIFT == self.index as u64
+    }
+
+    pub fn owns_call(&self, call: CallId) -> bool {
+        (call >> CALL_SHIFT) & 0xff == self.index as u64
+    }
+
+    /// The directory this consumer's providers register in.
+    pub fn providers_dir(&self) -> String {
+        url::providers_dir(&self.service)
+    }
+
+    pub fn set_index(&mut self, index: u8) {
+        self.index = index;
     }
 
     // ---- Choosing a provider -------------------------------------------------------------
@@ -399,7 +404,7 @@ impl Consumer {
                 lb::warmup_weight(now_ms as i64 - p.timestamp_ms as i64, p.warmup_ms, p.weight)
             })
             .collect();
-        let method = self.calls[&call].request.method;
+        let method = self.calls[&call].request.method.clone();
         let index = match self.policy.balancer {
             Balancer::Random => lb::random(&weights, &mut |n| ctx.rng().random_range(0..n)),
             Balancer::RoundRobin => {
@@ -470,6 +475,25 @@ impl Consumer {
                     .collect();
                 lb::shortest_response(&estimates, &weights, &mut |n| ctx.rng().random_range(0..n))
             }
+            Balancer::NginxRoundRobin | Balancer::NginxLeastConn => {
+                let mut current: Vec<i64> = candidates
+                    .iter()
+                    .map(|p| self.nginx.get(&p.node).copied().unwrap_or(0))
+                    .collect();
+                let index = if self.policy.balancer == Balancer::NginxRoundRobin {
+                    nginx::round_robin(&weights, &mut current)
+                } else {
+                    let conns: Vec<u32> = candidates
+                        .iter()
+                        .map(|p| self.actives.get(&p.node).copied().unwrap_or(0))
+                        .collect();
+                    nginx::least_conn(&conns, &weights, &mut current)
+                };
+                for (provider, weight) in candidates.iter().zip(current) {
+                    self.nginx.insert(provider.node, weight);
+                }
+                index
+            }
         };
         candidates[index].node
     }
@@ -485,21 +509,34 @@ impl Consumer {
         events: &mut Vec<Event>,
     ) {
         self.attempt_next += 1;
-        let id = self.attempt_next;
+        let id = (self.index as u64) << ATTEMPT_SHIFT | self.attempt_next;
+        let span = SpanContext {
+            trace_id: self.calls[&call].trace_id,
+            span_id: ctx.rng().random(),
+            parent_id: self.calls[&call].request.parent.map(|p| p.span_id),
+        };
         let state = self.calls.get_mut(&call).expect("a live call");
         state.invoked.push(provider);
         state.in_flight.push(id);
         let request = state.request.clone();
+        let name = format!("{}.{}", request.service, request.method);
+        ctx.annotate(
+            spans::CLIENT_SEND,
+            spans::start_text(&span, &self.local, &name, provider),
+        );
         let frame = Frame::Request {
             id,
-            service: request.service.to_string(),
-            method: request.method.to_string(),
+            service: request.service,
+            method: request.method,
             args: request.args.clone().unwrap_or_default(),
             call,
             idempotent: request.idempotent,
+            span: Some(span),
+            token: request.token,
         };
         ctx.observe(Obs::Attempt {
             call,
+            service: self.service.clone(),
             provider,
             // Broadcast calls every provider: no balancer chose.
             balancer: match self.policy.mode {
@@ -512,24 +549,26 @@ impl Consumer {
         let attempt = Attempt {
             call,
             provider,
-            method: request.method,
+            span,
             sent_ns: ctx.monotonic_ns(),
             timer,
         };
         self.attempts.insert(id, attempt);
         *self.actives.entry(provider).or_insert(0) += 1;
-        let conn = match self.conns.get(&provider) {
-            Some(conn) => Some(*conn),
-            None => self.endpoint.open(ctx, provider).ok(),
-        };
-        let sent = conn.is_some_and(|conn| {
-            self.conns.insert(provider, conn);
-            self.endpoint.send(ctx, conn, frame).is_ok()
-        });
-        if !sent {
-            self.conns.remove(&provider);
-            self.fail_attempt(ctx, id, RpcError::ConnectionBroken, events);
-        }
+        self.outbox.push((provider, id, frame));
+        let _ = events;
+    }
+
+    /// Attempt `id`'s answer arrived.
+    pub fn on_answer<H: Host>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        id: u64,
+        result: Result<Vec<u8>, RpcError>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.on_response(ctx, id, result, &mut out);
+        out
     }
 
     fn on_response<H: Host>(
@@ -539,7 +578,7 @@ impl Consumer {
         result: Result<Vec<u8>, RpcError>,
         events: &mut Vec<Event>,
     ) {
-        let Some(attempt) = self.end_attempt(ctx, id) else {
+        let Some(attempt) = self.end_attempt(ctx, id, result.as_ref().err()) else {
             return; // Timed out already: a late answer.
         };
         if result.is_ok() {
@@ -557,13 +596,19 @@ impl Consumer {
         error: RpcError,
         events: &mut Vec<Event>,
     ) {
-        if let Some(attempt) = self.end_attempt(ctx, id) {
+        if let Some(attempt) = self.end_attempt(ctx, id, Some(&error)) {
             self.on_attempt_done(ctx, attempt.call, Err(error), events);
         }
     }
 
-    fn end_attempt<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, id: u64) -> Option<Attempt> {
+    fn end_attempt<H: Host>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        id: u64,
+        error: Option<&RpcError>,
+    ) -> Option<Attempt> {
         let attempt = self.attempts.remove(&id)?;
+        ctx.annotate(spans::CLIENT_RECEIVE, spans::end_text(&attempt.span, error));
         if let Some(timer) = attempt.timer {
             ctx.cancel_timer(timer);
         }
@@ -573,7 +618,6 @@ impl Consumer {
         if let Some(state) = self.calls.get_mut(&attempt.call) {
             state.in_flight.retain(|a| *a != id);
         }
-        let _ = attempt.method;
         Some(attempt)
     }
 
@@ -793,14 +837,12 @@ impl Consumer {
             })
             .collect();
         format!(
-            "service {} via {} / {}: providers [{}], {} calls in progress\n{}\nconnections:\n{}",
+            "service {} via {} / {}: providers [{}], {} calls in progress",
             self.service,
             self.policy.balancer.name(),
             self.policy.mode.name(),
             providers.join(", "),
             self.calls_in_progress(),
-            self.directory.describe(),
-            self.endpoint.describe()
         )
     }
 }

@@ -10,11 +10,16 @@
 //!   names (a provider the registry dropped may be in flight, never chosen again).
 //! - `rpc.round-robin`: a round-robin consumer's choices are the smooth weighted round
 //!   robin's over the providers and weights it saw, call after call.
+//! - `rpc.gateway-guards`: a call a gateway's caller made without a valid credential is
+//!   never served by anyone.
+//! - `rpc.rate-limit`: a gateway admits a caller's calls only as its token bucket allows,
+//!   replayed on the gateway's own clock readings.
 //! - `rpc.load` (a gauge): attempts per balancer and provider, calls, failures and call
 //!   latency percentiles, for the balancer comparison and the run summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::gateway::{Bucket, RateLimit};
 use super::lb::RoundRobin;
 use super::{CallId, Host, Obs};
 use crate::invariant::{EndState, Invariant};
@@ -26,6 +31,8 @@ pub const CALLS_END: &str = "rpc.calls-end";
 pub const FRESH_PROVIDERS: &str = "rpc.fresh-providers";
 pub const ROUND_ROBIN: &str = "rpc.round-robin";
 pub const LOAD: &str = "rpc.load";
+pub const GATEWAY_GUARDS: &str = "rpc.gateway-guards";
+pub const RATE_LIMIT: &str = "rpc.rate-limit";
 
 #[derive(Default)]
 pub struct AnsweredOnce {
@@ -89,12 +96,16 @@ impl<H: Host> Invariant<H> for AtMostOnce {
     }
 }
 
-/// Calls open at a consumer, by when they must have ended.
+/// Calls open at a consumer, by when they must have ended. A paused consumer's calls are
+/// not due while it is paused (it keeps their deadlines, and its application is paused
+/// with it); their due times move on by the pause when it resumes.
 #[derive(Default)]
 pub struct CallsEnd {
     open: BTreeMap<(NodeId, CallId), u64>,
     /// (due, node, call), earliest first.
     due: BTreeSet<(u64, NodeId, CallId)>,
+    /// Paused nodes, since when.
+    paused: BTreeMap<NodeId, u64>,
 }
 
 impl CallsEnd {
@@ -105,7 +116,11 @@ impl CallsEnd {
     }
 
     fn overdue(&self, now_ns: u64) -> Option<String> {
-        let (due, node, call) = self.due.first()?;
+        let (due, node, call) = self
+            .due
+            .iter()
+            .take_while(|(due, _, _)| *due < now_ns)
+            .find(|(_, node, _)| !self.paused.contains_key(node))?;
         (*due < now_ns).then(|| {
             format!(
                 "call {call:#x} of consumer {node} has not ended {} ms after its deadline",
@@ -144,6 +159,7 @@ impl<H: Host> Invariant<H> for CallsEnd {
     }
 
     fn on_crash(&mut self, node: NodeId) {
+        self.paused.remove(&node);
         let gone: Vec<(NodeId, CallId)> = self
             .open
             .keys()
@@ -156,6 +172,22 @@ impl<H: Host> Invariant<H> for CallsEnd {
         }
     }
 
+    fn on_pause(&mut self, node: NodeId, time_ns: u64) {
+        self.paused.insert(node, time_ns);
+    }
+
+    fn on_resume(&mut self, node: NodeId, time_ns: u64) {
+        let Some(since) = self.paused.remove(&node) else {
+            return;
+        };
+        let pause = time_ns.saturating_sub(since);
+        for ((n, call), due) in self.open.iter_mut().filter(|((n, _), _)| *n == node) {
+            self.due.remove(&(*due, *n, *call));
+            *due += pause;
+            self.due.insert((*due, *n, *call));
+        }
+    }
+
     fn at_end(&mut self, end: &EndState) -> Result<(), String> {
         match self.overdue(end.time_ns) {
             Some(message) => Err(format!("no progress: {message}")),
@@ -164,9 +196,11 @@ impl<H: Host> Invariant<H> for CallsEnd {
     }
 }
 
+/// The latest listing of each consumer, by node and the service it consumes (a node may
+/// consume several: the gateway, an orders provider).
 #[derive(Default)]
 pub struct FreshProviders {
-    listed: BTreeMap<NodeId, Vec<NodeId>>,
+    listed: BTreeMap<(NodeId, String), Vec<NodeId>>,
 }
 
 impl<H: Host> Invariant<H> for FreshProviders {
@@ -176,11 +210,18 @@ impl<H: Host> Invariant<H> for FreshProviders {
 
     fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
         match Wraps::<Obs>::part(obs) {
-            Some(Obs::Listed { providers, .. }) => {
-                self.listed.insert(node, providers.clone());
+            Some(Obs::Listed { service, providers }) => {
+                self.listed
+                    .insert((node, service.clone()), providers.clone());
             }
-            Some(Obs::Attempt { call, provider, .. }) => {
-                let listed = self.listed.get(&node).is_some_and(|l| l.contains(provider));
+            Some(Obs::Attempt {
+                call,
+                service,
+                provider,
+                ..
+            }) => {
+                let key = (node, service.clone());
+                let listed = self.listed.get(&key).is_some_and(|l| l.contains(provider));
                 if !listed {
                     return Err(format!(
                         "consumer {node} sent call {call:#x} to provider {provider}, which its \
@@ -194,7 +235,7 @@ impl<H: Host> Invariant<H> for FreshProviders {
     }
 
     fn on_crash(&mut self, node: NodeId) {
-        self.listed.remove(&node);
+        self.listed.retain(|(n, _), _| *n != node);
     }
 }
 
@@ -238,16 +279,120 @@ impl<H: Host> Invariant<H> for RoundRobinReplay {
     }
 }
 
+/// Remembers the traces that gateway callers started without a valid credential.
+pub struct GatewayGuards {
+    callers: BTreeSet<NodeId>,
+    accepted: BTreeSet<String>,
+    /// Trace -> the caller that started it without a valid credential.
+    refused: BTreeMap<u64, NodeId>,
+}
+
+impl GatewayGuards {
+    /// `callers` are the nodes that call through a gateway, `accepted` its credentials.
+    pub fn new(
+        callers: impl IntoIterator<Item = NodeId>,
+        accepted: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Self {
+            callers: callers.into_iter().collect(),
+            accepted: accepted.into_iter().collect(),
+            refused: BTreeMap::new(),
+        }
+    }
+}
+
+impl<H: Host> Invariant<H> for GatewayGuards {
+    fn name(&self) -> &'static str {
+        GATEWAY_GUARDS
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        match Wraps::<Obs>::part(obs) {
+            Some(Obs::Invoked {
+                trace_id,
+                root: true,
+                token,
+                ..
+            }) if self.callers.contains(&node)
+                && !token.as_ref().is_some_and(|t| self.accepted.contains(t)) =>
+            {
+                self.refused.insert(*trace_id, node);
+            }
+            Some(Obs::Served {
+                consumer, trace_id, ..
+            }) => {
+                if let Some(caller) = self.refused.get(trace_id) {
+                    return Err(format!(
+                        "node {node} served trace {trace_id:016x} (from {consumer}), which caller \
+                         {caller} started without a valid credential"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Replays each gateway's token buckets on the clock readings it reports.
+pub struct RateLimitReplay {
+    limit: RateLimit,
+    buckets: BTreeMap<(NodeId, String), Bucket>,
+}
+
+impl RateLimitReplay {
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            buckets: BTreeMap::new(),
+        }
+    }
+}
+
+impl<H: Host> Invariant<H> for RateLimitReplay {
+    fn name(&self) -> &'static str {
+        RATE_LIMIT
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        let (caller, clock_ns, admitted) = match Wraps::<Obs>::part(obs) {
+            Some(Obs::Admitted {
+                caller, clock_ns, ..
+            }) => (caller, *clock_ns, true),
+            Some(Obs::Limited { caller, clock_ns }) => (caller, *clock_ns, false),
+            _ => return Ok(()),
+        };
+        let limit = self.limit;
+        let bucket = self
+            .buckets
+            .entry((node, caller.clone()))
+            .or_insert_with(|| limit.bucket(clock_ns));
+        let allowed = limit.take(bucket, clock_ns, true);
+        if admitted && !allowed {
+            return Err(format!(
+                "gateway {node} admitted a call of {caller} beyond its rate limit ({} per second, \
+                 burst {})",
+                limit.rate_per_s, limit.burst
+            ));
+        }
+        Ok(())
+    }
+
+    fn on_crash(&mut self, node: NodeId) {
+        self.buckets.retain(|(n, _), _| *n != node);
+    }
+}
+
 /// Counts for the run summary: who served how much under which balancer, how calls
 /// failed and how long they took, per service.
 #[derive(Default)]
 pub struct Load {
     attempts: BTreeMap<(&'static str, NodeId), u64>,
     /// Open calls: service, start time, idempotent.
-    started: BTreeMap<(NodeId, CallId), (&'static str, u64, bool)>,
+    started: BTreeMap<(NodeId, CallId), (String, u64, bool)>,
     attempts_total: u64,
     failed_idempotent: u64,
-    latencies_us: BTreeMap<&'static str, Vec<u64>>,
+    latencies_us: BTreeMap<String, Vec<u64>>,
     failures: BTreeMap<&'static str, u64>,
     calls: u64,
     failed: u64,
@@ -286,7 +431,7 @@ impl<H: Host> Invariant<H> for Load {
                 ..
             }) => {
                 self.started
-                    .insert((node, *call), (service, time_ns, *idempotent));
+                    .insert((node, *call), (service.clone(), time_ns, *idempotent));
             }
             Some(Obs::Done { call, error, empty }) => {
                 self.calls += 1;
@@ -295,8 +440,10 @@ impl<H: Host> Invariant<H> for Load {
                 if let Some(error) = error {
                     self.failed += 1;
                     *self.failures.entry(error.kind()).or_insert(0) += 1;
-                    self.failed_idempotent +=
-                        started.is_some_and(|(_, _, idempotent)| idempotent) as u64;
+                    self.failed_idempotent += started
+                        .as_ref()
+                        .is_some_and(|(_, _, idempotent)| *idempotent)
+                        as u64;
                 }
                 if let Some((service, start, _)) = started {
                     let latencies = self.latencies_us.entry(service).or_default();

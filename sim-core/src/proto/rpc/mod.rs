@@ -14,9 +14,13 @@ pub mod bugs;
 pub mod cluster;
 pub mod codec;
 pub mod consumer;
+pub mod gateway;
 pub mod invariants;
 pub mod lb;
+pub mod nginx;
 pub mod provider;
+pub mod runtime;
+pub mod spans;
 pub mod spec;
 pub mod url;
 
@@ -36,6 +40,8 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
         invariants::CALLS_END,
         invariants::FRESH_PROVIDERS,
         invariants::ROUND_ROBIN,
+        invariants::GATEWAY_GUARDS,
+        invariants::RATE_LIMIT,
     ],
     gauges: &[invariants::LOAD],
     bugs: bugs::BUGS,
@@ -70,6 +76,10 @@ pub enum Frame {
         /// The consumer's call this attempt belongs to (for the provider's checkers).
         call: CallId,
         idempotent: bool,
+        /// The attempt's span: the provider serves it as the same span.
+        span: Option<spans::SpanContext>,
+        /// The caller's credential (a gateway checks it; providers ignore it).
+        token: Option<String>,
     },
     Response {
         id: u64,
@@ -101,6 +111,12 @@ pub enum RpcError {
     DeadlineExceeded,
     /// The provider's own error.
     Service(String),
+    /// A gateway refused the caller: no credential, or one it does not know.
+    Unauthenticated(String),
+    /// A gateway refused the caller: over its rate limit.
+    RateLimited,
+    /// A gateway's call to the service behind it failed (nginx's 502 or 504), of this kind.
+    Upstream(String),
 }
 
 impl RpcError {
@@ -116,6 +132,9 @@ impl RpcError {
             RpcError::Timeout => "timeout",
             RpcError::DeadlineExceeded => "deadline-exceeded",
             RpcError::Service(_) => "service",
+            RpcError::Unauthenticated(_) => "unauthenticated",
+            RpcError::RateLimited => "rate-limited",
+            RpcError::Upstream(_) => "upstream",
         }
     }
 
@@ -150,7 +169,12 @@ pub enum Obs {
     /// A consumer started call `call`; it must end by `deadline_ns` (virtual time).
     Invoked {
         call: CallId,
-        service: &'static str,
+        /// The trace the call belongs to, and whether it started it.
+        trace_id: u64,
+        root: bool,
+        /// The credential it carries (gateway callers).
+        token: Option<String>,
+        service: String,
         method: String,
         idempotent: bool,
         /// Forking or broadcast: the call is meant to reach several providers.
@@ -160,6 +184,7 @@ pub enum Obs {
     /// A consumer sent an attempt of `call` to `provider`, chosen by `balancer`.
     Attempt {
         call: CallId,
+        service: String,
         provider: NodeId,
         balancer: &'static str,
     },
@@ -185,8 +210,22 @@ pub enum Obs {
     },
     /// A provider applied a non-idempotent call's side effect.
     Applied { consumer: NodeId, call: CallId },
-    /// A provider served an attempt.
-    Served { consumer: NodeId, method: String },
+    /// A provider served an attempt, of trace `trace_id`.
+    Served {
+        consumer: NodeId,
+        method: String,
+        trace_id: u64,
+    },
+    /// A gateway refused a request of trace `trace_id` for its credential.
+    Refused { trace_id: u64, reason: String },
+    /// A gateway refused `caller`'s request for its rate limit.
+    Limited { caller: String, clock_ns: u64 },
+    /// A gateway let `caller`'s request through at `clock_ns` on its monotonic clock.
+    Admitted {
+        caller: String,
+        clock_ns: u64,
+        trace_id: u64,
+    },
 }
 
 /// A provider as the registry lists it (`url::ProviderUrl` is its text form).

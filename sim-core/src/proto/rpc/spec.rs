@@ -1,12 +1,14 @@
-//! The RPC framework as scenarios run it: `provider` and `consumer` node kinds (beside
-//! `registry.server` nodes), their parameters, the whole-scenario check, the builder and
-//! the invariants.
+//! The RPC framework as scenarios run it: `provider`, `consumer`, `orders`, `gateway`
+//! and `client` node kinds (beside `registry.server` nodes), their parameters, the
+//! whole-scenario check, the builder and the invariants.
 
-use super::apps::inventory;
-use super::apps::{ConsumerNode, ProviderNode, Shelf, Traffic};
+use super::apps::{inventory, orders};
+use super::apps::{ConsumerNode, OrdersNode, ProviderNode, Route, Shelf, Traffic};
 use super::cluster::{Balancer, Mode, Policy};
 use super::consumer::Consumer;
-use super::provider::{Provider, ProviderConfig};
+use super::gateway::{Gateway, GatewayConfig, RateLimit};
+use super::provider::{Provider, ProviderConfig, Serving};
+use super::runtime::Runtime;
 use super::{invariants, Host};
 use crate::node::Node;
 use crate::params::{count, duration, flag, list, text, ParamSpec, Params, MS};
@@ -23,6 +25,21 @@ pub const KINDS: &[KindSpec] = &[
     KindSpec {
         name: "consumer",
         doc: "calls the inventory service, finding providers in the registry",
+        components: &["rpc", "registry"],
+    },
+    KindSpec {
+        name: "orders",
+        doc: "serves the orders service by calling the inventory (nested calls)",
+        components: &["rpc", "registry"],
+    },
+    KindSpec {
+        name: "gateway",
+        doc: "authenticates, rate-limits, routes and balances callers' requests to the services",
+        components: &["rpc", "registry"],
+    },
+    KindSpec {
+        name: "client",
+        doc: "calls the orders and inventory services through the gateway, with a credential",
         components: &["rpc", "registry"],
     },
 ];
@@ -128,6 +145,36 @@ pub const PARAMS: &[ParamSpec] = &[
         4,
     ),
     count("keys", "distinct items called for", 1, 1_000_000, 20),
+    text(
+        "gateway_balancer",
+        "the gateway's server-side balancing, as nginx's: roundrobin or leastconn",
+        "roundrobin",
+        &["roundrobin", "leastconn"],
+    ),
+    list(
+        "callers",
+        "credentials the gateway accepts, as `name:token`",
+        &["alice:alice-secret", "bob:bob-secret"],
+    ),
+    list(
+        "client_tokens",
+        "the token each client presents, cycled over the clients; \"\" for none",
+        &["alice-secret", "bob-secret"],
+    ),
+    count(
+        "rate",
+        "calls per second the gateway admits per caller",
+        1,
+        1_000_000,
+        1_000,
+    ),
+    count(
+        "burst",
+        "calls a caller may make at once (its token bucket's size)",
+        1,
+        1_000_000,
+        20,
+    ),
 ];
 
 pub const fn spec<H: Host>() -> ProtocolSpec<H> {
@@ -195,6 +242,21 @@ fn check(layout: &Layout) -> Result<(), (&'static str, String)> {
             return Err(("params", format!("`{}` needs at least one entry", key.0)));
         }
     }
+    for caller in params.list("callers") {
+        if !caller
+            .split_once(':')
+            .is_some_and(|(name, token)| !name.is_empty() && !token.is_empty())
+        {
+            return Err(("params", format!("caller `{caller}` is not `name:token`")));
+        }
+    }
+    let needs_gateway = !layout.ids_of("client").is_empty();
+    if needs_gateway && layout.ids_of("gateway").is_empty() {
+        return Err((
+            "nodes",
+            "clients call through a gateway: add a node of kind \"gateway\"".to_string(),
+        ));
+    }
     if params.number("deadline") < params.number("timeout") {
         return Err((
             "params",
@@ -233,30 +295,47 @@ fn build<H: Host>(layout: &Layout) -> Part<H> {
     let conn = layout.conn;
     let providers = layout.ids_of("provider");
     let consumers = layout.ids_of("consumer");
+    let clients = layout.ids_of("client");
     let mut part = Part::default();
     let (provider_params, provider_registry) = (params.clone(), registry.clone());
     part.node("provider", move |id| -> Box<dyn Node<H>> {
         let index = providers.iter().position(|p| *p == id).unwrap_or(0);
-        let process =
-            parse_duration_ns(cycled(&provider_params, "process_times", index)).expect("checked");
-        let config = ProviderConfig {
-            service: inventory::NAME.to_string(),
-            port: 20880,
-            weight: cycled(&provider_params, "weights", index)
-                .parse()
-                .expect("checked"),
-            warmup_ms: (provider_params.number("warmup") / 1_000_000) as u32,
-            version: "1.0.0".into(),
-            group: String::new(),
-            process_ns: process as u64,
-        };
+        let config = provider_config(&provider_params, inventory::NAME, index);
         let handler = Box::new(inventory::Server(Shelf::new(1_000_000)));
-        Box::new(ProviderNode::new(Provider::new(
-            config,
-            handler,
-            provider_registry.clone(),
+        let provider = Provider::new(config, Serving::Handler(handler));
+        Box::new(ProviderNode::new(
+            Runtime::new(provider_registry.clone(), conn).with_provider(provider),
+        ))
+    });
+    let (orders_params, orders_registry) = (params.clone(), registry.clone());
+    part.node("orders", move |_id| -> Box<dyn Node<H>> {
+        let config = provider_config(&orders_params, orders::NAME, 0);
+        let serving = Serving::App {
+            services: Vec::new(),
+        };
+        let provider = Provider::new(config, serving);
+        // Orders call the inventory with the first consumer's policy.
+        let inventory =
+            Consumer::new(inventory::NAME, policy(&orders_params, 0)).with_local(orders::NAME);
+        let runtime = Runtime::new(orders_registry.clone(), conn)
+            .with_provider(provider)
+            .with_consumer(inventory);
+        Box::new(OrdersNode::new(runtime))
+    });
+    let gateway_config = gateway_config(&params);
+    let (gateway_params, gateway_registry) = (params.clone(), registry.clone());
+    part.node("gateway", move |_id| -> Box<dyn Node<H>> {
+        let config = provider_config(&gateway_params, GATEWAY, 0);
+        let serving = Serving::App {
+            services: gateway_config.routes.clone(),
+        };
+        let server = Provider::new(config, serving);
+        Box::new(Gateway::new(
+            gateway_config.clone(),
+            server,
+            gateway_registry.clone(),
             conn,
-        )))
+        ))
     });
     let traffic = Traffic {
         calls: params.number("calls") as u32,
@@ -265,21 +344,86 @@ fn build<H: Host>(layout: &Layout) -> Part<H> {
         write_every: params.number("write_every") as u32,
         keys: params.number("keys") as u32,
     };
+    let (client_params, client_registry, client_traffic) =
+        (params.clone(), registry.clone(), traffic.clone());
+    let client_ids = clients.clone();
+    part.node("client", move |id| -> Box<dyn Node<H>> {
+        let index = client_ids.iter().position(|c| *c == id).unwrap_or(0);
+        let token = cycled(&client_params, "client_tokens", index);
+        let route = Route::Gateway {
+            token: (!token.is_empty()).then(|| token.to_string()),
+        };
+        // A client reaches the gateway once: failfast, so its refusals are plain.
+        let policy = Policy {
+            mode: Mode::Failfast,
+            ..policy(&client_params, index)
+        };
+        let consumer = Consumer::new(GATEWAY, policy).with_local("client");
+        let runtime = Runtime::new(client_registry.clone(), conn).with_consumer(consumer);
+        Box::new(ConsumerNode::new(runtime, client_traffic.clone(), route))
+    });
     part.node("consumer", move |id| -> Box<dyn Node<H>> {
         let index = consumers.iter().position(|c| *c == id).unwrap_or(0);
-        let consumer = Consumer::new(
-            inventory::NAME,
-            policy(&params, index),
-            registry.clone(),
-            conn,
-        );
-        Box::new(ConsumerNode::new(consumer, traffic.clone()))
+        let consumer = Consumer::new(inventory::NAME, policy(&params, index));
+        let runtime = Runtime::new(registry.clone(), conn).with_consumer(consumer);
+        Box::new(ConsumerNode::new(runtime, traffic.clone(), Route::Direct))
     });
+    let accepted: Vec<String> = layout
+        .params
+        .list("callers")
+        .iter()
+        .filter_map(|c| c.split_once(':').map(|(_, token)| token.to_string()))
+        .collect();
     part.check(layout, invariants::AnsweredOnce::default());
     part.check(layout, invariants::AtMostOnce::default());
     part.check(layout, invariants::CallsEnd::default());
     part.check(layout, invariants::FreshProviders::default());
     part.check(layout, invariants::RoundRobinReplay::default());
+    part.check(layout, invariants::GatewayGuards::new(clients, accepted));
+    part.check(
+        layout,
+        invariants::RateLimitReplay::new(rate_limit(layout.params)),
+    );
     part.check(layout, invariants::Load::default());
     part
+}
+
+/// The service name the gateway registers under: clients find it as a provider.
+pub const GATEWAY: &str = "gateway";
+
+fn provider_config(params: &Params, service: &str, index: usize) -> ProviderConfig {
+    let process = parse_duration_ns(cycled(params, "process_times", index)).expect("checked");
+    ProviderConfig {
+        service: service.to_string(),
+        port: 20880,
+        weight: cycled(params, "weights", index).parse().expect("checked"),
+        warmup_ms: (params.number("warmup") / 1_000_000) as u32,
+        version: "1.0.0".into(),
+        group: String::new(),
+        process_ns: process as u64,
+    }
+}
+
+fn rate_limit(params: &Params) -> RateLimit {
+    RateLimit {
+        rate_per_s: params.number("rate"),
+        burst: params.number("burst"),
+    }
+}
+
+fn gateway_config(params: &Params) -> GatewayConfig {
+    GatewayConfig {
+        callers: params
+            .list("callers")
+            .iter()
+            .filter_map(|c| c.split_once(':'))
+            .map(|(name, token)| (token.to_string(), name.to_string()))
+            .collect(),
+        limit: rate_limit(params),
+        balancer: Balancer::parse_nginx(params.text("gateway_balancer")).expect("checked"),
+        routes: vec![inventory::NAME.to_string(), orders::NAME.to_string()],
+        timeout_ns: params.number("timeout"),
+        deadline_ns: params.number("deadline"),
+        retries: params.number("retries") as u32,
+    }
 }
