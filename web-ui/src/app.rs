@@ -46,6 +46,8 @@ pub enum Msg {
     SetSpeed(usize),
     SetWindow(usize),
     Select(Option<NodeId>),
+    /// Show this trace's span tree in the RPC panel.
+    SelectTrace(Option<u64>),
     /// Inject these faults at the cursor (a click on a node or a link).
     Inject(Vec<Fault>),
     /// Reload the page with this request (scenario, seed, bugs).
@@ -67,6 +69,7 @@ pub struct App {
     speed: usize,
     window: usize,
     selected: Option<NodeId>,
+    trace: Option<u64>,
     detail: Option<String>,
     notice: Option<String>,
     filter: LogFilter,
@@ -90,6 +93,7 @@ impl Component for App {
             speed: 2,
             window: 1,
             selected: None,
+            trace: None,
             detail: None,
             notice: None,
             filter: LogFilter {
@@ -134,6 +138,7 @@ impl Component for App {
             Msg::SetSpeed(index) => self.speed = index.min(SPEEDS.len() - 1),
             Msg::SetWindow(index) => self.window = index.min(WINDOWS_MS.len() - 1),
             Msg::Select(node) => self.selected = node,
+            Msg::SelectTrace(trace) => self.trace = trace,
             Msg::ShowDetail(detail) => self.detail = detail,
             Msg::FilterText(text) => self.filter.text = text,
             Msg::FilterNode(node) => self.filter.node = node,
@@ -163,6 +168,7 @@ impl Component for App {
                     filter: &self.filter,
                     pasted: &self.pasted,
                     chart: &self.chart,
+                    trace: self.trace,
                 },
                 link,
             ),

@@ -6,8 +6,9 @@ use sim_core::check::Finding;
 use sim_core::engine::NodeView;
 use sim_core::fault::Fault;
 use sim_core::node::NodeId;
+use sim_core::proto::rpc::spans::Kind;
 use sim_core::scenario::builtin_names;
-use sim_core::trace::EventKind;
+use sim_core::trace::{EventKind, TraceEvent};
 use sim_core::units::format_duration;
 use yew::html::Scope;
 use yew::prelude::*;
@@ -27,6 +28,8 @@ pub struct PageState<'a> {
     pub filter: &'a LogFilter,
     pub pasted: &'a str,
     pub chart: &'a NodeRef,
+    /// The trace whose span tree the RPC panel shows.
+    pub trace: Option<u64>,
 }
 
 /// Colours of partition sides, in the topology and the CAP chart.
@@ -91,6 +94,9 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                     <pre class="detail" data-testid="message-detail">{ detail }</pre>
                 }
             </section>
+            if let Some(panel) = views::rpc(events) {
+                { rpc_panel(&panel, events, state.trace, link) }
+            }
             <section class="panel wide">
                 <h3>{ "CAP: availability and consistency over virtual time" }</h3>
                 <canvas ref={ state.chart.clone() } data-testid="cap-chart"
@@ -466,6 +472,89 @@ fn marker_svg(marker: &views::Marker, x: f64, y_of: impl Fn(NodeId) -> f64, heig
                 <title>{ title }</title>
             </g>
         },
+    }
+}
+
+/// Per-provider load as bars, the latest calls, and the span tree of the chosen one.
+fn rpc_panel(
+    panel: &views::Rpc,
+    events: &[TraceEvent],
+    trace: Option<u64>,
+    link: &Scope<App>,
+) -> Html {
+    let most = panel
+        .load
+        .iter()
+        .map(|(_, _, served, _)| *served)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let tree = trace
+        .map(|id| views::span_tree(events, id))
+        .unwrap_or_default();
+    let start = tree.first().map_or(0, |row| row.span.start_ns);
+    let end = tree
+        .iter()
+        .filter_map(|row| row.span.end_ns)
+        .max()
+        .unwrap_or(start)
+        .max(start + 1);
+    let width = (end - start) as f64;
+    html! {
+        <section class="panel wide" data-testid="rpc-panel">
+            <h3>{ "RPC calls " }<small>{ "(requests served per node so far; pick a call for its Dapper span tree)" }</small></h3>
+            <div class="grid">
+                <div data-testid="rpc-load">
+                { for panel.load.iter().map(|(node, service, served, failed)| {
+                    let percent = *served as f64 * 100.0 / most as f64;
+                    html! {
+                        <div class="load-row">
+                            <span class="load-label">{ format!("n{node} {service}") }</span>
+                            <span class="load-bar" style={ format!("width:{percent:.1}%") }></span>
+                            <span>{ format!(" {served}") }{ if *failed > 0 { format!(" ({failed} failed)") } else { String::new() } }</span>
+                        </div>
+                    }
+                }) }
+                </div>
+                <div>
+                    <ul class="traces">
+                    { for panel.traces.iter().map(|row| {
+                        let id = row.trace_id;
+                        let pick = link.callback(move |_| Msg::SelectTrace(Some(id)));
+                        let outcome = row.outcome.clone().unwrap_or_else(|| "in flight".into());
+                        html! {
+                            <li><button data-testid="rpc-trace" onclick={ pick }
+                                class={ if trace == Some(id) { "picked" } else { "" } }>
+                                { format!("{} from n{} at {}: {outcome}, {} spans", row.name, row.caller,
+                                    format_duration(row.start_ns), row.spans) }</button></li>
+                        }
+                    }) }
+                    </ul>
+                </div>
+            </div>
+            if !tree.is_empty() {
+                <table class="span-tree" data-testid="span-tree">
+                { for tree.iter().map(|row| {
+                    let span = &row.span;
+                    let left = (span.start_ns - start) as f64 * 100.0 / width;
+                    let length = span.end_ns.map_or(100.0 - left, |end| (end - span.start_ns) as f64 * 100.0 / width);
+                    let side = match span.kind { Kind::Client => "client", Kind::Server => "server" };
+                    let outcome = span.outcome.clone().unwrap_or_else(|| "unfinished".into());
+                    let took = span.end_ns.map_or("-".to_string(), |end| format_duration(end - span.start_ns));
+                    html! {
+                        <tr data-testid="span-row">
+                            <td style={ format!("padding-left:{}em", row.depth) }>
+                                { format!("{} {} n{} ({})", if span.kind == Kind::Client { "→" } else { "⇢" },
+                                    span.name, span.node, span.local) }</td>
+                            <td>{ took }</td><td>{ outcome }</td>
+                            <td class="span-lane"><span class={ format!("span-bar {side}") }
+                                style={ format!("margin-left:{left:.1}%;width:{:.1}%", length.max(0.5)) }></span></td>
+                        </tr>
+                    }
+                }) }
+                </table>
+            }
+        </section>
     }
 }
 

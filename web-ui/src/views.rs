@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use petgraph::graphmap::UnGraphMap;
 use sim_core::engine::{MetricSample, NodeView};
 use sim_core::node::NodeId;
+use sim_core::proto::rpc::spans::{self, Kind, Span};
 use sim_core::trace::{EventKind, TraceEvent};
 
 /// Messages drawn at most in the space-time diagram (the latest ones).
@@ -382,6 +383,126 @@ fn ratio_series(
     series
 }
 
+/// Latest calls the RPC panel lists at most.
+pub const TRACES_MAX: usize = 12;
+
+/// The RPC panel: how much each provider served, and the latest calls' traces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rpc {
+    /// (node, the service it serves, requests served, of which failed), by node.
+    pub load: Vec<(NodeId, String, u64, u64)>,
+    /// The latest root calls, newest first.
+    pub traces: Vec<TraceRow>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRow {
+    pub trace_id: u64,
+    pub name: String,
+    pub caller: NodeId,
+    pub start_ns: u64,
+    /// `ok`, the failure's kind, or None while in flight.
+    pub outcome: Option<String>,
+    pub spans: usize,
+}
+
+/// One line of a span tree: a call's client side, then its server side below it, then
+/// the calls the server made, further in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TreeRow {
+    pub depth: usize,
+    pub span: Span,
+}
+
+/// The RPC panel from the trace's span annotations (`span.cs`...); None for runs
+/// without RPC calls.
+pub fn rpc(events: &[TraceEvent]) -> Option<Rpc> {
+    let spans = spans::collect(events);
+    if spans.is_empty() {
+        return None;
+    }
+    let mut load: BTreeMap<NodeId, (String, u64, u64)> = BTreeMap::new();
+    for span in spans
+        .iter()
+        .filter(|s| s.kind == Kind::Server && s.end_ns.is_some())
+    {
+        let entry = load
+            .entry(span.node)
+            .or_insert_with(|| (span.local.clone(), 0, 0));
+        entry.1 += 1;
+        entry.2 += (span.outcome.as_deref() != Some("ok")) as u64;
+    }
+    let mut per_trace: BTreeMap<u64, usize> = BTreeMap::new();
+    for span in &spans {
+        *per_trace.entry(span.trace_id).or_insert(0) += 1;
+    }
+    let traces = spans
+        .iter()
+        .rev()
+        .filter(|s| s.kind == Kind::Client && s.parent_id.is_none())
+        .take(TRACES_MAX)
+        .map(|s| TraceRow {
+            trace_id: s.trace_id,
+            name: s.name.clone(),
+            caller: s.node,
+            start_ns: s.start_ns,
+            outcome: s.outcome.clone(),
+            spans: per_trace[&s.trace_id],
+        })
+        .collect();
+    Some(Rpc {
+        load: load
+            .into_iter()
+            .map(|(node, (service, served, failed))| (node, service, served, failed))
+            .collect(),
+        traces,
+    })
+}
+
+/// The span tree of trace `trace_id`, depth first in time order.
+pub fn span_tree(events: &[TraceEvent], trace_id: u64) -> Vec<TreeRow> {
+    let spans: Vec<Span> = spans::collect(events)
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect();
+    let mut rows = Vec::new();
+    let roots: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.kind == Kind::Client && s.parent_id.is_none())
+        .collect();
+    for root in roots {
+        add_subtree(&spans, root, 0, &mut rows);
+    }
+    rows
+}
+
+/// `client` and below it its server side and the calls that server made.
+fn add_subtree(spans: &[Span], client: &Span, depth: usize, rows: &mut Vec<TreeRow>) {
+    // Bounded by the trace: a span id appears once per side.
+    if rows.len() >= spans.len() {
+        return;
+    }
+    rows.push(TreeRow {
+        depth,
+        span: client.clone(),
+    });
+    let server = spans
+        .iter()
+        .find(|s| s.kind == Kind::Server && s.span_id == client.span_id);
+    if let Some(server) = server {
+        rows.push(TreeRow {
+            depth: depth + 1,
+            span: server.clone(),
+        });
+    }
+    for child in spans
+        .iter()
+        .filter(|s| s.kind == Kind::Client && s.parent_id == Some(client.span_id))
+    {
+        add_subtree(spans, child, depth + 2, rows);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,5 +670,86 @@ mod tests {
         assert_eq!(cap.stale[0].side, 1);
         assert_eq!(cap.stale[0].points, [(50, 25.0)]);
         assert_eq!(super::cap(&[], &[], 100, 2), None);
+    }
+
+    fn annotate(time_ns: u64, node: NodeId, label: &str, detail: String) -> TraceEvent {
+        TraceEvent {
+            index: 0,
+            time_ns,
+            kind: EventKind::Annotate,
+            node,
+            peer: None,
+            msg: None,
+            timer: None,
+            reason: None,
+            cause: None,
+            label: label.into(),
+            detail,
+        }
+    }
+
+    #[test]
+    fn the_rpc_panel_counts_served_calls_and_builds_the_span_tree() {
+        use sim_core::proto::rpc::spans::{
+            end_text, start_text, SpanContext, CLIENT_RECEIVE, CLIENT_SEND, SERVER_RECEIVE,
+            SERVER_SEND,
+        };
+        let root = SpanContext {
+            trace_id: 7,
+            span_id: 1,
+            parent_id: None,
+        };
+        let nested = SpanContext {
+            trace_id: 7,
+            span_id: 2,
+            parent_id: Some(1),
+        };
+        let events = vec![
+            annotate(
+                0,
+                8,
+                CLIENT_SEND,
+                start_text(&root, "client", "orders.place", 6),
+            ),
+            annotate(
+                1,
+                6,
+                SERVER_RECEIVE,
+                start_text(&root, "orders", "orders.place", 8),
+            ),
+            annotate(
+                2,
+                6,
+                CLIENT_SEND,
+                start_text(&nested, "orders", "inventory.reserve", 3),
+            ),
+            annotate(
+                3,
+                3,
+                SERVER_RECEIVE,
+                start_text(&nested, "inventory", "inventory.reserve", 6),
+            ),
+            annotate(4, 3, SERVER_SEND, end_text(&nested, None)),
+            annotate(5, 6, CLIENT_RECEIVE, end_text(&nested, None)),
+            annotate(6, 6, SERVER_SEND, end_text(&root, None)),
+        ];
+        let panel = rpc(&events).expect("spans");
+        assert_eq!(
+            panel.load,
+            vec![
+                (3, "inventory".to_string(), 1, 0),
+                (6, "orders".to_string(), 1, 0)
+            ]
+        );
+        assert_eq!(panel.traces.len(), 1);
+        assert_eq!(
+            (panel.traces[0].spans, panel.traces[0].outcome.clone()),
+            (4, None),
+            "the root is in flight"
+        );
+        let tree = span_tree(&events, 7);
+        let shape: Vec<(usize, NodeId)> = tree.iter().map(|r| (r.depth, r.span.node)).collect();
+        assert_eq!(shape, vec![(0, 8), (1, 6), (2, 6), (3, 3)]);
+        assert!(rpc(&events[..0]).is_none());
     }
 }

@@ -52,6 +52,7 @@ fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
         every_scenario_matches_native(&browser, base)?;
         scrubbing_back_shows_the_same_moment(&browser, base)?;
         crash_click_changes_the_run(&browser, base, &shots)?;
+        rpc_calls_show_load_and_span_trees(&browser, base, &shots)?;
         Ok(())
     })();
     browser.close();
@@ -166,6 +167,53 @@ fn crash_click_changes_the_run(browser: &Browser, base: &str, shots: &Path) -> a
     }
     browser.no_console_errors("fault injection")?;
     println!("  crash click: {before} -> {after}, replayed twice from {address}");
+    Ok(())
+}
+
+/// The RPC panel of a nested chain: load per serving node, and a placed order's span tree
+/// through the gateway and the orders service down to the inventory.
+fn rpc_calls_show_load_and_span_trees(
+    browser: &Browser,
+    base: &str,
+    shots: &Path,
+) -> anyhow::Result<()> {
+    browser.open(&format!("{base}?scenario=rpc-trace-chain&seed=1"))?;
+    browser.wait_done()?;
+    let loads = browser
+        .script("return document.querySelectorAll('[data-testid=rpc-load] .load-row').length")?;
+    if loads.as_u64().unwrap_or(0) < 4 {
+        bail!("the RPC panel shows {loads} serving nodes, not the gateway, orders and two inventories");
+    }
+    let picked = browser.script(
+        "const b = [...document.querySelectorAll('[data-testid=rpc-trace]')] \
+             .find(b => b.textContent.startsWith('orders.place')); \
+         if (!b) return 'none'; b.click(); return b.textContent;",
+    )?;
+    if picked.as_str() == Some("none") {
+        bail!("the RPC panel lists no orders.place call");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let rows = browser.script(
+        "return [...document.querySelectorAll('[data-testid=span-row]')].map(r => r.textContent).join(' | ')",
+    )?;
+    let rows = rows.as_str().unwrap_or_default().to_string();
+    for hop in [
+        "orders.place n7 (client)",
+        "orders.place n6 (gateway)",
+        "orders.place n5 (orders)",
+        "inventory.reserve n5 (orders)",
+        "(inventory)",
+    ] {
+        if !rows.contains(hop) {
+            bail!("the span tree lacks `{hop}`: {rows}");
+        }
+    }
+    browser.screenshot(&shots.join("rpc-trace-chain.png"))?;
+    browser.no_console_errors("rpc panel")?;
+    println!(
+        "  rpc panel: {picked} -> {} spans",
+        rows.split(" | ").count()
+    );
     Ok(())
 }
 
