@@ -49,18 +49,21 @@ fn failover_retries_failed_reads_on_other_providers_and_never_writes() {
 }
 
 #[test]
-fn failfast_fails_the_calls_a_paused_provider_holds_with_a_timeout() {
+fn failfast_fails_the_calls_a_paused_or_crashed_provider_holds() {
     for seed in 0..SEEDS {
         let stats = run("rpc-failfast", seed).stats;
         assert!(
             stat(&stats, "rpc.failed.timeout") > 0,
             "seed {seed}: {stats:?}"
         );
+        // Every failure is the transport's, reported as such: never retried, never
+        // swallowed.
         assert_eq!(
             stat(&stats, "rpc.failed"),
-            stat(&stats, "rpc.failed.timeout"),
+            stat(&stats, "rpc.failed.timeout") + stat(&stats, "rpc.failed.connection-broken"),
             "seed {seed}: {stats:?}"
         );
+        assert_eq!(stat(&stats, "rpc.swallowed"), 0);
         assert_eq!(
             stat(&stats, "rpc.attempts"),
             stat(&stats, "rpc.calls"),
