@@ -26,9 +26,13 @@ pub fn scenario(argument: Option<&str>) -> Result<Loaded> {
     }
     let path = Path::new(argument);
     if !path.exists() {
+        let names = scenario::builtin_names();
+        if let Some(close) = sim_core::bugs::closest(argument, &names) {
+            bail!("unknown scenario `{argument}`: did you mean `{close}`? (`faultline list` shows them all)");
+        }
         bail!(
             "unknown scenario `{argument}`: not a built-in ({}) and no such file",
-            scenario::builtin_names().join(", ")
+            names.join(", ")
         );
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {argument}"))?;
@@ -77,22 +81,57 @@ pub fn bugs(names: &[String], scenario: &Scenario) -> Result<BugSet> {
     }
 }
 
-/// Writes `contents` to `path` through a temporary file and a rename, so a failure never
-/// leaves a half-written file behind.
+/// Checks, before a run, that `path` can be written: its folder exists, and it is not a
+/// folder itself. A run's findings must never be lost to an output path found bad after.
+pub fn check_output(flag: &str, path: &Path) -> Result<()> {
+    if path.file_name().is_none() || path.is_dir() {
+        bail!("{flag} {}: not a file path", path.display());
+    }
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "{flag} {}: no such folder {}",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path`. A regular file (or a new path) is written through a
+/// temporary file and a rename, so a failure never leaves a half-written file behind;
+/// anything else (a symlink, a FIFO, `/dev/stdout`) is written through, never replaced.
 pub fn write_whole(path: &Path, contents: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    let replaceable = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type().is_file(),
+        Err(_) => true,
+    };
+    if !replaceable {
+        return match std::fs::write(path, contents) {
+            // A reader that stopped reading (`--trace /dev/stdout | head`): a normal end.
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            result => result.with_context(|| format!("cannot write {}", path.display())),
+        };
+    }
     let mut temporary = path.to_path_buf();
     temporary.set_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
     std::fs::write(&temporary, contents)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| {
+        let _ = std::fs::remove_file(&temporary);
+        format!("cannot write {}", path.display())
+    })
 }
 
 /// The command that reproduces one run.
 pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet, faults: &[ScheduledFault]) -> String {
-    let mut command = format!("faultline run {argument} --seed {seed}");
+    let mut command = format!("faultline run {} --seed {seed}", shell_quote(argument));
     for bug in bugs.names() {
         command.push_str(&format!(" --bug {bug}"));
     }
@@ -100,6 +139,19 @@ pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet, faults: &[ScheduledFa
         command.push_str(&format!(" --fault {spec}"));
     }
     command
+}
+
+/// `text` as one shell word: as is when it is plain, else in single quotes.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Where the browser demo is served unless `--web-base` or `FAULTLINE_WEB_BASE` says

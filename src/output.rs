@@ -1,5 +1,6 @@
 //! Terminal output helpers: colour that honours NO_COLOR and terminals, and the panic hook
-//! that keeps a node's panic (a finding, not a crash) from spraying stderr.
+//! that keeps a node's panic (a finding, not a crash) from spraying stderr while every
+//! other panic is reported as usual, and a closed stdout ends the program quietly.
 
 use std::cell::RefCell;
 use std::io::IsTerminal;
@@ -34,14 +35,31 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Panics inside a simulated node are findings: remember where, print nothing. The
-/// engine turns the payload into a finding; `last_panic_location` adds the place.
+/// Panics inside a simulated node are findings: remember where, print nothing (the
+/// engine turns the payload into a finding; `take_panic_location` adds the place). Writing
+/// to a closed pipe (`faultline replay ... | head`) is a normal end: exit 0, quietly, as
+/// other Unix tools do. Any other panic is the program's own bug and is printed by the
+/// default hook.
 pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()));
-        LAST_PANIC.with(|last| *last.borrow_mut() = location);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if sim_core::engine::simulating() {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            LAST_PANIC.with(|last| *last.borrow_mut() = location);
+            return;
+        }
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if payload.starts_with("failed printing to std") && payload.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
     }));
 }
 

@@ -874,3 +874,127 @@ fn spans_export_as_zipkin_v2_and_link_a_nested_chain() {
         assert!(sr + sd <= cs + cd);
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["replay", "broadcast-calm"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline runs");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout); // as `| head -1` does
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_bad_output_path_is_refused_before_the_run() {
+    let output = faultline(&["run", "broadcast", "--trace", "no-such-folder/t.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--trace no-such-folder/t.jsonl: no such folder no-such-folder"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).is_empty(), "the run did not happen");
+    let dir = temp("a-folder");
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = faultline(&["run", "broadcast", "--history", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not a file path"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn outputs_write_through_a_symlink_and_name_what_they_wrote() {
+    let target = temp("history-target.jsonl");
+    let link = temp("history-link.jsonl");
+    let _ = std::fs::remove_file(&target);
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let output = faultline(&["run", "broadcast", "--history", link.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "still a link"
+    );
+    assert!(
+        std::fs::read_to_string(&target).unwrap().lines().count() > 10,
+        "written through"
+    );
+    assert!(stderr(&output).contains(&format!("wrote history to {}", link.display())));
+}
+
+#[test]
+fn replay_takes_the_scenario_as_run_does_and_exits_1_on_findings() {
+    let clean = faultline(&["replay", "ping-pong", "--seed", "1"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let flagged = faultline(&["replay", "--scenario", "ping-pong", "--seed", "1"]);
+    assert_eq!(
+        stdout(&flagged),
+        stdout(&clean),
+        "the flag form still works"
+    );
+    let failing = faultline(&[
+        "replay",
+        "ping-pong-lossy",
+        "--seed",
+        "1",
+        "--bug",
+        "ping-pong.no-retransmit",
+    ]);
+    assert_eq!(failing.status.code(), Some(1), "{}", stderr(&failing));
+}
+
+#[test]
+fn a_misspelt_scenario_gets_a_suggestion_and_paths_are_quoted() {
+    assert_bad_input(&["run", "brodcast"], "did you mean `broadcast`?");
+    let dir = temp("with space");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("my scenario.toml");
+    std::fs::write(&path, sim_core::scenario::builtin("ping-pong").unwrap()).unwrap();
+    let report = json(&faultline(&["run", path.to_str().unwrap(), "--json"]));
+    let reproduce = report["reproduce"].as_str().unwrap();
+    assert!(
+        reproduce.starts_with(&format!("faultline run '{}' --seed", path.display())),
+        "{reproduce}"
+    );
+}
+
+#[test]
+fn the_readme_tour_names_a_seed_that_fails() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|line| line.contains("# printed by swarm"))
+        .expect("the tour's reproduce line");
+    let command: Vec<&str> = line
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let output = faultline(&command);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "`{line}` must fail: {}",
+        stdout(&output)
+    );
+}

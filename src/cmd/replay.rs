@@ -17,9 +17,16 @@ const SAVED_TRACE_BYTES_MAX: u64 = 4 << 30;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A built-in scenario name or a path to a .toml file.
-    #[arg(long)]
-    scenario: String,
+    /// A built-in scenario name or a path to a .toml file (as `run` takes it).
+    #[arg(value_name = "SCENARIO", required_unless_present = "scenario_flag")]
+    scenario: Option<String>,
+    /// The same, as a flag (the form older commands printed).
+    #[arg(
+        long = "scenario",
+        value_name = "SCENARIO",
+        conflicts_with = "scenario"
+    )]
+    scenario_flag: Option<String>,
     /// The run seed [default: the scenario's own].
     #[arg(long)]
     seed: Option<u64>,
@@ -35,7 +42,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let loaded = load::scenario(Some(&args.scenario))?;
+    let loaded = load::scenario(args.scenario.as_deref().or(args.scenario_flag.as_deref()))?;
     let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
     let saved = match &args.trace {
         Some(path) => Some(read_saved(path)?),
@@ -62,7 +69,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             report.trace_hash,
             report.findings.len()
         );
-        return Ok(ExitCode::SUCCESS);
+        // As `run`: a run with findings exits 1.
+        return Ok(if report.findings.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     };
     if run.trace().truncated() && saved.len() > events.len() {
         return Err(anyhow!(
@@ -71,12 +83,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             saved.len()
         ));
     }
-    Ok(compare(
-        &saved,
-        events,
-        args.context as usize,
-        &report.trace_hash,
-    ))
+    let same = compare(&saved, events, args.context as usize, &report.trace_hash);
+    Ok(
+        if same == ExitCode::SUCCESS && !report.findings.is_empty() {
+            ExitCode::from(1)
+        } else {
+            same
+        },
+    )
 }
 
 fn compare(saved: &[TraceEvent], now: &[TraceEvent], context: usize, hash: &str) -> ExitCode {

@@ -70,21 +70,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         retain_trace: args.trace.is_some() || args.spans.is_some(),
         extra_faults: faults.clone(),
     };
+    let outputs = [
+        ("--history", &args.history),
+        ("--trace", &args.trace),
+        ("--spans", &args.spans),
+        ("--metrics", &args.metrics),
+    ];
+    for (flag, path) in outputs {
+        if let Some(path) = path {
+            load::check_output(flag, path)?;
+        }
+    }
     let mut run = loaded.scenario.build(&options);
     let mut report = run_to_end(run.as_mut());
     add_panic_location(&mut report);
-    if let Some(path) = &args.history {
-        load::write_whole(path, &json_lines(run.history())?)?;
-    }
-    if let Some(path) = &args.trace {
-        write_trace(path, run.as_ref())?;
-    }
-    if let Some(path) = &args.spans {
-        write_spans(path, run.as_ref())?;
-    }
-    if let Some(path) = &args.metrics {
-        load::write_whole(path, &json_lines(run.metrics())?)?;
-    }
     let reproduce = load::reproduce(&loaded.argument, report.seed, &bugs, &faults);
     let base = load::web_base(args.web_base.as_deref());
     let first_event = report.findings.first().map(|finding| finding.event);
@@ -96,6 +95,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &faults,
         first_event,
     );
+    // The findings first: an output that fails to write must not hide them.
     if args.json {
         let json = JsonReport {
             report: &report,
@@ -108,11 +108,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
         print_summary(&report, &reproduce, web_url.as_deref());
         print_metrics(run.metrics());
     }
+    if let Some(path) = &args.history {
+        load::write_whole(path, &json_lines(run.history())?)?;
+        wrote("history", path);
+    }
+    if let Some(path) = &args.trace {
+        write_trace(path, run.as_ref())?;
+        wrote("trace", path);
+    }
+    if let Some(path) = &args.spans {
+        write_spans(path, run.as_ref())?;
+        wrote("spans", path);
+    }
+    if let Some(path) = &args.metrics {
+        load::write_whole(path, &json_lines(run.metrics())?)?;
+        wrote("metrics", path);
+    }
     Ok(if report.findings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Names a file written, on stderr (stdout may be a JSON report).
+fn wrote(what: &str, path: &std::path::Path) {
+    eprintln!("wrote {what} to {}", path.display());
 }
 
 pub fn add_panic_location(report: &mut RunReport) {

@@ -248,9 +248,21 @@ pub trait Run {
     }
 }
 
+thread_local! {
+    static SIMULATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside `run_to_end`, where a panic is a node's (a finding)
+/// rather than the program's: a binary's panic hook stays quiet only then.
+pub fn simulating() -> bool {
+    SIMULATING.with(|flag| flag.get())
+}
+
 /// Runs to the end; a panic inside a node becomes a finding rather than a crash.
 pub fn run_to_end(run: &mut dyn Run) -> RunReport {
+    let outer = SIMULATING.with(|flag| flag.replace(true));
     let result = catch_unwind(AssertUnwindSafe(|| while run.step() {}));
+    SIMULATING.with(|flag| flag.set(outer));
     if let Err(payload) = result {
         let message = if let Some(text) = payload.downcast_ref::<&str>() {
             (*text).to_string()
