@@ -998,3 +998,63 @@ fn the_readme_tour_names_a_seed_that_fails() {
         stdout(&output)
     );
 }
+
+#[test]
+fn check_says_when_a_file_is_not_a_history() {
+    let empty = temp("empty-history.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    assert_bad_input(
+        &["check", "--model", "register", empty.to_str().unwrap()],
+        "empty-history.jsonl:1:1: empty history: no operations",
+    );
+    let trace = temp("a-trace.jsonl");
+    let output = faultline(&["run", "broadcast-calm", "--trace", trace.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let output = faultline(&["check", "--model", "kv", trace.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains("this is a trace (`faultline run --trace`), not a history"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "said once: {text}");
+    // A file of many bad lines: the list stops, and says so.
+    let bad = temp("bad-history.jsonl");
+    std::fs::write(&bad, "{\"process\": -1}\n".repeat(500)).unwrap();
+    let output = faultline(&["check", "--model", "kv", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("stopped after 100 problems"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn swarm_stops_early_at_max_findings_and_says_so() {
+    let report = json(&faultline(&[
+        "swarm",
+        "ping-pong-lossy",
+        "--seeds",
+        "100000",
+        "--bug",
+        "ping-pong.no-retransmit",
+        "--max-findings",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(report["stopped_early"], true);
+    let seeds = report["seeds"].as_u64().unwrap();
+    assert!(seeds < 1_000, "stopped after a small chunk: {seeds}");
+    assert!(report["failing_seeds"].as_u64().unwrap() >= 3);
+    // Without the cap the report has no such field: the contract is unchanged.
+    let full = json(&faultline(&[
+        "swarm",
+        "ping-pong",
+        "--seeds",
+        "10",
+        "--json",
+    ]));
+    assert!(full.get("stopped_early").is_none());
+    assert_eq!(full["seeds"], 10);
+}

@@ -48,6 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         events: 0,
         findings: Vec::new(),
         findings_truncated: false,
+        stopped_early: false,
     };
     for (_, shard) in shards {
         merged.seeds += shard.seeds;
@@ -55,6 +56,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         merged.seeds_per_sec += shard.seeds_per_sec;
         merged.events += shard.events;
         merged.findings_truncated |= shard.findings_truncated;
+        merged.stopped_early |= shard.stopped_early;
         merged.findings.extend(shard.findings);
     }
     merged.findings.sort_by_key(|f| f.seed);

@@ -1,6 +1,8 @@
 //! `faultline swarm`: many seeds of one scenario on all cores. A panic in one seed is that
 //! seed's finding; the swarm goes on. `--shard I/N` runs one of N disjoint slices of the
-//! seed range, so a batch scheduler can spread a swarm over machines.
+//! seed range, so a batch scheduler can spread a swarm over machines. Seeds are run in
+//! chunks, never collected up front, so memory stays bounded whatever `--seeds` says;
+//! `--max-findings N` stops after the chunk in which the Nth failing seed turned up.
 
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -21,6 +23,8 @@ const SEEDS_MAX: u64 = 100_000_000;
 /// Findings listed in a report; the count of failing seeds is always exact.
 const FINDINGS_LISTED_MAX: usize = 10_000;
 const FINDINGS_PRINTED_MAX: usize = 20;
+/// Seeds run together; what a swarm holds at once is bounded by this.
+const CHUNK: u64 = 4_096;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Shard {
@@ -66,6 +70,9 @@ pub struct Args {
     /// [default: $FAULTLINE_WEB_BASE or http://127.0.0.1:8080/].
     #[arg(long, value_name = "URL")]
     web_base: Option<String>,
+    /// Stop once this many seeds have failed (after the chunk of seeds running then).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_findings: Option<u64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -99,6 +106,9 @@ pub(crate) struct Report {
     pub(crate) events: u64,
     pub(crate) findings: Vec<SeedFinding>,
     pub(crate) findings_truncated: bool,
+    /// `--max-findings` stopped the swarm before its last seed: `seeds` were run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) stopped_early: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -113,64 +123,89 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .expect("clap requires --seeds without a subcommand");
     let loaded = load::scenario(Some(&scenario))?;
     let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
-    let Some(end) = args.start.checked_add(seed_count) else {
+    if args.start.checked_add(seed_count).is_none() {
         bail!(
             "--start {} plus --seeds {} overflows the seed range",
             args.start,
             seed_count
         );
-    };
+    }
     let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let seeds: Vec<u64> = (args.start..end)
-        .filter(|s| (s - args.start) % shard.count == shard.index)
-        .collect();
-    let progress = progress_bar(seeds.len() as u64, args.json);
+    // This shard's seeds are start + index + k * count, for k in 0..in_shard.
+    let in_shard = seed_count.saturating_sub(shard.index).div_ceil(shard.count);
+    let progress = progress_bar(in_shard, args.json);
     let started = Instant::now();
-    let results: Vec<(u64, u64, Vec<Finding>)> = seeds
-        .par_iter()
-        .map(|&seed| {
-            let options = RunOptions {
-                seed: Some(seed),
-                bugs: bugs.clone(),
-                ..Default::default()
-            };
-            let mut run = loaded.scenario.build(&options);
-            let mut report = run_to_end(run.as_mut());
-            super::run::add_panic_location(&mut report);
-            progress.inc(1);
-            (seed, report.events, report.findings)
-        })
-        .collect();
-    progress.finish_and_clear();
-    let wall_s = started.elapsed().as_secs_f64();
+    let base = load::web_base(args.web_base.as_deref());
     let mut report = Report {
         scenario: loaded.scenario.name.clone(),
         start: args.start,
-        seeds: seeds.len() as u64,
-        failing_seeds: results.iter().filter(|(_, _, f)| !f.is_empty()).count() as u64,
-        seeds_per_sec: seeds.len() as f64 / wall_s.max(1e-9),
-        events: results.iter().map(|(_, events, _)| events).sum(),
+        seeds: 0,
+        failing_seeds: 0,
+        seeds_per_sec: 0.0,
+        events: 0,
         findings: Vec::new(),
         findings_truncated: false,
+        stopped_early: false,
     };
-    let base = load::web_base(args.web_base.as_deref());
-    for (seed, _, findings) in results {
-        for finding in findings {
-            if report.findings.len() >= FINDINGS_LISTED_MAX {
-                report.findings_truncated = true;
-                break;
+    // Small chunks when stopping early is asked for, so few seeds run past the Nth.
+    let chunk_size = if args.max_findings.is_some() {
+        64
+    } else {
+        CHUNK
+    };
+    let mut k = 0;
+    while k < in_shard {
+        let chunk: Vec<u64> = (k..in_shard.min(k + chunk_size))
+            .map(|k| args.start + shard.index + k * shard.count)
+            .collect();
+        k += chunk.len() as u64;
+        let results: Vec<(u64, u64, Vec<Finding>)> = chunk
+            .par_iter()
+            .map(|&seed| {
+                let options = RunOptions {
+                    seed: Some(seed),
+                    bugs: bugs.clone(),
+                    ..Default::default()
+                };
+                let mut run = loaded.scenario.build(&options);
+                let mut report = run_to_end(run.as_mut());
+                super::run::add_panic_location(&mut report);
+                progress.inc(1);
+                (seed, report.events, report.findings)
+            })
+            .collect();
+        report.seeds += chunk.len() as u64;
+        for (seed, events, findings) in results {
+            report.events += events;
+            report.failing_seeds += !findings.is_empty() as u64;
+            for finding in findings {
+                if report.findings.len() >= FINDINGS_LISTED_MAX {
+                    report.findings_truncated = true;
+                    break;
+                }
+                let reproduce = load::reproduce(&loaded.argument, seed, &bugs, &[]);
+                let event = Some(finding.event);
+                let web_url = load::web_url(&base, &loaded.argument, seed, &bugs, &[], event);
+                report.findings.push(SeedFinding {
+                    seed,
+                    finding,
+                    reproduce,
+                    web_url,
+                });
             }
-            let reproduce = load::reproduce(&loaded.argument, seed, &bugs, &[]);
-            let event = Some(finding.event);
-            let web_url = load::web_url(&base, &loaded.argument, seed, &bugs, &[], event);
-            report.findings.push(SeedFinding {
-                seed,
-                finding,
-                reproduce,
-                web_url,
-            });
+        }
+        if args
+            .max_findings
+            .is_some_and(|max| report.failing_seeds >= max)
+            && k < in_shard
+        {
+            report.stopped_early = true;
+            break;
         }
     }
+    progress.finish_and_clear();
+    let wall_s = started.elapsed().as_secs_f64();
+    report.seeds_per_sec = report.seeds as f64 / wall_s.max(1e-9);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -205,6 +240,9 @@ pub(crate) fn print_report(report: &Report, wall_s: f64) {
         report.seeds_per_sec,
         report.events
     );
+    if report.stopped_early {
+        println!("stopped early (--max-findings): {} seeds run", report.seeds);
+    }
     if report.failing_seeds == 0 {
         println!("{}", paint(GREEN, "no findings in any seed"));
         return;

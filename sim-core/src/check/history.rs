@@ -36,8 +36,39 @@ pub struct HistoryError {
     pub message: String,
 }
 
+/// Problems reported for one history at most; a last one says the list stopped.
+pub const HISTORY_ERRORS_MAX: usize = 100;
+
 /// Parses a whole history; on problems, returns them all (up to a bound).
 pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
+    // The wrong kind of file says so once, rather than one error per line.
+    let first = text
+        .lines()
+        .enumerate()
+        .find(|(_, line)| !line.trim().is_empty());
+    let Some((first_index, first_line)) = first else {
+        return Err(vec![error(
+            1,
+            1,
+            "empty history: no operations (one JSON object per line, an invoke and its \
+             completion per operation)"
+                .to_string(),
+        )]);
+    };
+    if let Ok(Value::Object(object)) = serde_json::from_str::<Value>(first_line) {
+        let trace_like = ["index", "time_ns", "kind", "node"]
+            .iter()
+            .all(|k| object.contains_key(*k));
+        if trace_like && !object.contains_key("process") {
+            return Err(vec![error(
+                first_index as u32 + 1,
+                1,
+                "this is a trace (`faultline run --trace`), not a history: write the history \
+                 with `--history FILE`"
+                    .to_string(),
+            )]);
+        }
+    }
     let mut errors = Vec::new();
     let mut events = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -56,7 +87,12 @@ pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
             Ok(event) => events.push((index as u32 + 1, event)),
             Err((column, message)) => errors.push(error(index as u32 + 1, column, message)),
         }
-        if errors.len() >= 100 {
+        if errors.len() >= HISTORY_ERRORS_MAX {
+            errors.push(error(
+                index as u32 + 1,
+                1,
+                format!("stopped after {HISTORY_ERRORS_MAX} problems; fix these first"),
+            ));
             break;
         }
     }
