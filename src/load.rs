@@ -141,6 +141,26 @@ pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet, faults: &[ScheduledFa
     command
 }
 
+/// The command that prints the event log around event `event` of one run (`replay`
+/// replays no injected faults: None for a run with `--fault`).
+pub fn replay_around(
+    argument: &str,
+    seed: u64,
+    bugs: &BugSet,
+    faults: &[ScheduledFault],
+    event: u64,
+) -> Option<String> {
+    if faults.iter().any(|f| f.spec().is_some()) {
+        return None;
+    }
+    let mut command = format!("faultline replay {} --seed {seed}", shell_quote(argument));
+    for bug in bugs.names() {
+        command.push_str(&format!(" --bug {bug}"));
+    }
+    command.push_str(&format!(" --around {event}"));
+    Some(command)
+}
+
 /// `text` as one shell word: as is when it is plain, else in single quotes.
 pub fn shell_quote(text: &str) -> String {
     let plain = !text.is_empty()

@@ -218,7 +218,10 @@ fn replay_without_a_trace_prints_the_event_log() {
     let output = faultline(&["replay", "--scenario", "ping-pong", "--seed", "2"]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    assert!(text.starts_with("#0 "), "{text}");
+    assert!(
+        text.starts_with("nodes: n0 ping-pong.client, n1 ping-pong.server\n#0 "),
+        "{text}"
+    );
     assert!(text.contains("send") && text.contains("Ping(0)"), "{text}");
     let last = text.lines().last().unwrap();
     let hash =
@@ -1057,4 +1060,58 @@ fn swarm_stops_early_at_max_findings_and_says_so() {
     ]));
     assert!(full.get("stopped_early").is_none());
     assert_eq!(full["seeds"], 10);
+}
+
+#[test]
+fn replay_filters_the_log_and_findings_name_the_command_that_reads_them() {
+    let run = stdout(&faultline(&[
+        "run",
+        "ping-pong-lossy",
+        "--seed",
+        "1",
+        "--bug",
+        "ping-pong.no-retransmit",
+    ]));
+    let read = run
+        .lines()
+        .find_map(|line| line.strip_prefix("read it: "))
+        .expect("a `read it:` line");
+    let command: Vec<&str> = read.split_whitespace().skip(1).collect();
+    let log = stdout(&faultline(&command));
+    assert!(log.starts_with("nodes: n0 ping-pong.client"), "{log}");
+    let events: Vec<&str> = log.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(events.iter().any(|l| l.contains("finding")), "{log}");
+    assert!(
+        events.len() <= 21,
+        "at most --context 10 either side: {}",
+        events.len()
+    );
+    let sends = stdout(&faultline(&[
+        "replay",
+        "registry-basic",
+        "--node",
+        "4",
+        "--kind",
+        "send",
+        "--from",
+        "1s",
+        "--to",
+        "1.1s",
+    ]));
+    let lines: Vec<&str> = sends.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        assert!(
+            line.contains(" send ") && (line.contains("n4") || line.contains("-> 4")),
+            "{line}"
+        );
+    }
+    assert_bad_input(
+        &["replay", "registry-basic", "--kind", "sendd"],
+        "--kind sendd: not an event kind",
+    );
+    assert_bad_input(
+        &["replay", "registry-basic", "--from", "soon"],
+        "--from soon",
+    );
 }

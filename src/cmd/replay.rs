@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use sim_core::engine::run_to_end;
 use sim_core::scenario::RunOptions;
-use sim_core::trace::TraceEvent;
+use sim_core::trace::{EventKind, TraceEvent};
+use sim_core::units::parse_duration_ns;
 
 use crate::load;
 use crate::output::{paint, BOLD, DIM, GREEN, RED};
@@ -36,14 +37,88 @@ pub struct Args {
     /// A trace saved by `faultline run --trace`: verify the run still matches it.
     #[arg(long, value_name = "SAVED.jsonl")]
     trace: Option<PathBuf>,
-    /// How many events before a difference to show.
+    /// How many events before a difference (or around `--around`) to show.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     context: u32,
+    /// Show only the events around event K (`--context` either side), as findings name it.
+    #[arg(long, value_name = "K")]
+    around: Option<u64>,
+    /// Show only events of this node (as sender, receiver or actor); repeatable.
+    #[arg(long = "node", value_name = "N")]
+    nodes: Vec<u32>,
+    /// Show only events of this kind (send, deliver, drop, timer, crash, annotate...);
+    /// repeatable.
+    #[arg(long = "kind", value_name = "KIND")]
+    kinds: Vec<String>,
+    /// Show only events from this virtual time on (e.g. 1.5s).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Show only events up to this virtual time.
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+}
+
+/// Which events of the log to print.
+struct Filter {
+    around: Option<(u64, u64)>,
+    nodes: Vec<u32>,
+    kinds: Vec<EventKind>,
+    from_ns: u64,
+    to_ns: u64,
+}
+
+impl Filter {
+    fn new(args: &Args) -> Result<Filter> {
+        let mut kinds = Vec::new();
+        for name in &args.kinds {
+            let Some(kind) = EventKind::ALL.into_iter().find(|k| k.as_str() == name) else {
+                let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                bail!(
+                    "--kind {name}: not an event kind; expected one of: {}",
+                    names.join(", ")
+                );
+            };
+            kinds.push(kind);
+        }
+        let time = |flag: &str, text: &Option<String>, default: u64| -> Result<u64> {
+            match text {
+                None => Ok(default),
+                Some(text) => {
+                    let ns = parse_duration_ns(text).map_err(|e| anyhow!("{flag} {text}: {e}"))?;
+                    u64::try_from(ns)
+                        .map_err(|_| anyhow!("{flag} {text}: a time in the run is not negative"))
+                }
+            }
+        };
+        let context = args.context as u64;
+        Ok(Filter {
+            around: args
+                .around
+                .map(|k| (k.saturating_sub(context), k.saturating_add(context))),
+            nodes: args.nodes.clone(),
+            kinds,
+            from_ns: time("--from", &args.from, 0)?,
+            to_ns: time("--to", &args.to, u64::MAX)?,
+        })
+    }
+
+    fn shows(&self, event: &TraceEvent) -> bool {
+        let around = self
+            .around
+            .is_none_or(|(low, high)| (low..=high).contains(&event.index));
+        let node = self.nodes.is_empty()
+            || self.nodes.contains(&event.node)
+            || event.peer.is_some_and(|peer| self.nodes.contains(&peer));
+        let kind = self.kinds.is_empty() || self.kinds.contains(&event.kind);
+        let time = (self.from_ns..=self.to_ns).contains(&event.time_ns);
+        around && node && kind && time
+    }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let loaded = load::scenario(args.scenario.as_deref().or(args.scenario_flag.as_deref()))?;
     let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
+    let filter = Filter::new(&args)?;
     let saved = match &args.trace {
         Some(path) => Some(read_saved(path)?),
         None => None,
@@ -58,7 +133,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report = run_to_end(run.as_mut());
     let events = run.trace().retained();
     let Some(saved) = saved else {
-        for event in events {
+        // Who is who, once, so the log's `n3` can be read.
+        let kinds = loaded.scenario.qualified_kinds();
+        let legend: Vec<String> = kinds
+            .iter()
+            .enumerate()
+            .map(|(id, kind)| format!("n{id} {kind}"))
+            .collect();
+        println!("{}", paint(DIM, &format!("nodes: {}", legend.join(", "))));
+        for event in events.iter().filter(|e| filter.shows(e)) {
             println!("{}", event.render());
         }
         println!(

@@ -105,7 +105,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         println!("{}", serde_json::to_string(&json)?);
     } else {
-        print_summary(&report, &reproduce, web_url.as_deref());
+        let log = first_event.and_then(|event| {
+            load::replay_around(&loaded.argument, report.seed, &bugs, &faults, event)
+        });
+        print_summary(&report, &reproduce, log.as_deref(), web_url.as_deref());
         print_metrics(run.metrics());
     }
     if let Some(path) = &args.history {
@@ -199,7 +202,7 @@ fn print_metrics(samples: &[sim_core::engine::MetricSample]) {
     }
 }
 
-fn print_summary(report: &RunReport, reproduce: &str, web_url: Option<&str>) {
+fn print_summary(report: &RunReport, reproduce: &str, log: Option<&str>, web_url: Option<&str>) {
     println!(
         "{} seed {}: {} events, {} virtual, trace hash {}",
         paint(BOLD, &report.scenario),
@@ -226,6 +229,9 @@ fn print_summary(report: &RunReport, reproduce: &str, web_url: Option<&str>) {
         );
     }
     println!("reproduce: {reproduce}");
+    if let Some(log) = log {
+        println!("read it: {log}");
+    }
     if let Some(url) = web_url {
         println!("watch it: {url}");
     }

@@ -265,12 +265,15 @@ pub(crate) fn print_report(report: &Report, wall_s: f64) {
     }
     for item in report.findings.iter().take(FINDINGS_PRINTED_MAX) {
         println!(
-            "seed {}: {} at {}: {}\n    reproduce: {}",
+            "seed {}: {} at {}: {}\n    reproduce: {}\n    read it: {}",
             item.seed,
             paint(BOLD, &item.finding.invariant),
             crate::output::seconds(item.finding.time_ns),
             item.finding.message,
+            item.reproduce,
             item.reproduce
+                .replacen("faultline run", "faultline replay", 1)
+                + &format!(" --around {}", item.finding.event)
         );
         if let Some(url) = &item.web_url {
             println!("    watch it: {url}");
