@@ -258,3 +258,71 @@ fn a_nested_chain_answers_every_call_and_reports_latency_per_service() {
         }
     }
 }
+
+#[test]
+fn a_write_repeated_through_the_gateway_is_caught_at_the_orders_service() {
+    let text = include_str!("testdata/rpc-chain-retry.toml");
+    let scenario = parse("rpc-chain-retry.toml", text).unwrap();
+    let mut bugs = sim_core::bugs::BugSet::default();
+    sim_core::catalogue::enable_bug(&mut bugs, "rpc.failover-retries-writes").unwrap();
+    for seed in 0..SEEDS {
+        let quiet = run_to_end(
+            scenario
+                .build(&RunOptions {
+                    seed: Some(seed),
+                    ..Default::default()
+                })
+                .as_mut(),
+        );
+        assert!(
+            quiet.findings.is_empty(),
+            "seed {seed}: {:?}",
+            quiet.findings
+        );
+        let options = RunOptions {
+            seed: Some(seed),
+            bugs: bugs.clone(),
+            ..Default::default()
+        };
+        let caught = run_to_end(scenario.build(&options).as_mut());
+        assert!(
+            caught
+                .findings
+                .iter()
+                .any(|f| f.invariant == "rpc.at-most-once"),
+            "seed {seed}: {:?}",
+            caught.findings
+        );
+    }
+}
+
+#[test]
+fn failback_never_retries_a_call_its_deadline_answered() {
+    let text = include_str!("testdata/rpc-failback-deadline.toml");
+    let scenario = parse("rpc-failback-deadline.toml", text).unwrap();
+    for seed in 0..SEEDS {
+        let report = run_to_end(
+            scenario
+                .build(&RunOptions {
+                    seed: Some(seed),
+                    ..Default::default()
+                })
+                .as_mut(),
+        );
+        assert!(
+            report.findings.is_empty(),
+            "seed {seed}: {:?}",
+            report.findings
+        );
+        assert!(
+            stat(&report.stats, "rpc.failed.deadline-exceeded") > 0,
+            "seed {seed}: {:?}",
+            report.stats
+        );
+        assert_eq!(
+            stat(&report.stats, "rpc.attempts"),
+            stat(&report.stats, "rpc.calls"),
+            "no retries"
+        );
+    }
+}

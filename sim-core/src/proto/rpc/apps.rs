@@ -242,8 +242,9 @@ impl<H: Host> Node<H> for ConsumerNode {
 /// Its runtime holds the orders provider and one consumer, of the inventory.
 pub struct OrdersNode {
     runtime: Runtime,
-    /// Inventory calls in progress -> the order request they serve.
-    waiting: BTreeMap<CallId, u64>,
+    /// Inventory calls in progress -> the order request they serve, and whether it is a
+    /// write (`place`).
+    waiting: BTreeMap<CallId, (u64, bool)>,
 }
 
 impl OrdersNode {
@@ -259,9 +260,14 @@ impl OrdersNode {
             match output {
                 Output::Incoming(request) => self.on_request(ctx, request),
                 Output::Done { call, result, .. } => {
-                    let Some(work) = self.waiting.remove(&call) else {
+                    let Some((work, write)) = self.waiting.remove(&call) else {
                         continue;
                     };
+                    // A placed order is the orders service's own side effect: a `place`
+                    // repeated by its callers shows as two (`rpc.at-most-once`).
+                    let placed = write
+                        && matches!(&result, Ok(Answer::Value(bytes))
+                            if matches!(codec::decode::<Result<u32, String>>(bytes), Ok(Ok(_))));
                     // `place` answers what `reserve` answered and `status` what `stock`
                     // did: the same types, so the bytes pass through.
                     let answer = match result {
@@ -273,7 +279,11 @@ impl OrdersNode {
                             Err(RpcError::Service(format!("inventory: {}", error.kind())))
                         }
                     };
-                    self.runtime.respond(ctx, work, answer);
+                    if placed {
+                        self.runtime.respond_applied(ctx, work, answer);
+                    } else {
+                        self.runtime.respond(ctx, work, answer);
+                    }
                 }
             }
         }
@@ -290,7 +300,8 @@ impl OrdersNode {
         match call {
             Ok(call) => {
                 let (id, outputs) = self.runtime.invoke(ctx, 0, call.within(request.span));
-                self.waiting.insert(id, request.work);
+                self.waiting
+                    .insert(id, (request.work, request.method == "place"));
                 self.on_outputs(ctx, outputs);
             }
             Err(error) => self.runtime.respond(ctx, request.work, Err(error)),

@@ -70,6 +70,9 @@ struct CallState {
     /// Failback: background retries left, and whether one is pending.
     failback_left: u32,
     failback_timer: Option<TimerId>,
+    /// Failback answered this call empty and retries it in the background (a call
+    /// answered any other way, say by its deadline, is never retried).
+    failing_back: bool,
 }
 
 /// A provider's response-time window (shortest response).
@@ -194,6 +197,7 @@ impl Consumer {
             last_value: None,
             failback_left: self.policy.retries,
             failback_timer: None,
+            failing_back: false,
         };
         let mut events = Vec::new();
         let refused = match &state.request.args {
@@ -284,6 +288,10 @@ impl Consumer {
         let nodes: Vec<NodeId> = listed.iter().map(|p| p.node).collect();
         if self.listed.as_ref() == Some(&nodes) && self.providers == listed {
             return;
+        }
+        if self.listed.as_ref() != Some(&nodes) {
+            // nginx starts its weights afresh when the upstream list changes (a reload).
+            self.nginx.clear();
         }
         self.listed = Some(nodes.clone());
         ctx.observe(Obs::Listed {
@@ -640,9 +648,7 @@ impl Consumer {
             {
                 // Bug zoo: `rpc.forking-answers-each` answers every fork that succeeds.
                 self.answer(ctx, call, result.map(Answer::Value), events);
-            } else if self.policy.mode == Mode::Failback
-                && result.as_ref().is_err_and(RpcError::is_transport)
-            {
+            } else if state.failing_back && result.as_ref().is_err_and(RpcError::is_transport) {
                 self.arm_failback(ctx, call);
             }
             self.forget_if_done(call);
@@ -695,6 +701,7 @@ impl Consumer {
                         Mode::Failback if error.is_transport() => {
                             // Armed first: an answered call with nothing pending is forgotten.
                             if self.policy.fails_back(idempotent) {
+                                state.failing_back = true;
                                 self.arm_failback(ctx, call);
                             }
                             self.finish(ctx, call, Ok(Answer::Empty), events);
@@ -802,6 +809,8 @@ impl Consumer {
     ) {
         let state = self.calls.get_mut(&call).expect("a live call");
         state.answered = true;
+        // A broadcast answered early (its deadline) calls no one else.
+        state.queue.clear();
         if let Some(timer) = state.deadline.take() {
             ctx.cancel_timer(timer);
         }

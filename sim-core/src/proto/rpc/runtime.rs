@@ -161,6 +161,19 @@ impl Runtime {
         }
     }
 
+    /// Answers request `work` whose side effect the application applied (a write that is
+    /// not idempotent), for `rpc.at-most-once`.
+    pub fn respond_applied<H: Host>(
+        &mut self,
+        ctx: &mut Ctx<'_, H>,
+        work: u64,
+        result: Result<Vec<u8>, RpcError>,
+    ) {
+        if let Some(provider) = &mut self.provider {
+            provider.respond_applied(ctx, &mut self.wire, work, result, true);
+        }
+    }
+
     /// Turns request `work` away unserved (a gateway's refusal).
     pub fn refuse<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, work: u64, error: RpcError) {
         if let Some(provider) = &mut self.provider {

@@ -237,6 +237,7 @@ fn check(layout: &Layout) -> Result<(), (&'static str, String)> {
         ("clusters", params.list("clusters")),
         ("weights", params.list("weights")),
         ("process_times", params.list("process_times")),
+        ("client_tokens", params.list("client_tokens")),
     ] {
         if key.1.is_empty() {
             return Err(("params", format!("`{}` needs at least one entry", key.0)));
