@@ -1115,3 +1115,42 @@ fn replay_filters_the_log_and_findings_name_the_command_that_reads_them() {
         "--from soon",
     );
 }
+
+#[test]
+fn the_contracts_document_every_command_and_flag() {
+    let contracts =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONTRACTS.md")).unwrap();
+    let help = stdout(&faultline(&["--help"]));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 7, "{commands:?}");
+    for command in commands {
+        assert!(
+            contracts.contains(&format!("`faultline {command}")),
+            "`faultline {command}` is not in docs/CONTRACTS.md"
+        );
+        let help = stdout(&faultline(&[command, "--help"]));
+        for flag in help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+        {
+            let end = flag
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .unwrap_or(flag.len());
+            let flag = &flag[..end];
+            if flag == "--help" || flag == "--version" {
+                continue;
+            }
+            assert!(
+                contracts.contains(flag),
+                "`faultline {command} {flag}` is not in docs/CONTRACTS.md"
+            );
+        }
+    }
+}
