@@ -12,6 +12,15 @@ use sim_core::scenario::{self, Scenario};
 pub struct Loaded {
     pub scenario: Scenario,
     pub argument: String,
+    /// The scenario text's faultline-hash64, in hex: two runs of "the same scenario"
+    /// agree on it only if the file did not change in between.
+    pub text_hash: String,
+}
+
+fn text_hash(text: &str) -> String {
+    let mut hash = sim_core::hash::Hash64::default();
+    hash.bytes(text.as_bytes());
+    format!("{:016x}", hash.finish())
 }
 
 pub fn scenario(argument: Option<&str>) -> Result<Loaded> {
@@ -22,6 +31,7 @@ pub fn scenario(argument: Option<&str>) -> Result<Loaded> {
         return Ok(Loaded {
             scenario,
             argument: argument.to_string(),
+            text_hash: text_hash(text),
         });
     }
     let path = Path::new(argument);
@@ -45,6 +55,7 @@ pub fn scenario(argument: Option<&str>) -> Result<Loaded> {
     Ok(Loaded {
         scenario,
         argument: argument.to_string(),
+        text_hash: text_hash(&text),
     })
 }
 

@@ -621,6 +621,41 @@ fn swarm_merge_combines_shards_into_the_whole_swarms_report() {
         &["swarm", "merge", &a, other.to_str().unwrap()],
         "is a shard of `ping-pong`",
     );
+    // The same shard twice, a missing shard, shards of other bugs: refused.
+    assert_bad_input(&["swarm", "merge", &a, &a, &c], "are both shard 0/3");
+    assert_bad_input(&["swarm", "merge", &a, &c], "shards missing: 1/3");
+    let clean = temp("clean-shard.json");
+    let output = faultline(&[
+        "swarm",
+        "broadcast",
+        "--seeds",
+        "24",
+        "--shard",
+        "1/3",
+        "--json",
+    ]);
+    std::fs::write(&clean, &output.stdout).unwrap();
+    assert_bad_input(
+        &["swarm", "merge", &a, clean.to_str().unwrap(), &c],
+        "not shards of one swarm: bugs",
+    );
+    let longer = temp("longer-shard.json");
+    let output = faultline(&[
+        "swarm",
+        "broadcast",
+        "--seeds",
+        "30",
+        "--bug",
+        "broadcast.no-retransmit",
+        "--shard",
+        "1/3",
+        "--json",
+    ]);
+    std::fs::write(&longer, &output.stdout).unwrap();
+    assert_bad_input(
+        &["swarm", "merge", &a, longer.to_str().unwrap(), &c],
+        "not shards of one swarm: seeds asked",
+    );
     let garbage = temp("garbage.json");
     std::fs::write(&garbage, "{\"scenario\": 3}").unwrap();
     assert_bad_input(

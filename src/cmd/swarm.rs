@@ -21,7 +21,7 @@ use crate::output::{paint, BOLD, GREEN, RED};
 
 const SEEDS_MAX: u64 = 100_000_000;
 /// Findings listed in a report; the count of failing seeds is always exact.
-const FINDINGS_LISTED_MAX: usize = 10_000;
+pub(crate) const FINDINGS_LISTED_MAX: usize = 10_000;
 const FINDINGS_PRINTED_MAX: usize = 20;
 /// Seeds run together; what a swarm holds at once is bounded by this.
 const CHUNK: u64 = 4_096;
@@ -99,6 +99,17 @@ pub(crate) struct SeedFinding {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Report {
     pub(crate) scenario: String,
+    /// What identifies a shard, so `merge` can check its shards belong together and
+    /// cover the swarm once: the scenario text's hash, the bugs, the shard and the seeds
+    /// asked for (the whole swarm's, before sharding).
+    #[serde(default)]
+    pub(crate) scenario_hash: Option<String>,
+    #[serde(default)]
+    pub(crate) bugs: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) shard: Option<String>,
+    #[serde(default)]
+    pub(crate) seeds_asked: Option<u64>,
     pub(crate) start: u64,
     pub(crate) seeds: u64,
     pub(crate) failing_seeds: u64,
@@ -138,6 +149,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let base = load::web_base(args.web_base.as_deref());
     let mut report = Report {
         scenario: loaded.scenario.name.clone(),
+        scenario_hash: Some(loaded.text_hash.clone()),
+        bugs: Some(bugs.names().iter().map(|n| n.to_string()).collect()),
+        shard: Some(format!("{}/{}", shard.index, shard.count)),
+        seeds_asked: Some(seed_count),
         start: args.start,
         seeds: 0,
         failing_seeds: 0,
