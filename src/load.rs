@@ -112,6 +112,26 @@ pub fn check_output(flag: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks, before a run, that folder `dir` can be made or written into: it is a folder
+/// or does not exist yet, and its parent exists.
+pub fn check_output_dir(flag: &str, dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{flag} {}: not a folder", dir.display());
+    }
+    let parent = match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "{flag} {}: no such folder {}",
+            dir.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes `contents` to `path`. A regular file (or a new path) is written through a
 /// temporary file and a rename, so a failure never leaves a half-written file behind;
 /// anything else (a symlink, a FIFO, `/dev/stdout`) is written through, never replaced.

@@ -1189,3 +1189,43 @@ fn the_contracts_document_every_command_and_flag() {
         }
     }
 }
+
+#[test]
+fn a_report_folder_holds_what_a_bug_report_needs() {
+    let dir = temp("report");
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = faultline(&[
+        "run",
+        "ping-pong-lossy",
+        "--seed",
+        "1",
+        "--bug",
+        "ping-pong.no-retransmit",
+        "--report",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let summary = read("summary.txt");
+    assert!(summary.contains("FINDING ping-pong.progress"), "{summary}");
+    assert!(
+        summary.contains("read it: faultline replay ping-pong-lossy"),
+        "{summary}"
+    );
+    assert!(!summary.contains('\u{1b}'), "no colour codes in files");
+    assert!(read("events.log").starts_with("nodes: n0 ping-pong.client"));
+    let svg = read("space-time.svg");
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg}"
+    );
+    assert!(
+        svg.contains("n2 ping-pong.server") && svg.contains("ping-pong.progress"),
+        "{svg}"
+    );
+    assert!(std::fs::metadata(dir.join("history.jsonl")).is_ok());
+    assert_bad_input(
+        &["run", "ping-pong", "--report", "no-such-folder/inner"],
+        "--report no-such-folder/inner: no such folder",
+    );
+}

@@ -6,5 +6,6 @@ pub mod check;
 pub mod list;
 pub mod merge;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod swarm;

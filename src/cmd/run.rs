@@ -33,6 +33,10 @@ pub struct Args {
     /// which Zipkin and Jaeger import.
     #[arg(long, value_name = "FILE")]
     spans: Option<PathBuf>,
+    /// Write a bug report into this folder: the summary, the event log, the client
+    /// history and a space-time diagram (SVG), readable without a browser.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Write the metric samples (queue depths...) as JSON Lines.
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
@@ -67,7 +71,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let options = RunOptions {
         seed: args.seed,
         bugs: bugs.clone(),
-        retain_trace: args.trace.is_some() || args.spans.is_some(),
+        retain_trace: args.trace.is_some() || args.spans.is_some() || args.report.is_some(),
         extra_faults: faults.clone(),
     };
     let outputs = [
@@ -81,10 +85,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             load::check_output(flag, path)?;
         }
     }
+    if let Some(dir) = &args.report {
+        load::check_output_dir("--report", dir)?;
+    }
     let mut run = loaded.scenario.build(&options);
     let mut report = run_to_end(run.as_mut());
     add_panic_location(&mut report);
     let reproduce = load::reproduce(&loaded.argument, report.seed, &bugs, &faults);
+    let mut report_log = None;
     let base = load::web_base(args.web_base.as_deref());
     let first_event = report.findings.first().map(|finding| finding.event);
     let web_url = load::web_url(
@@ -100,8 +108,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let json = JsonReport {
             report: &report,
             protocol: &loaded.scenario.protocol,
-            reproduce,
-            web_url,
+            reproduce: reproduce.clone(),
+            web_url: web_url.clone(),
         };
         println!("{}", serde_json::to_string(&json)?);
     } else {
@@ -109,6 +117,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             load::replay_around(&loaded.argument, report.seed, &bugs, &faults, event)
         });
         print_summary(&report, &reproduce, log.as_deref(), web_url.as_deref());
+        report_log = log;
         print_metrics(run.metrics());
     }
     if let Some(path) = &args.history {
@@ -126,6 +135,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(path) = &args.metrics {
         load::write_whole(path, &json_lines(run.metrics())?)?;
         wrote("metrics", path);
+    }
+    if let Some(dir) = &args.report {
+        let plain = |_: &str, text: &str| text.to_string();
+        let log = report_log.or_else(|| {
+            let event = report.findings.first()?.event;
+            load::replay_around(&loaded.argument, report.seed, &bugs, &faults, event)
+        });
+        let summary = summary_text(
+            &report,
+            &reproduce,
+            log.as_deref(),
+            web_url.as_deref(),
+            &plain,
+        );
+        super::report::write(dir, &loaded.scenario, run.as_ref(), &summary)?;
+        wrote("report", dir);
     }
     Ok(if report.findings.is_empty() {
         ExitCode::SUCCESS
@@ -203,36 +228,56 @@ fn print_metrics(samples: &[sim_core::engine::MetricSample]) {
 }
 
 fn print_summary(report: &RunReport, reproduce: &str, log: Option<&str>, web_url: Option<&str>) {
-    println!(
+    print!("{}", summary_text(report, reproduce, log, web_url, &paint));
+}
+
+/// The run's summary; `style` colours a piece of text (or leaves it plain, for files).
+fn summary_text(
+    report: &RunReport,
+    reproduce: &str,
+    log: Option<&str>,
+    web_url: Option<&str>,
+    style: &dyn Fn(&str, &str) -> String,
+) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
         "{} seed {}: {} events, {} virtual, trace hash {}",
-        paint(BOLD, &report.scenario),
+        style(BOLD, &report.scenario),
         report.seed,
         report.events,
         seconds(report.sim_time_ns),
         report.trace_hash
     );
     for (name, value) in &report.stats {
-        println!("stat {name}: {value}");
+        let _ = writeln!(text, "stat {name}: {value}");
     }
     if report.findings.is_empty() {
-        println!("{}", paint(GREEN, "no findings: every invariant held"));
-        return;
+        let _ = writeln!(
+            text,
+            "{}",
+            style(GREEN, "no findings: every invariant held")
+        );
+        return text;
     }
     for finding in &report.findings {
-        println!(
+        let _ = writeln!(
+            text,
             "{} {} at {} (event #{}): {}",
-            paint(RED, "FINDING"),
-            paint(BOLD, &finding.invariant),
+            style(RED, "FINDING"),
+            style(BOLD, &finding.invariant),
             seconds(finding.time_ns),
             finding.event,
             finding.message
         );
     }
-    println!("reproduce: {reproduce}");
+    let _ = writeln!(text, "reproduce: {reproduce}");
     if let Some(log) = log {
-        println!("read it: {log}");
+        let _ = writeln!(text, "read it: {log}");
     }
     if let Some(url) = web_url {
-        println!("watch it: {url}");
+        let _ = writeln!(text, "watch it: {url}");
     }
+    text
 }
