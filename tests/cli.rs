@@ -1013,28 +1013,44 @@ fn a_misspelt_scenario_gets_a_suggestion_and_paths_are_quoted() {
     );
 }
 
+/// Runs every command of the README's tour, in its order, in a fresh folder (its files
+/// feed later commands): each must do what the tour says, a clean exit, or 1 where it
+/// switches on a planted bug. The tour is what a new user types first.
 #[test]
-fn the_readme_tour_names_a_seed_that_fails() {
+fn every_command_of_the_readme_tour_works() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let line = readme
+    let tour: Vec<&str> = readme
         .lines()
-        .find(|line| line.contains("# printed by swarm"))
-        .expect("the tour's reproduce line");
-    let command: Vec<&str> = line
-        .split('#')
-        .next()
-        .unwrap()
-        .split_whitespace()
+        .skip_while(|l| *l != "## A tour")
+        .skip_while(|l| *l != "```sh")
         .skip(1)
+        .take_while(|l| *l != "```")
         .collect();
-    let output = faultline(&command);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "`{line}` must fail: {}",
-        stdout(&output)
-    );
+    assert!(tour.len() > 15, "the tour: {tour:?}");
+    let folder = temp("tour");
+    std::fs::create_dir_all(&folder).unwrap();
+    for line in tour {
+        let command = line.split('#').next().unwrap();
+        let expected = if command.contains("--bug") { 1 } else { 0 };
+        for part in command.split("&&") {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            assert_eq!(words.first(), Some(&"faultline"), "{line}");
+            let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+                .args(&words[1..])
+                .current_dir(&folder)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(expected),
+                "`{line}`: {}{}",
+                stdout(&output),
+                stderr(&output)
+            );
+        }
+    }
 }
 
 #[test]
