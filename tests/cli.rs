@@ -1245,3 +1245,25 @@ fn a_report_folder_holds_what_a_bug_report_needs() {
         "--report no-such-folder/inner: no such folder",
     );
 }
+
+#[test]
+fn run_ends_with_a_timeline_of_faults_and_findings() {
+    let text = stdout(&faultline(&["run", "registry-partition-minority"]));
+    let timeline = text
+        .split("timeline (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no timeline: {text}"));
+    assert!(timeline.contains(" fault    partition [["), "{timeline}");
+    assert!(timeline.contains("fault phase over"), "{timeline}");
+    let failing = stdout(&faultline(&[
+        "run",
+        "ping-pong-lossy",
+        "--seed",
+        "1",
+        "--bug",
+        "ping-pong.no-retransmit",
+    ]));
+    assert!(failing.contains("finding  ping-pong.progress"), "{failing}");
+    let json = stdout(&faultline(&["run", "ping-pong", "--json"]));
+    assert!(!json.contains("timeline"), "the JSON report is unchanged");
+}

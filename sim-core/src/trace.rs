@@ -208,6 +208,24 @@ pub struct Trace {
     retain_max: u32,
     retained: Vec<TraceEvent>,
     truncated: bool,
+    /// Faults, crashes, restarts, pauses, resumes and findings, kept even when the trace
+    /// is not retained (the first `MILESTONES_MAX`): a run's timeline.
+    milestones: Vec<TraceEvent>,
+}
+
+/// Milestones a trace keeps at most.
+pub const MILESTONES_MAX: usize = 1_000;
+
+fn is_milestone(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Crash
+            | EventKind::Restart
+            | EventKind::Pause
+            | EventKind::Resume
+            | EventKind::Fault
+            | EventKind::Finding
+    )
 }
 
 impl Trace {
@@ -219,6 +237,7 @@ impl Trace {
             retain_max,
             retained: Vec::new(),
             truncated: false,
+            milestones: Vec::new(),
         }
     }
 
@@ -249,20 +268,30 @@ impl Trace {
         payload(&mut self.hasher);
         let index = self.events;
         self.events += 1;
-        if self.wants_detail() {
-            self.retain_event(index, rec, detail);
+        let milestone = is_milestone(rec.kind) && self.milestones.len() < MILESTONES_MAX;
+        if self.wants_detail() || milestone {
+            self.retain_event(index, rec, detail, milestone);
         }
         index
     }
 
     #[cold]
-    fn retain_event(&mut self, index: u64, rec: Rec, detail: impl FnOnce() -> (String, String)) {
-        if self.retained.len() as u64 >= self.retain_max as u64 {
+    fn retain_event(
+        &mut self,
+        index: u64,
+        rec: Rec,
+        detail: impl FnOnce() -> (String, String),
+        milestone: bool,
+    ) {
+        let retain = self.wants_detail();
+        if retain && self.retained.len() as u64 >= self.retain_max as u64 {
             self.truncated = true;
-            return;
+            if !milestone {
+                return;
+            }
         }
         let (label, detail) = detail();
-        self.retained.push(TraceEvent {
+        let event = TraceEvent {
             index,
             time_ns: rec.time_ns,
             kind: rec.kind,
@@ -274,7 +303,18 @@ impl Trace {
             cause: rec.cause,
             label,
             detail,
-        });
+        };
+        if milestone {
+            self.milestones.push(event.clone());
+        }
+        if retain && !self.truncated {
+            self.retained.push(event);
+        }
+    }
+
+    /// The run's faults and findings so far, in order (see `MILESTONES_MAX`).
+    pub fn milestones(&self) -> &[TraceEvent] {
+        &self.milestones
     }
 
     pub fn hash(&self) -> u64 {

@@ -119,6 +119,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         print_summary(&report, &reproduce, log.as_deref(), web_url.as_deref());
         report_log = log;
         print_metrics(run.metrics());
+        print_timeline(run.trace().milestones());
     }
     if let Some(path) = &args.history {
         load::write_whole(path, &json_lines(run.history())?)?;
@@ -216,6 +217,32 @@ fn write_trace(path: &std::path::Path, run: &dyn Run) -> Result<()> {
 
 /// One line per metric: its peak and its last value, so a queue that absorbed a burst and
 /// drained shows both.
+/// Lines of the timeline printed at most: the first and the last half of them.
+const TIMELINE_LINES_MAX: usize = 20;
+
+/// The run's faults and findings in order, before its summary: what happened when.
+fn print_timeline(milestones: &[sim_core::trace::TraceEvent]) {
+    if milestones.is_empty() {
+        return;
+    }
+    println!("timeline ({} faults and findings):", milestones.len());
+    let half = TIMELINE_LINES_MAX / 2;
+    for (index, event) in milestones.iter().enumerate() {
+        if milestones.len() > TIMELINE_LINES_MAX && index == half {
+            println!(
+                "  ... {} more (the event log has them all)",
+                milestones.len() - 2 * half
+            );
+        }
+        if milestones.len() <= TIMELINE_LINES_MAX
+            || index < half
+            || index >= milestones.len() - half
+        {
+            println!("  {}", event.render());
+        }
+    }
+}
+
 fn print_metrics(samples: &[sim_core::engine::MetricSample]) {
     let mut summary: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
     for sample in samples {
