@@ -1267,3 +1267,120 @@ fn run_ends_with_a_timeline_of_faults_and_findings() {
     let json = stdout(&faultline(&["run", "ping-pong", "--json"]));
     assert!(!json.contains("timeline"), "the JSON report is unchanged");
 }
+
+/// The Indexed Job `swarm --k8s-job` prints, checked as Kubernetes would read it, and run
+/// here pod by pod (same command, same JOB_COMPLETION_INDEX) into reports whose merge is
+/// the unsharded swarm's report.
+#[test]
+fn a_k8s_indexed_job_runs_the_swarm_in_shards_that_merge_into_the_whole() {
+    let job = json(&faultline(&[
+        "swarm",
+        "broadcast",
+        "--seeds",
+        "24",
+        "--bug",
+        "broadcast.no-retransmit",
+        "--k8s-job",
+        "--shards",
+        "3",
+        "--image",
+        "registry.example/faultline:test",
+    ]));
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "Job");
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    assert_eq!(
+        (spec["completions"].as_u64(), spec["parallelism"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert!(spec["activeDeadlineSeconds"].as_u64().unwrap() >= 300);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "registry.example/faultline:test");
+    assert_eq!(container["resources"]["requests"]["cpu"], "2");
+    let command: Vec<String> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(command[0], "faultline");
+    let mut shards = Vec::new();
+    for index in 0..3 {
+        let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(&command[1..])
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            stderr(&output)
+        );
+        let path = temp(&format!("pod-{index}.json"));
+        std::fs::write(&path, &output.stdout).unwrap();
+        shards.push(path.to_str().unwrap().to_string());
+    }
+    let mut merge = vec!["swarm", "merge", "--json"];
+    merge.extend(shards.iter().map(String::as_str));
+    let merged = json(&faultline(&merge));
+    let whole = json(&faultline(&[
+        "swarm",
+        "broadcast",
+        "--seeds",
+        "24",
+        "--bug",
+        "broadcast.no-retransmit",
+        "--json",
+    ]));
+    for field in [
+        "seeds",
+        "failing_seeds",
+        "events",
+        "findings",
+        "scenario_hash",
+        "bugs",
+    ] {
+        assert_eq!(merged[field], whole[field], "{field}");
+    }
+    // Outside a pod the index is missing: a clear error, not shard 0.
+    assert_bad_input(
+        &[
+            "swarm",
+            "broadcast",
+            "--seeds",
+            "4",
+            "--shard-from-env",
+            "2",
+        ],
+        "JOB_COMPLETION_INDEX is not set",
+    );
+    // Where kubectl is installed, it reads the manifest as a Kubernetes resource (offline).
+    let folder = temp("kustomize");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("job.json"), serde_json::to_vec(&job).unwrap()).unwrap();
+    std::fs::write(
+        folder.join("kustomization.yaml"),
+        "resources:\n- job.json\n",
+    )
+    .unwrap();
+    if let Ok(output) = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&folder)
+        .output()
+    {
+        let yaml = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            yaml.contains("kind: Job") && yaml.contains("completionMode: Indexed"),
+            "{yaml}"
+        );
+    }
+}

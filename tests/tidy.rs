@@ -105,3 +105,22 @@ fn the_engine_names_no_protocol() {
         );
     }
 }
+
+#[test]
+fn the_container_recipe_builds_the_cli_and_ships_it_alone() {
+    let recipe =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/Containerfile"))
+            .unwrap();
+    let stages: Vec<&str> = recipe.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(
+        stages.len(),
+        2,
+        "a build stage and a runtime stage: {stages:?}"
+    );
+    assert!(stages[0].ends_with(" AS build"), "{stages:?}");
+    assert!(recipe.contains("cargo build --release --locked --bin faultline"));
+    assert!(
+        recipe.contains("COPY --from=build /src/target/release/faultline /usr/local/bin/faultline")
+    );
+    assert!(recipe.lines().any(|l| l.starts_with("USER ")), "not root");
+}

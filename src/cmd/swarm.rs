@@ -64,8 +64,27 @@ pub struct Args {
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
     /// Run only slice I of N of the seeds (seed index modulo N equals I).
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, value_name = "I/N", conflicts_with = "shard_from_env")]
     shard: Option<Shard>,
+    /// Run slice I of N, I read from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    shard_from_env: Option<u64>,
+    /// Print the Kubernetes Indexed Job that runs this swarm as `--shards` pods, instead of
+    /// running it (after timing a few seeds here to size the pods).
+    #[arg(long, requires_all = ["shards", "image"])]
+    k8s_job: bool,
+    /// With --k8s-job: how many pods (shards).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    shards: Option<u64>,
+    /// With --k8s-job: the container image holding faultline (deploy/Containerfile).
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// With --k8s-job: the Job's name.
+    #[arg(long, value_name = "NAME", default_value = "faultline-swarm")]
+    job_name: String,
+    /// With --k8s-job: cores each pod asks for.
+    #[arg(long, value_name = "CORES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    cores: u32,
     /// Where the browser demo is served, for each finding's replay link
     /// [default: $FAULTLINE_WEB_BASE or http://127.0.0.1:8080/].
     #[arg(long, value_name = "URL")]
@@ -128,6 +147,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let scenario = args
         .scenario
+        .clone()
         .expect("clap requires a scenario without a subcommand");
     let seed_count = args
         .seeds
@@ -141,7 +161,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             seed_count
         );
     }
-    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    if args.k8s_job {
+        return print_job(&args, &loaded, &bugs, seed_count);
+    }
+    let shard = match args.shard_from_env {
+        Some(count) => Shard {
+            index: super::k8s::index_from_env(count).map_err(|e| anyhow::anyhow!(e))?,
+            count,
+        },
+        None => args.shard.unwrap_or(Shard { index: 0, count: 1 }),
+    };
     // This shard's seeds are start + index + k * count, for k in 0..in_shard.
     let in_shard = seed_count.saturating_sub(shard.index).div_ceil(shard.count);
     let progress = progress_bar(in_shard, args.json);
@@ -231,6 +260,50 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Seeds timed here to size the Job's pods.
+const CALIBRATION_SEEDS: u64 = 8;
+
+/// Times a few seeds on one thread, then prints the Indexed Job manifest.
+fn print_job(
+    args: &Args,
+    loaded: &load::Loaded,
+    bugs: &sim_core::bugs::BugSet,
+    seeds: u64,
+) -> Result<ExitCode> {
+    let shards = args.shards.expect("clap requires --shards with --k8s-job");
+    if shards > seeds {
+        bail!("--shards {shards} is more than --seeds {seeds}: some pods would run nothing");
+    }
+    let started = Instant::now();
+    let timed = seeds.min(CALIBRATION_SEEDS);
+    for seed in args.start..args.start + timed {
+        let options = RunOptions {
+            seed: Some(seed),
+            bugs: bugs.clone(),
+            ..Default::default()
+        };
+        run_to_end(loaded.scenario.build(&options).as_mut());
+    }
+    let seconds_per_seed = started.elapsed().as_secs_f64() / timed as f64;
+    let names: Vec<String> = bugs.names().iter().map(|n| n.to_string()).collect();
+    let spec = super::k8s::JobSpec {
+        name: &args.job_name,
+        image: args
+            .image
+            .as_deref()
+            .expect("clap requires --image with --k8s-job"),
+        scenario: &loaded.argument,
+        seeds,
+        start: args.start,
+        bugs: &names,
+        shards,
+        seconds_per_seed,
+        cores: args.cores,
+    };
+    println!("{}", serde_json::to_string_pretty(&spec.manifest())?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn progress_bar(seeds: u64, json: bool) -> ProgressBar {
