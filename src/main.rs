@@ -5,6 +5,7 @@
 //! Every command lives in its own file under `cmd/`; this file only parses arguments.
 
 mod cmd;
+mod interrupt;
 mod load;
 mod output;
 

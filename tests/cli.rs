@@ -1384,3 +1384,27 @@ fn a_k8s_indexed_job_runs_the_swarm_in_shards_that_merge_into_the_whole() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_swarm_with_the_report_of_the_seeds_done() {
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["swarm", "rpc-nemesis", "--seeds", "100000", "--json"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["interrupted"], true);
+    let seeds = report["seeds"].as_u64().unwrap();
+    assert!(seeds < 100_000, "{seeds} seeds");
+}

@@ -43,6 +43,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         findings: Vec::new(),
         findings_truncated: false,
         stopped_early: false,
+        interrupted: false,
     };
     for (_, shard) in shards {
         merged.seeds += shard.seeds;
@@ -51,6 +52,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         merged.events += shard.events;
         merged.findings_truncated |= shard.findings_truncated;
         merged.stopped_early |= shard.stopped_early;
+        merged.interrupted |= shard.interrupted;
         merged.findings.extend(shard.findings);
     }
     merged.findings.sort_by_key(|f| f.seed);

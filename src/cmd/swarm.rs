@@ -139,6 +139,9 @@ pub(crate) struct Report {
     /// `--max-findings` stopped the swarm before its last seed: `seeds` were run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) stopped_early: bool,
+    /// Ctrl-C stopped the swarm: the report covers the `seeds` that ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) interrupted: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -190,7 +193,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         findings: Vec::new(),
         findings_truncated: false,
         stopped_early: false,
+        interrupted: false,
     };
+    crate::interrupt::catch();
     // Small chunks when stopping early is asked for, so few seeds run past the Nth.
     let chunk_size = if args.max_findings.is_some() {
         64
@@ -205,6 +210,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         k += chunk.len() as u64;
         let results: Vec<(u64, u64, Vec<Finding>)> = chunk
             .par_iter()
+            .filter(|_| !crate::interrupt::requested())
             .map(|&seed| {
                 let options = RunOptions {
                     seed: Some(seed),
@@ -218,7 +224,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 (seed, report.events, report.findings)
             })
             .collect();
-        report.seeds += chunk.len() as u64;
+        report.seeds += results.len() as u64;
         for (seed, events, findings) in results {
             report.events += events;
             report.failing_seeds += !findings.is_empty() as u64;
@@ -238,6 +244,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 });
             }
         }
+        if crate::interrupt::requested() {
+            report.interrupted = true;
+            break;
+        }
         if args
             .max_findings
             .is_some_and(|max| report.failing_seeds >= max)
@@ -255,7 +265,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         print_report(&report, wall_s);
     }
-    Ok(if report.failing_seeds == 0 {
+    Ok(if report.interrupted {
+        ExitCode::from(crate::interrupt::EXIT_INTERRUPTED)
+    } else if report.failing_seeds == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -330,6 +342,9 @@ pub(crate) fn print_report(report: &Report, wall_s: f64) {
     );
     if report.stopped_early {
         println!("stopped early (--max-findings): {} seeds run", report.seeds);
+    }
+    if report.interrupted {
+        println!("interrupted (Ctrl-C): {} seeds run", report.seeds);
     }
     if report.failing_seeds == 0 {
         println!("{}", paint(GREEN, "no findings in any seed"));
