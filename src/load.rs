@@ -172,8 +172,7 @@ pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet, faults: &[ScheduledFa
     command
 }
 
-/// The command that prints the event log around event `event` of one run (`replay`
-/// replays no injected faults: None for a run with `--fault`).
+/// The command that prints the event log around event `event` of one run.
 pub fn replay_around(
     argument: &str,
     seed: u64,
@@ -181,12 +180,12 @@ pub fn replay_around(
     faults: &[ScheduledFault],
     event: u64,
 ) -> Option<String> {
-    if faults.iter().any(|f| f.spec().is_some()) {
-        return None;
-    }
     let mut command = format!("faultline replay {} --seed {seed}", shell_quote(argument));
     for bug in bugs.names() {
         command.push_str(&format!(" --bug {bug}"));
+    }
+    for spec in faults.iter().filter_map(ScheduledFault::spec) {
+        command.push_str(&format!(" --fault {spec}"));
     }
     command.push_str(&format!(" --around {event}"));
     Some(command)

@@ -138,8 +138,14 @@ fn history_and_trace_files_are_json_lines() {
     assert_eq!(first["f"], "append");
     assert!(first["time"].as_u64().is_some());
     let events = std::fs::read_to_string(trace).unwrap();
+    // A header line names the run, then one event per line.
+    let header: Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
+    assert_eq!(header["faultline_trace"], 1);
+    assert_eq!(header["scenario"], "broadcast-calm");
+    assert_eq!(header["events"], header["retained"]);
     let kinds: Vec<String> = events
         .lines()
+        .skip(1)
         .map(|line| {
             serde_json::from_str::<Value>(line).unwrap()["kind"]
                 .as_str()
@@ -183,25 +189,61 @@ fn replay_matches_a_saved_trace_and_points_at_the_first_difference() {
         stdout(&output)
     );
 
-    let output = faultline(&[
-        "replay",
-        "--scenario",
-        "broadcast-calm",
-        "--seed",
-        "5",
+    // The header names the run: the trace alone is enough, a faulted run included.
+    let output = faultline(&["replay", "--trace", path]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let faulted = temp("faulted.jsonl");
+    let faulted = faulted.to_str().unwrap();
+    let run = faultline(&[
+        "run",
+        "registry-basic",
+        "--fault",
+        "crash:0@1s",
         "--trace",
-        path,
+        faulted,
     ]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let output = faultline(&["replay", "--trace", faulted]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+
+    // Another seed is a header mismatch, said before any event is compared.
+    let output = faultline(&["replay", "broadcast-calm", "--seed", "5", "--trace", path]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.starts_with("header mismatch"), "{text}");
+    assert!(
+        text.contains("the trace is of seed 4, this run of seed 5"),
+        "{text}"
+    );
+
+    // A changed event: where, the events before it, both versions, which field.
+    let tampered = temp("tampered.jsonl");
+    let original = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+    let mut event: Value = serde_json::from_str(&lines[20]).unwrap();
+    event["detail"] = Value::String("tampered".into());
+    lines[20] = event.to_string();
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    let output = faultline(&["replay", "--trace", tampered.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(
-        text.contains("the run no longer matches the saved trace at event #"),
+        text.contains("the run no longer matches the saved trace at event #19"),
         "{text}"
     );
     assert!(text.contains("events that led to it"), "{text}");
     assert!(
         text.contains("\nsaved: #") && text.contains("\nnow:   #"),
         "{text}"
+    );
+    assert!(text.contains("differs in: detail\n"), "{text}");
+
+    // An empty trace is what it is.
+    let empty = temp("empty-trace.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    assert_bad_input(
+        &["replay", "ping-pong", "--trace", empty.to_str().unwrap()],
+        "an empty trace",
     );
 
     let broken = temp("broken.jsonl");

@@ -19,7 +19,8 @@ const SAVED_TRACE_BYTES_MAX: u64 = 4 << 30;
 #[derive(clap::Args)]
 pub struct Args {
     /// A built-in scenario name or a path to a .toml file (as `run` takes it).
-    #[arg(value_name = "SCENARIO", required_unless_present = "scenario_flag")]
+    /// [default: the one a saved trace's header names]
+    #[arg(value_name = "SCENARIO", required_unless_present_any = ["scenario_flag", "trace"])]
     scenario: Option<String>,
     /// The same, as a flag (the form older commands printed).
     #[arg(
@@ -31,9 +32,12 @@ pub struct Args {
     /// The run seed [default: the scenario's own].
     #[arg(long)]
     seed: Option<u64>,
-    /// Switch on a planted bug; repeatable.
+    /// Switch on a planted bug; repeatable [default: a saved trace's].
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Inject a fault as `run --fault` does; repeatable [default: a saved trace's].
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<String>,
     /// A trace saved by `faultline run --trace`: verify the run still matches it.
     #[arg(long, value_name = "SAVED.jsonl")]
     trace: Option<PathBuf>,
@@ -56,6 +60,29 @@ pub struct Args {
     /// Show only events up to this virtual time.
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
+}
+
+/// The format version of trace files' header line.
+pub const TRACE_FORMAT: u32 = 1;
+
+/// The first line of a trace file: which run it is.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TraceHeader {
+    /// The format version (`TRACE_FORMAT`); its presence marks the line as a header.
+    pub faultline_trace: u32,
+    pub scenario: String,
+    /// The scenario as `run` was given it: a built-in name or a path.
+    pub source: String,
+    /// The scenario text's hash: a changed file is told apart from a changed engine.
+    pub scenario_hash: String,
+    pub seed: u64,
+    pub bugs: Vec<String>,
+    /// Injected faults, as `--fault` specs.
+    pub faults: Vec<String>,
+    /// Events in the run, and of those in the file (fewer: the trace was capped).
+    pub events: u64,
+    pub retained: u64,
+    pub trace_hash: String,
 }
 
 /// Which events of the log to print.
@@ -116,23 +143,94 @@ impl Filter {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let loaded = load::scenario(args.scenario.as_deref().or(args.scenario_flag.as_deref()))?;
-    let bugs = load::bugs(&args.bugs, &loaded.scenario)?;
     let filter = Filter::new(&args)?;
     let saved = match &args.trace {
         Some(path) => Some(read_saved(path)?),
         None => None,
     };
+    let header = saved.as_ref().and_then(|(header, _)| header.clone());
+    let named = args.scenario.as_deref().or(args.scenario_flag.as_deref());
+    let Some(source) = named.or(header.as_ref().map(|h| h.source.as_str())) else {
+        bail!("give the scenario: this saved trace has no header naming its run (saved by an older faultline)");
+    };
+    let loaded = load::scenario(Some(source))?;
+    let bug_names = match (&header, args.bugs.is_empty()) {
+        (Some(header), true) => header.bugs.clone(),
+        _ => args.bugs.clone(),
+    };
+    let bugs = load::bugs(&bug_names, &loaded.scenario)?;
+    let fault_specs = match (&header, args.faults.is_empty()) {
+        (Some(header), true) => header.faults.clone(),
+        _ => args.faults.clone(),
+    };
+    let faults = load::faults(&fault_specs, &loaded.scenario)?;
+    let seed = args.seed.or(header.as_ref().map(|h| h.seed));
+    if let Some(header) = &header {
+        let asked = (
+            &loaded.text_hash,
+            seed,
+            bugs.names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>(),
+            faults.iter().filter_map(|f| f.spec()).collect::<Vec<_>>(),
+        );
+        let saved_run = (
+            &header.scenario_hash,
+            Some(header.seed),
+            header.bugs.clone(),
+            header.faults.clone(),
+        );
+        if asked != saved_run {
+            let mut problems = Vec::new();
+            if asked.0 != saved_run.0 {
+                problems.push(format!(
+                    "the scenario's text changed since the trace was saved (hash {} then, {} now)",
+                    saved_run.0, asked.0
+                ));
+            }
+            if asked.1 != saved_run.1 {
+                let asked = seed.map_or("the scenario's own".to_string(), |s| s.to_string());
+                problems.push(format!(
+                    "the trace is of seed {}, this run of seed {asked}",
+                    header.seed
+                ));
+            }
+            if asked.2 != saved_run.2 {
+                problems.push(format!(
+                    "the trace was saved with bugs {:?}, this run has {:?}",
+                    saved_run.2, asked.2
+                ));
+            }
+            if asked.3 != saved_run.3 {
+                problems.push(format!(
+                    "the trace was saved with faults {:?}, this run has {:?}",
+                    saved_run.3, asked.3
+                ));
+            }
+            println!(
+                "{}",
+                paint(
+                    RED,
+                    "header mismatch: this is not the run the trace was saved from"
+                )
+            );
+            for problem in problems {
+                println!("  {problem}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    }
     let options = RunOptions {
-        seed: args.seed,
+        seed,
         bugs,
         retain_trace: true,
-        extra_faults: Vec::new(),
+        extra_faults: faults,
     };
     let mut run = loaded.scenario.build(&options);
     let report = run_to_end(run.as_mut());
     let events = run.trace().retained();
-    let Some(saved) = saved else {
+    let Some((_, saved)) = saved else {
         // Who is who, once, so the log's `n3` can be read.
         let kinds = loaded.scenario.qualified_kinds();
         let legend: Vec<String> = kinds
@@ -159,6 +257,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ExitCode::from(1)
         });
     };
+    let mut now = events;
+    if let Some(header) = &header {
+        if header.retained < header.events {
+            println!(
+                "{}",
+                paint(DIM, &format!(
+                    "the saved trace holds the first {} of the run's {} events (capped); comparing those",
+                    header.retained, header.events
+                ))
+            );
+            now = &events[..events.len().min(saved.len())];
+        }
+    }
     if run.trace().truncated() && saved.len() > events.len() {
         return Err(anyhow!(
             "the run kept only {} events but the saved trace has {}; raise [limits] trace_events_max",
@@ -166,7 +277,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
             saved.len()
         ));
     }
-    let same = compare(&saved, events, args.context as usize, &report.trace_hash);
+    let mut same = compare(&saved, now, args.context as usize, &report.trace_hash);
+    if let Some(header) = &header {
+        if same == ExitCode::SUCCESS && header.trace_hash != report.trace_hash {
+            println!(
+                "{} the saved events match, but the run's trace hash is {} where the trace saved {}: \
+                 the difference lies past the saved events",
+                paint(RED, "the run no longer matches:"),
+                report.trace_hash,
+                header.trace_hash
+            );
+            same = ExitCode::from(1);
+        }
+    }
     Ok(
         if same == ExitCode::SUCCESS && !report.findings.is_empty() {
             ExitCode::from(1)
@@ -206,10 +329,38 @@ fn compare(saved: &[TraceEvent], now: &[TraceEvent], context: usize, hash: &str)
     };
     println!("saved: {}", show(saved.get(index)));
     println!("now:   {}", show(now.get(index)));
+    if let (Some(a), Some(b)) = (saved.get(index), now.get(index)) {
+        println!("differs in: {}", differing_fields(a, b).join(", "));
+    }
     ExitCode::from(1)
 }
 
-fn read_saved(path: &std::path::Path) -> Result<Vec<TraceEvent>> {
+/// The fields in which two events differ, by their names in the trace file.
+fn differing_fields(a: &TraceEvent, b: &TraceEvent) -> Vec<&'static str> {
+    let fields = [
+        ("index", a.index != b.index),
+        ("time_ns", a.time_ns != b.time_ns),
+        ("kind", a.kind != b.kind),
+        ("node", a.node != b.node),
+        ("peer", a.peer != b.peer),
+        ("msg", a.msg != b.msg),
+        ("timer", a.timer != b.timer),
+        ("reason", a.reason != b.reason),
+        ("cause", a.cause != b.cause),
+        ("label", a.label != b.label),
+        ("detail", a.detail != b.detail),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// A saved trace: its header (None in files from before headers) and its events.
+type Saved = (Option<TraceHeader>, Vec<TraceEvent>);
+
+fn read_saved(path: &std::path::Path) -> Result<Saved> {
     let shown = path.display();
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read {shown}"))?
@@ -227,8 +378,27 @@ fn read_saved(path: &std::path::Path) -> Result<Vec<TraceEvent>> {
         )
     })?;
     let mut events = Vec::new();
+    let mut header = None;
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
+            continue;
+        }
+        if events.is_empty() && header.is_none() && line.contains("\"faultline_trace\"") {
+            let parsed: TraceHeader = serde_json::from_str(line).map_err(|error| {
+                anyhow!(
+                    "{shown}:{}:{}: not a trace header: {error}",
+                    number + 1,
+                    error.column()
+                )
+            })?;
+            if parsed.faultline_trace != TRACE_FORMAT {
+                bail!(
+                    "{shown}:{}:1: trace format {} (this faultline reads format {TRACE_FORMAT})",
+                    number + 1,
+                    parsed.faultline_trace
+                );
+            }
+            header = Some(parsed);
             continue;
         }
         let event: TraceEvent = serde_json::from_str(line).map_err(|error| {
@@ -240,5 +410,8 @@ fn read_saved(path: &std::path::Path) -> Result<Vec<TraceEvent>> {
         })?;
         events.push(event);
     }
-    Ok(events)
+    if events.is_empty() {
+        bail!("{shown}: an empty trace (no events): nothing to compare");
+    }
+    Ok((header, events))
 }

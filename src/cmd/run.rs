@@ -126,7 +126,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         wrote("history", path);
     }
     if let Some(path) = &args.trace {
-        write_trace(path, run.as_ref())?;
+        let header = super::replay::TraceHeader {
+            faultline_trace: super::replay::TRACE_FORMAT,
+            scenario: loaded.scenario.name.clone(),
+            source: loaded.argument.clone(),
+            scenario_hash: loaded.text_hash.clone(),
+            seed: report.seed,
+            bugs: bugs.names().iter().map(|n| n.to_string()).collect(),
+            faults: faults.iter().filter_map(|f| f.spec()).collect(),
+            events: report.events,
+            retained: run.trace().retained().len() as u64,
+            trace_hash: report.trace_hash.clone(),
+        };
+        write_trace(path, run.as_ref(), &header)?;
         wrote("trace", path);
     }
     if let Some(path) = &args.spans {
@@ -202,8 +214,17 @@ fn write_spans(path: &std::path::Path, run: &dyn Run) -> Result<()> {
     Ok(())
 }
 
-fn write_trace(path: &std::path::Path, run: &dyn Run) -> Result<()> {
-    load::write_whole(path, &json_lines(run.trace().retained())?)?;
+/// The trace file: a header line that says which run it is (so `replay --trace FILE` needs
+/// nothing else), then every retained event.
+fn write_trace(
+    path: &std::path::Path,
+    run: &dyn Run,
+    header: &super::replay::TraceHeader,
+) -> Result<()> {
+    let mut bytes = serde_json::to_vec(header)?;
+    bytes.push(b'\n');
+    bytes.extend(json_lines(run.trace().retained())?);
+    load::write_whole(path, &bytes)?;
     if run.trace().truncated() {
         eprintln!(
             "{} the trace kept its first {} events of {}; raise [limits] trace_events_max",

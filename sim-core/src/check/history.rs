@@ -58,7 +58,8 @@ pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
     if let Ok(Value::Object(object)) = serde_json::from_str::<Value>(first_line) {
         let trace_like = ["index", "time_ns", "kind", "node"]
             .iter()
-            .all(|k| object.contains_key(*k));
+            .all(|k| object.contains_key(*k))
+            || object.contains_key("faultline_trace");
         if trace_like && !object.contains_key("process") {
             return Err(vec![error(
                 first_index as u32 + 1,
