@@ -1450,3 +1450,31 @@ fn ctrl_c_stops_a_swarm_with_the_report_of_the_seeds_done() {
     let seeds = report["seeds"].as_u64().unwrap();
     assert!(seeds < 100_000, "{seeds} seeds");
 }
+
+#[cfg(unix)]
+#[test]
+fn an_output_fifo_is_written_through_not_replaced() {
+    let fifo = temp("history.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let output = faultline(&["run", "broadcast-calm", "--history", fifo.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let read = reader.join().unwrap();
+    assert!(
+        read.lines().count() > 10,
+        "the reader got the history: {read}"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "still a FIFO"
+    );
+}
