@@ -5,6 +5,7 @@ pub mod bugs;
 pub mod check;
 pub mod k8s;
 pub mod list;
+pub mod log;
 pub mod merge;
 pub mod replay;
 pub mod report;

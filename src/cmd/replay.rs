@@ -240,7 +240,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .collect();
         println!("{}", paint(DIM, &format!("nodes: {}", legend.join(", "))));
         for event in events.iter().filter(|e| filter.shows(e)) {
-            println!("{}", event.render());
+            println!("{}", super::log::line(event, &kinds));
         }
         println!(
             "{} seed {}: {} events, trace hash {}, {} finding(s)",

@@ -31,7 +31,7 @@ pub fn write(dir: &Path, scenario: &Scenario, run: &dyn Run, summary: &str) -> R
         .collect();
     let _ = writeln!(log, "nodes: {}", legend.join(", "));
     for event in run.trace().retained() {
-        let _ = writeln!(log, "{}", event.render());
+        let _ = writeln!(log, "{}", super::log::line(event, &kinds));
     }
     if run.trace().truncated() {
         let _ = writeln!(

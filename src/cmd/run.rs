@@ -119,7 +119,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         print_summary(&report, &reproduce, log.as_deref(), web_url.as_deref());
         report_log = log;
         print_metrics(run.metrics());
-        print_timeline(run.trace().milestones());
+        print_timeline(run.trace().milestones(), &loaded.scenario.qualified_kinds());
     }
     if let Some(path) = &args.history {
         load::write_whole(path, &json_lines(run.history())?)?;
@@ -242,7 +242,7 @@ fn write_trace(
 const TIMELINE_LINES_MAX: usize = 20;
 
 /// The run's faults and findings in order, before its summary: what happened when.
-fn print_timeline(milestones: &[sim_core::trace::TraceEvent]) {
+fn print_timeline(milestones: &[sim_core::trace::TraceEvent], kinds: &[String]) {
     if milestones.is_empty() {
         return;
     }
@@ -259,7 +259,7 @@ fn print_timeline(milestones: &[sim_core::trace::TraceEvent]) {
             || index < half
             || index >= milestones.len() - half
         {
-            println!("  {}", event.render());
+            println!("  {}", super::log::line(event, kinds));
         }
     }
 }
