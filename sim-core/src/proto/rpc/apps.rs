@@ -309,28 +309,8 @@ impl OrdersNode {
     }
 }
 
-impl<H: Host> Node<H> for OrdersNode {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.runtime.start(ctx);
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        if let Ok(outputs) = self.runtime.take_message(ctx, from, msg) {
-            self.on_outputs(ctx, outputs);
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
-        if let Ok(outputs) = self.runtime.take_timer(ctx, id, timer) {
-            self.on_outputs(ctx, outputs);
-        }
-    }
-
-    fn role(&self) -> String {
-        "orders".into()
-    }
-
-    fn inspect(&self) -> String {
+impl OrdersNode {
+    pub fn describe(&self) -> String {
         format!(
             "{} orders waiting on the inventory\n{}",
             self.waiting.len(),
@@ -338,6 +318,8 @@ impl<H: Host> Node<H> for OrdersNode {
         )
     }
 }
+
+super::runtime::runtime_node!(OrdersNode, "orders");
 
 #[cfg(test)]
 mod tests {

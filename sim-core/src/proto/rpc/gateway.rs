@@ -17,7 +17,7 @@ use super::provider::{Incoming, Provider};
 use super::runtime::{Output, Runtime};
 use super::{CallId, Host, Obs, RpcError};
 use crate::conn::ConnParams;
-use crate::node::{Ctx, Node, NodeId, TimerId};
+use crate::node::Ctx;
 use crate::proto::registry::client::ClientConfig;
 
 /// Requests the gateway relays at once at most; more are refused as overload.
@@ -243,31 +243,7 @@ impl Gateway {
     }
 }
 
-impl<H: Host> Node<H> for Gateway {
-    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
-        self.runtime.start(ctx);
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
-        if let Ok(outputs) = self.runtime.take_message(ctx, from, msg) {
-            self.on_outputs(ctx, outputs);
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
-        if let Ok(outputs) = self.runtime.take_timer(ctx, id, timer) {
-            self.on_outputs(ctx, outputs);
-        }
-    }
-
-    fn role(&self) -> String {
-        "gateway".into()
-    }
-
-    fn inspect(&self) -> String {
-        self.describe()
-    }
-}
+super::runtime::runtime_node!(Gateway, "gateway");
 
 #[cfg(test)]
 mod tests {

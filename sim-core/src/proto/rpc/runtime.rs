@@ -383,3 +383,47 @@ impl Runtime {
         text.join("\n")
     }
 }
+
+/// `Node` for an application built on a `Runtime` (field `runtime`): the runtime takes
+/// what is its own, the application hears the outputs (`on_outputs`), its inspector is
+/// `describe()`. The orders service and the gateway are such applications.
+macro_rules! runtime_node {
+    ($app:ty, $role:literal) => {
+        impl<H: $crate::proto::rpc::Host> $crate::node::Node<H> for $app {
+            fn on_start(&mut self, ctx: &mut $crate::node::Ctx<'_, H>) {
+                self.runtime.start(ctx);
+            }
+
+            fn on_message(
+                &mut self,
+                ctx: &mut $crate::node::Ctx<'_, H>,
+                from: $crate::node::NodeId,
+                msg: H::Msg,
+            ) {
+                if let Ok(outputs) = self.runtime.take_message(ctx, from, msg) {
+                    self.on_outputs(ctx, outputs);
+                }
+            }
+
+            fn on_timer(
+                &mut self,
+                ctx: &mut $crate::node::Ctx<'_, H>,
+                id: $crate::node::TimerId,
+                timer: H::Timer,
+            ) {
+                if let Ok(outputs) = self.runtime.take_timer(ctx, id, timer) {
+                    self.on_outputs(ctx, outputs);
+                }
+            }
+
+            fn role(&self) -> String {
+                $role.into()
+            }
+
+            fn inspect(&self) -> String {
+                self.describe()
+            }
+        }
+    };
+}
+pub(crate) use runtime_node;
