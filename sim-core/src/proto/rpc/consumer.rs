@@ -379,23 +379,23 @@ impl Consumer {
         if self.providers.is_empty() {
             return None;
         }
-        let all: Vec<ProviderInfo> = self.providers.clone();
-        if all.len() == 1 {
-            return Some(all[0].node);
+        if self.providers.len() == 1 {
+            return Some(self.providers[0].node);
         }
-        let chosen = self.choose(ctx, call, &all);
-        if !avoid.contains(&chosen) {
-            return Some(chosen);
+        // Lent out while the balancer runs (it needs `&mut self`), not cloned per call.
+        let all = std::mem::take(&mut self.providers);
+        let mut chosen = self.choose(ctx, call, &all);
+        if avoid.contains(&chosen) {
+            let untried: Vec<ProviderInfo> = all
+                .iter()
+                .filter(|p| !avoid.contains(&p.node))
+                .cloned()
+                .collect();
+            let candidates = if untried.is_empty() { &all } else { &untried };
+            chosen = self.choose(ctx, call, candidates);
         }
-        let untried: Vec<ProviderInfo> = all
-            .iter()
-            .filter(|p| !avoid.contains(&p.node))
-            .cloned()
-            .collect();
-        if untried.is_empty() {
-            return Some(self.choose(ctx, call, &all));
-        }
-        Some(self.choose(ctx, call, &untried))
+        self.providers = all;
+        Some(chosen)
     }
 
     /// One balancer call over `candidates` (two or more).
