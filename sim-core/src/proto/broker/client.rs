@@ -518,7 +518,15 @@ impl Client {
     }
 
     fn reconnect<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>) -> Vec<Event> {
-        self.in_flight = None;
+        // A synchronous call the broker never answered goes again on the next
+        // connection, after the recovered topology: the application that made it waits
+        // for its answer (confirm.select above all: losing it would leave publishes
+        // unconfirmed for good). The Java client throws to the caller instead.
+        if let Some(unanswered) = self.in_flight.take() {
+            if !self.topology.contains(&unanswered) {
+                self.waiting.push_front(unanswered);
+            }
+        }
         self.recovering = false;
         let lost = self.lose_unconfirmed(ctx);
         self.connect(ctx);
