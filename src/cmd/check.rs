@@ -1,7 +1,8 @@
 //! `faultline check`: linearizability of client histories (faultline's own or any
-//! system's, in DESIGN.md's JSON Lines format), one or more files in one process.
-//! Exit 0: every file linearizable; 1: some file is not; 2: a file is malformed or its
-//! search went over budget ("unknown").
+//! system's, in DESIGN.md's JSON Lines format), one or more files in one process; or,
+//! with `--model bank`, Jepsen's bank checker over transfers and reads.
+//! Exit 0: every file linearizable (valid); 1: some file is not; 2: a file is malformed
+//! or its search went over budget ("unknown").
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
+use sim_core::check::bank;
 use sim_core::check::history::{self, Operation};
 use sim_core::check::linearizable::{self, Model, Verdict};
 
@@ -20,8 +22,12 @@ const HISTORY_BYTES_MAX: u64 = 2 << 30;
 #[derive(clap::Args)]
 pub struct Args {
     /// The object the histories operate on.
-    #[arg(long, value_parser = ["register", "kv"])]
+    #[arg(long, value_parser = ["register", "kv", "bank"])]
     model: String,
+    /// The bank model's total: what every read must add up to [default: the sum of the
+    /// first read to complete].
+    #[arg(long, value_name = "N")]
+    total: Option<i64>,
     /// History files (JSON Lines).
     #[arg(required = true, value_name = "HISTORY.jsonl")]
     files: Vec<PathBuf>,
@@ -53,12 +59,21 @@ struct FailingOp {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let model = Model::parse(&args.model).expect("clap restricts the model");
-    let reports: Vec<FileReport> = args
-        .files
-        .par_iter()
-        .map(|file| check_file(model, file))
-        .collect();
+    if args.total.is_some() && args.model != "bank" {
+        bail!("--total is the bank model's; add --model bank");
+    }
+    let reports: Vec<FileReport> = match Model::parse(&args.model) {
+        Some(model) => args
+            .files
+            .par_iter()
+            .map(|file| check_file(model, file))
+            .collect(),
+        None => args
+            .files
+            .par_iter()
+            .map(|file| check_bank(file, args.total))
+            .collect(),
+    };
     for report in &reports {
         if args.json {
             println!("{}", serde_json::to_string(report)?);
@@ -67,8 +82,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let worst = reports.iter().map(|r| match r.verdict {
-        "linearizable" => 0,
-        "not-linearizable" => 1,
+        "linearizable" | "valid" => 0,
+        "not-linearizable" | "invalid" => 1,
         _ => 2,
     });
     Ok(ExitCode::from(worst.max().unwrap_or(0)))
@@ -126,6 +141,61 @@ fn check_file(model: Model, path: &std::path::Path) -> FileReport {
     }
 }
 
+/// Jepsen's bank checker on one file.
+fn check_bank(path: &std::path::Path, total: Option<i64>) -> FileReport {
+    let file = path.display().to_string();
+    let malformed = |file: String, error: anyhow::Error| FileReport {
+        file,
+        verdict: "malformed",
+        ops: 0,
+        key: None,
+        failing: Vec::new(),
+        errors: format!("{error:#}").lines().map(str::to_string).collect(),
+    };
+    let operations = match read(path).and_then(|text| parse_lines(&file, &text)) {
+        Ok(operations) => operations,
+        Err(error) => return malformed(file, error),
+    };
+    let report = match bank::check(&operations, total.map(i128::from)) {
+        Ok(report) => report,
+        Err(error) => {
+            let error = anyhow::anyhow!("{file}:{}:1: {}", error.line, error.message);
+            return malformed(file, error);
+        }
+    };
+    let failing = report
+        .errors
+        .iter()
+        .map(|error| FailingOp {
+            line: error.line,
+            process: error.process,
+            f: "read".into(),
+            value: error.read.clone(),
+            result: format!("{}: {}", error.kind, error.message),
+        })
+        .collect();
+    let mut errors = Vec::new();
+    if report.more_errors > 0 {
+        errors.push(format!(
+            "{} more reads break the rules (the first {} are listed)",
+            report.more_errors,
+            bank::ERRORS_MAX
+        ));
+    }
+    FileReport {
+        file,
+        verdict: if report.is_valid() {
+            "valid"
+        } else {
+            "invalid"
+        },
+        ops: operations.len(),
+        key: None,
+        failing,
+        errors,
+    }
+}
+
 fn read(path: &std::path::Path) -> Result<String> {
     let shown = path.display();
     let size = std::fs::metadata(path)
@@ -143,14 +213,18 @@ fn read(path: &std::path::Path) -> Result<String> {
     })
 }
 
-fn parse(model: Model, file: &str, text: &str) -> Result<Vec<Operation>> {
-    let operations = history::parse(text).map_err(|errors| {
+fn parse_lines(file: &str, text: &str) -> Result<Vec<Operation>> {
+    history::parse(text).map_err(|errors| {
         let lines: Vec<String> = errors
             .iter()
             .map(|e| format!("{file}:{}:{}: {}", e.line, e.column, e.message))
             .collect();
         anyhow::anyhow!("{}", lines.join("\n"))
-    })?;
+    })
+}
+
+fn parse(model: Model, file: &str, text: &str) -> Result<Vec<Operation>> {
+    let operations = parse_lines(file, text)?;
     for op in &operations {
         if let Err(message) = model.check_supported(op) {
             bail!("{file}:{}:1: {message}", op.line);
@@ -185,6 +259,29 @@ fn on_key(report: &FileReport) -> String {
 
 fn print_report(report: &FileReport) {
     match report.verdict {
+        "valid" => println!(
+            "{}: {} (bank: {} operations, every read adds up)",
+            report.file,
+            paint(GREEN, "valid"),
+            report.ops
+        ),
+        "invalid" => {
+            println!(
+                "{}: {} (bank: {} operations); the reads that break it:",
+                report.file,
+                paint(RED, "INVALID"),
+                report.ops
+            );
+            for op in &report.failing {
+                println!(
+                    "  line {:>6}  process {:<4} {} -> {}",
+                    op.line, op.process, op.value, op.result
+                );
+            }
+            for error in &report.errors {
+                println!("  {error}");
+            }
+        }
         "linearizable" => println!(
             "{}: {} ({} operations)",
             report.file,

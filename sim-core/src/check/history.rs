@@ -178,10 +178,11 @@ fn parse_line(line: &str) -> Result<Event, (u32, String)> {
         Some("write") => OpFunction::Write,
         Some("cas") => OpFunction::Cas,
         Some("append") => OpFunction::Append,
+        Some("transfer") => OpFunction::Transfer,
         _ => {
             return Err((
                 column("f"),
-                "`f` must be \"read\", \"write\", \"cas\" or \"append\"".into(),
+                "`f` must be \"read\", \"write\", \"cas\", \"append\" or \"transfer\"".into(),
             ))
         }
     };
@@ -203,6 +204,9 @@ fn parse_line(line: &str) -> Result<Event, (u32, String)> {
     if f == OpFunction::Append && kind == OpType::Invoke && !value.is_string() {
         return Err((column("value"), "an append takes a string `value`".into()));
     }
+    if f == OpFunction::Transfer && kind == OpType::Invoke {
+        transfer(&value).map_err(|message| (column("value"), message))?;
+    }
     let time = match object.get("time") {
         None | Some(Value::Null) => None,
         Some(time) => Some(time.as_u64().ok_or((
@@ -218,6 +222,23 @@ fn parse_line(line: &str) -> Result<Event, (u32, String)> {
         value,
         time,
     })
+}
+
+/// A transfer's `value`: `{"from": account, "to": account, "amount": integer}`.
+pub fn transfer(value: &Value) -> Result<(String, String, i64), String> {
+    let expected = "a transfer takes `value`: {\"from\": \"a1\", \"to\": \"a2\", \"amount\": 5}";
+    let Value::Object(fields) = value else {
+        return Err(expected.into());
+    };
+    let name = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
+    match (
+        name("from"),
+        name("to"),
+        fields.get("amount").and_then(Value::as_i64),
+    ) {
+        (Some(from), Some(to), Some(amount)) => Ok((from, to, amount)),
+        _ => Err(expected.into()),
+    }
 }
 
 /// Pairs each invocation with its process's next completion.

@@ -75,6 +75,8 @@ impl Model {
                 let current = state.as_str().unwrap_or_default();
                 Some(Value::String(format!("{current}{suffix}")))
             }
+            // Refused by `check_supported` before any search.
+            OpFunction::Transfer => None,
         }
     }
 
@@ -94,6 +96,9 @@ impl Model {
             }
             (Model::Kv, OpFunction::Cas) => {
                 Err("the kv model has no cas; use --model register".into())
+            }
+            (_, OpFunction::Transfer) => {
+                Err("a transfer belongs to a bank history; use --model bank".into())
             }
             _ => Ok(()),
         }

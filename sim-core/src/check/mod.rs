@@ -1,10 +1,12 @@
-//! Findings, client histories in faultline's Jepsen-style format, and the
-//! linearizability checker that reads them (`history`, `linearizable`).
+//! Findings, client histories in faultline's Jepsen-style format, the
+//! linearizability checker that reads them (`history`, `linearizable`), and Jepsen's
+//! bank checker (`bank`).
 //!
 //! This module reads histories and holds what a run found; it never drives a run, never
 //! reaches into a node and knows no protocol. (The `Invariant` trait that turns what
 //! nodes observe into findings lives in `invariant`.)
 
+pub mod bank;
 pub mod generate;
 pub mod history;
 pub mod linearizable;
@@ -37,6 +39,8 @@ pub enum OpFunction {
     Write,
     Cas,
     Append,
+    /// The bank model's transfer: `{"from", "to", "amount"}`.
+    Transfer,
 }
 
 /// One line of a history file (see DESIGN.md, History files).
