@@ -1479,3 +1479,65 @@ fn an_output_fifo_is_written_through_not_replaced() {
         "still a FIFO"
     );
 }
+
+#[test]
+fn bank_histories_are_checked_as_jepsen_checks_them() {
+    // A run's own history passes; the same with a planted shard that forgets its
+    // prepared branches fails, naming the reads whose total is wrong.
+    let history = temp("bank-history.jsonl");
+    let path = history.to_str().unwrap();
+    let run = faultline(&["run", "bank-shard-crash", "--seed", "3", "--history", path]);
+    assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
+    let output = faultline(&["check", "--model", "bank", path]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains(": valid (bank: "),
+        "{}",
+        stdout(&output)
+    );
+    let bad = temp("bank-bad.jsonl");
+    let bad = bad.to_str().unwrap();
+    let bug = "xa.vote-before-persist";
+    let run = faultline(&[
+        "run",
+        "bank-shard-crash",
+        "--seed",
+        "3",
+        "--bug",
+        bug,
+        "--history",
+        bad,
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", stdout(&run));
+    assert!(
+        stdout(&run).contains("bank.conservation"),
+        "{}",
+        stdout(&run)
+    );
+    let output = faultline(&["check", "--model", "bank", path, bad, "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let reports: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports[0]["verdict"], "valid");
+    assert_eq!(reports[1]["verdict"], "invalid");
+    let first = &reports[1]["failing"][0];
+    assert!(first["line"].as_u64().unwrap() > 0);
+    assert!(
+        first["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("wrong-total: "),
+        "{first}"
+    );
+    // A total given on the command line overrides the first read's.
+    let output = faultline(&["check", "--model", "bank", "--total", "801", path]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    // The other models refuse transfers, and --total, with a clear error.
+    assert_bad_input(&["check", "--model", "kv", path], "use --model bank");
+    assert_bad_input(
+        &["check", "--model", "register", "--total", "5", path],
+        "--total is the bank model's",
+    );
+}

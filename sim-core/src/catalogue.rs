@@ -6,6 +6,7 @@
 
 use crate::bugs::{closest, BugInfo, BugSet};
 use crate::proto::spec::{ComponentSpec, ProtocolSpec};
+use crate::proto::txn::{self, shop};
 use crate::proto::world::World;
 use crate::proto::{broadcast, broker, ping_pong, registry, rpc, zab};
 
@@ -16,6 +17,8 @@ pub const PROTOCOLS: &[ProtocolSpec<World>] = &[
     broker::spec::spec::<World>(),
     registry::spec::spec::<World>(),
     rpc::spec::spec::<World>(),
+    txn::spec::spec::<World>(),
+    shop::spec::spec::<World>(),
 ];
 
 /// The components nodes host: each owns invariants and planted bugs.
@@ -27,6 +30,9 @@ pub const COMPONENTS: &[ComponentSpec] = &[
     registry::COMPONENT,
     registry::LOCK_COMPONENT,
     rpc::COMPONENT,
+    txn::XA_COMPONENT,
+    txn::BANK_COMPONENT,
+    shop::COMPONENT,
 ];
 
 pub fn protocol(name: &str) -> Option<&'static ProtocolSpec<World>> {

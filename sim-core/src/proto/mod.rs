@@ -10,6 +10,8 @@
 //! - `registry`: a ZooKeeper-style coordination service (znodes, sessions, watches,
 //!   read-only mode), its client library and recipes (lock, service registration).
 //! - `zab`: ZooKeeper Atomic Broadcast, the registry's replication.
+//! - `txn`: XA two-phase commit (the bank, CP) beside a transactional outbox (the
+//!   shop, AP).
 //! - `spec`: what a protocol declares for scenarios; `world`: the host of them all.
 
 pub mod broadcast;
@@ -18,5 +20,6 @@ pub mod ping_pong;
 pub mod registry;
 pub mod rpc;
 pub mod spec;
+pub mod txn;
 pub mod world;
 pub mod zab;

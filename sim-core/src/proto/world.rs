@@ -12,6 +12,7 @@ use crate::conn::{self, Segment};
 use crate::host_enum;
 use crate::node::Proto;
 use crate::proto::registry::state::{Registry, Txn};
+use crate::proto::txn::{self, shop};
 use crate::proto::{broadcast, broker, ping_pong, registry, rpc, zab};
 
 pub struct World;
@@ -34,6 +35,8 @@ host_enum! {
         Registry(Segment<registry::Msg>),
         Lock(registry::LockMsg),
         Rpc(Segment<rpc::Frame>),
+        Txn(Segment<txn::Frame>),
+        Shop(Segment<shop::Frame>),
     }
 }
 
@@ -47,6 +50,8 @@ host_enum! {
         Zab(zab::Obs),
         Registry(registry::Obs),
         Rpc(rpc::Obs),
+        Txn(txn::Obs),
+        Shop(shop::Obs),
     }
 }
 
@@ -67,5 +72,9 @@ host_enum! {
         RegistryConn(conn::Timer<registry::Msg>),
         Rpc(rpc::Timer),
         RpcConn(conn::Timer<rpc::Frame>),
+        Txn(txn::Timer),
+        TxnConn(conn::Timer<txn::Frame>),
+        Shop(shop::Timer),
+        ShopConn(conn::Timer<shop::Frame>),
     }
 }

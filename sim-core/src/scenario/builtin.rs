@@ -63,6 +63,17 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "rpc-nemesis",
     "rpc-gateway",
     "rpc-trace-chain",
+    "bank",
+    "bank-coordinator-crash",
+    "bank-shard-crash",
+    "bank-partition",
+    "bank-heuristic",
+    "bank-nemesis",
+    "shop",
+    "shop-broker-crash",
+    "shop-warehouse-crash",
+    "shop-nemesis",
+    "cap-partition",
 ];
 
 /// The text of a built-in scenario.

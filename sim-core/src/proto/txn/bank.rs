@@ -1,0 +1,221 @@
+//! A bank client: transfers between random accounts and reads of every balance, sent to
+//! a coordinator one at a time, each recorded in Jepsen's bank format (DESIGN.md): a
+//! transfer's `value` is `{"from", "to", "amount"}`, a read's is every account's balance.
+//!
+//! A committed transfer is `ok`, a rolled-back one `fail`; a heuristic outcome, a broken
+//! connection or no answer by the deadline is `info` (it may or may not have happened).
+//! The client counts requests served and refused (metrics `served` and `refused`, the
+//! CAP chart's availability). It never retries: each attempt is one operation.
+
+use rand::Rng;
+use serde_json::{json, Map, Value};
+
+use super::xa::{account_name, Account, Amount, Answer, Frame};
+use super::{Host, Timer};
+use crate::check::{HistoryEvent, OpFunction, OpType};
+use crate::conn::{ConnId, ConnParams, Endpoint, Event, Events};
+use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
+
+/// History processes per node: a restarted client is a new process.
+const PROCESSES_PER_NODE: u64 = 1_000;
+
+#[derive(Clone, Debug)]
+pub struct BankConfig {
+    pub coordinator: NodeId,
+    pub accounts: u32,
+    pub amount_max: u64,
+    /// Reads among operations, in percent.
+    pub read_percent: u32,
+    pub ops: u32,
+    pub think_ns: u64,
+    /// How long the client waits for an answer before it records `info`.
+    pub deadline_ns: u64,
+    pub conn: ConnParams,
+}
+
+struct Current {
+    req: u64,
+    f: OpFunction,
+    value: Value,
+    deadline: TimerId,
+}
+
+pub struct BankClient {
+    cfg: BankConfig,
+    endpoint: Endpoint<Frame>,
+    conn: Option<ConnId>,
+    process: u64,
+    req_next: u64,
+    current: Option<Current>,
+    done: u32,
+    served: u64,
+    refused: u64,
+}
+
+impl BankClient {
+    pub fn new(cfg: BankConfig) -> Self {
+        assert!(cfg.accounts >= 2, "a transfer needs two accounts");
+        let conn = cfg.conn;
+        Self {
+            cfg,
+            endpoint: Endpoint::new(conn),
+            conn: None,
+            process: 0,
+            req_next: 1,
+            current: None,
+            done: 0,
+            served: 0,
+            refused: 0,
+        }
+    }
+
+    fn next<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if self.current.is_some() || self.done >= self.cfg.ops {
+            return;
+        }
+        let req = self.req_next;
+        self.req_next += 1;
+        let read = ctx.rng().random_range(0..100u32) < self.cfg.read_percent;
+        let (f, value, frame) = if read {
+            (OpFunction::Read, Value::Null, Frame::ReadAll { req })
+        } else {
+            let accounts = self.cfg.accounts;
+            let from: Account = ctx.rng().random_range(0..accounts);
+            let to = (from + 1 + ctx.rng().random_range(0..accounts - 1)) % accounts;
+            let amount = ctx.rng().random_range(1..=self.cfg.amount_max) as Amount;
+            let value = json!({
+                "from": account_name(from),
+                "to": account_name(to),
+                "amount": amount,
+            });
+            let frame = Frame::Transfer {
+                req,
+                from,
+                to,
+                amount,
+            };
+            (OpFunction::Transfer, value, frame)
+        };
+        let event = HistoryEvent::new(self.process, OpType::Invoke, f, value.clone());
+        ctx.history(event);
+        let deadline = ctx.set_timer(self.cfg.deadline_ns, Timer::Deadline(req));
+        self.current = Some(Current {
+            req,
+            f,
+            value,
+            deadline,
+        });
+        let conn = match self.conn {
+            Some(conn) => Some(conn),
+            None => {
+                self.conn = self.endpoint.open(ctx, self.cfg.coordinator).ok();
+                self.conn
+            }
+        };
+        let sent = conn.is_some_and(|conn| self.endpoint.send(ctx, conn, frame).is_ok());
+        if !sent {
+            self.conn = None;
+            self.complete(ctx, OpType::Info, None);
+        }
+    }
+
+    /// Records the current operation's completion and schedules the next one.
+    fn complete<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, kind: OpType, read: Option<Value>) {
+        let Some(current) = self.current.take() else {
+            return;
+        };
+        ctx.cancel_timer(current.deadline);
+        let value = read.unwrap_or(current.value);
+        ctx.history(HistoryEvent::new(self.process, kind, current.f, value));
+        if kind == OpType::Ok {
+            self.served += 1;
+            ctx.metric("served", self.served);
+        } else {
+            self.refused += 1;
+            ctx.metric("refused", self.refused);
+        }
+        self.done += 1;
+        if self.done < self.cfg.ops {
+            ctx.set_timer(self.cfg.think_ns, Timer::Next);
+        }
+    }
+
+    fn on_answer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, req: u64, answer: Answer) {
+        if self.current.as_ref().map(|c| c.req) != Some(req) {
+            return;
+        }
+        match answer {
+            Answer::Committed => self.complete(ctx, OpType::Ok, None),
+            Answer::Balances(balances) => {
+                let mut object = Map::new();
+                for (account, balance) in balances {
+                    object.insert(account_name(account), json!(balance));
+                }
+                self.complete(ctx, OpType::Ok, Some(Value::Object(object)));
+            }
+            Answer::RolledBack(_) => self.complete(ctx, OpType::Fail, None),
+            Answer::Heuristic(_) | Answer::Unknown => self.complete(ctx, OpType::Info, None),
+        }
+    }
+
+    fn handle<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, events: Events<Frame>) {
+        for event in events {
+            match event {
+                Event::Frame {
+                    frame: Frame::Answer { req, answer },
+                    ..
+                } => self.on_answer(ctx, req, answer),
+                Event::Broken { conn, .. } | Event::Closed { conn } if self.conn == Some(conn) => {
+                    self.conn = None;
+                    self.complete(ctx, OpType::Info, None);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl<H: Host> Node<H> for BankClient {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.endpoint.start(ctx);
+        self.process = ctx.id() as u64 * PROCESSES_PER_NODE
+            + (ctx.incarnation() as u64).min(PROCESSES_PER_NODE - 1);
+        ctx.set_timer(self.cfg.think_ns, Timer::Next);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        if let Ok(events) = self.endpoint.take_message(ctx, from, msg) {
+            self.handle(ctx, events);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
+        let timer = match self.endpoint.take_timer(ctx, id, timer) {
+            Ok(events) => return self.handle(ctx, events),
+            Err(timer) => timer,
+        };
+        match timer.into_part() {
+            Ok(Timer::Next) => self.next(ctx),
+            Ok(Timer::Deadline(req)) if self.current.as_ref().map(|c| c.req) == Some(req) => {
+                self.complete(ctx, OpType::Info, None)
+            }
+            _ => {}
+        }
+    }
+
+    fn role(&self) -> String {
+        "bank client".into()
+    }
+
+    fn inspect(&self) -> String {
+        format!(
+            "ops {} of {}, served {}, refused {}, current {:?}\n{}",
+            self.done,
+            self.cfg.ops,
+            self.served,
+            self.refused,
+            self.current.as_ref().map(|c| c.req),
+            self.endpoint.describe()
+        )
+    }
+}

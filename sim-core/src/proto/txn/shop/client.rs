@@ -1,0 +1,147 @@
+//! A shop client: places orders with the order service, one at a time, and counts how
+//! many were served (metrics `served` and `refused`, the CAP chart's availability). A
+//! broken connection or no answer by the deadline is a refusal; it never retries.
+
+use rand::Rng;
+
+use super::{Frame, Host, Timer};
+use crate::conn::{ConnId, ConnParams, Endpoint, Event, Events};
+use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
+
+#[derive(Clone, Debug)]
+pub struct ShopClientConfig {
+    pub orders: NodeId,
+    pub items: u32,
+    pub qty_max: u32,
+    pub ops: u32,
+    pub think_ns: u64,
+    pub deadline_ns: u64,
+    pub conn: ConnParams,
+}
+
+pub struct ShopClient {
+    cfg: ShopClientConfig,
+    endpoint: Endpoint<Frame>,
+    conn: Option<ConnId>,
+    req_next: u64,
+    current: Option<(u64, TimerId)>,
+    done: u32,
+    served: u64,
+    refused: u64,
+}
+
+impl ShopClient {
+    pub fn new(cfg: ShopClientConfig) -> Self {
+        assert!(cfg.items > 0 && cfg.qty_max > 0);
+        let conn = cfg.conn;
+        Self {
+            cfg,
+            endpoint: Endpoint::new(conn),
+            conn: None,
+            req_next: 1,
+            current: None,
+            done: 0,
+            served: 0,
+            refused: 0,
+        }
+    }
+
+    fn next<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if self.current.is_some() || self.done >= self.cfg.ops {
+            return;
+        }
+        let req = self.req_next;
+        self.req_next += 1;
+        let item = ctx.rng().random_range(0..self.cfg.items);
+        let qty = ctx.rng().random_range(1..=self.cfg.qty_max);
+        let deadline = ctx.set_timer(self.cfg.deadline_ns, Timer::Deadline(req));
+        self.current = Some((req, deadline));
+        if self.conn.is_none() {
+            self.conn = self.endpoint.open(ctx, self.cfg.orders).ok();
+        }
+        let place = Frame::Place { req, item, qty };
+        let sent = self
+            .conn
+            .is_some_and(|conn| self.endpoint.send(ctx, conn, place).is_ok());
+        if !sent {
+            self.conn = None;
+            self.complete(ctx, false);
+        }
+    }
+
+    fn complete<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, served: bool) {
+        let Some((_, deadline)) = self.current.take() else {
+            return;
+        };
+        ctx.cancel_timer(deadline);
+        if served {
+            self.served += 1;
+            ctx.metric("served", self.served);
+        } else {
+            self.refused += 1;
+            ctx.metric("refused", self.refused);
+        }
+        self.done += 1;
+        if self.done < self.cfg.ops {
+            ctx.set_timer(self.cfg.think_ns, Timer::Next);
+        }
+    }
+
+    fn handle<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, events: Events<Frame>) {
+        for event in events {
+            match event {
+                Event::Frame {
+                    frame: Frame::Placed { req, .. },
+                    ..
+                } if self.current.map(|c| c.0) == Some(req) => self.complete(ctx, true),
+                Event::Broken { conn, .. } | Event::Closed { conn } if self.conn == Some(conn) => {
+                    self.conn = None;
+                    self.complete(ctx, false);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl<H: Host> Node<H> for ShopClient {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.endpoint.start(ctx);
+        ctx.set_timer(self.cfg.think_ns, Timer::Next);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
+        if let Ok(events) = self.endpoint.take_message(ctx, from, msg) {
+            self.handle(ctx, events);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, H>, id: TimerId, timer: H::Timer) {
+        let timer = match self.endpoint.take_timer(ctx, id, timer) {
+            Ok(events) => return self.handle(ctx, events),
+            Err(timer) => timer,
+        };
+        match timer.into_part() {
+            Ok(Timer::Next) => self.next(ctx),
+            Ok(Timer::Deadline(req)) if self.current.map(|c| c.0) == Some(req) => {
+                self.complete(ctx, false)
+            }
+            _ => {}
+        }
+    }
+
+    fn role(&self) -> String {
+        "shop client".into()
+    }
+
+    fn inspect(&self) -> String {
+        format!(
+            "orders {} of {}, served {}, refused {}\n{}",
+            self.done,
+            self.cfg.ops,
+            self.served,
+            self.refused,
+            self.endpoint.describe()
+        )
+    }
+}

@@ -1,0 +1,201 @@
+//! The shop's checkers, fed by what the order service and the warehouse observe:
+//!
+//! - `shop.published` (liveness): by the end every order the service committed was
+//!   confirmed by the broker (its outbox row went out).
+//! - `shop.no-duplicates`: the warehouse applies each order at most once, however often
+//!   the broker delivers it.
+//! - `shop.converged` (eventual conservation): by the end the warehouse's stock of each
+//!   item is its opening stock less every committed order of it, once. While the run
+//!   goes, the checker reports the divergence (orders committed, not yet applied) as
+//!   the metric `divergence`, the consistency half of the CAP chart.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Host, Obs, OrderId};
+use crate::invariant::{EndState, Invariant};
+use crate::node::{NodeId, Wraps};
+
+pub const PUBLISHED: &str = "shop.published";
+pub const NO_DUPLICATES: &str = "shop.no-duplicates";
+pub const CONVERGED: &str = "shop.converged";
+
+#[derive(Default)]
+pub struct Published {
+    /// Committed orders not yet confirmed, with the service that holds them.
+    waiting: BTreeMap<OrderId, NodeId>,
+}
+
+impl<H: Host> Invariant<H> for Published {
+    fn name(&self) -> &'static str {
+        PUBLISHED
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        match Wraps::<Obs>::part(obs) {
+            Some(Obs::Committed { order, .. }) => {
+                self.waiting.insert(*order, node);
+            }
+            Some(Obs::Published { order }) => {
+                self.waiting.remove(order);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn at_end(&mut self, end: &EndState) -> Result<(), String> {
+        let up = |node: NodeId| end.up.get(node as usize).copied().unwrap_or(false);
+        let stuck: Vec<String> = self
+            .waiting
+            .iter()
+            .filter(|(_, node)| up(**node))
+            .map(|(order, _)| format!("{order:#x}"))
+            .take(5)
+            .collect();
+        if stuck.is_empty() {
+            return Ok(());
+        }
+        let count = self.waiting.iter().filter(|(_, n)| up(**n)).count();
+        Err(format!(
+            "no progress: {count} committed orders were never published (first: {})",
+            stuck.join(", ")
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct NoDuplicates {
+    applied: BTreeSet<OrderId>,
+    redelivered: u64,
+}
+
+impl<H: Host> Invariant<H> for NoDuplicates {
+    fn name(&self) -> &'static str {
+        NO_DUPLICATES
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        match Wraps::<Obs>::part(obs) {
+            Some(Obs::Applied { order, .. }) if !self.applied.insert(*order) => {
+                return Err(format!(
+                    "the warehouse (node {node}) applied order {order:#x} twice"
+                ));
+            }
+            Some(Obs::Redelivered { .. }) => self.redelivered += 1,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Vec<(String, u64)> {
+        vec![("shop.redeliveries-ignored".to_string(), self.redelivered)]
+    }
+}
+
+pub struct Converged {
+    warehouse: NodeId,
+    opening: Vec<i64>,
+    committed: BTreeMap<OrderId, (u32, u32)>,
+    applied: BTreeSet<OrderId>,
+    /// The warehouse's stock as last observed.
+    stock: Option<Vec<i64>>,
+    divergence: Option<u64>,
+    divergence_max: u64,
+    samples: Vec<u64>,
+}
+
+impl Converged {
+    pub fn new(warehouse: NodeId, items: u32, stock: i64) -> Self {
+        Self {
+            warehouse,
+            opening: vec![stock; items as usize],
+            committed: BTreeMap::new(),
+            applied: BTreeSet::new(),
+            stock: None,
+            divergence: None,
+            divergence_max: 0,
+            samples: Vec::new(),
+        }
+    }
+
+    fn sample(&mut self) {
+        let behind = self
+            .committed
+            .keys()
+            .filter(|order| !self.applied.contains(order))
+            .count() as u64;
+        if self.divergence != Some(behind) {
+            self.divergence = Some(behind);
+            self.divergence_max = self.divergence_max.max(behind);
+            self.samples.push(behind);
+        }
+    }
+}
+
+impl<H: Host> Invariant<H> for Converged {
+    fn name(&self) -> &'static str {
+        CONVERGED
+    }
+
+    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+        match Wraps::<Obs>::part(obs) {
+            Some(Obs::Committed { order, item, qty }) => {
+                self.committed.insert(*order, (*item, *qty));
+            }
+            Some(Obs::Applied { order, .. }) => {
+                self.applied.insert(*order);
+            }
+            Some(Obs::Stock { levels }) if node == self.warehouse => {
+                self.stock = Some(levels.clone());
+            }
+            _ => return Ok(()),
+        }
+        self.sample();
+        Ok(())
+    }
+
+    fn at_end(&mut self, end: &EndState) -> Result<(), String> {
+        if !end
+            .up
+            .get(self.warehouse as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        let mut expected = self.opening.clone();
+        for (item, qty) in self.committed.values() {
+            if let Some(level) = expected.get_mut(*item as usize) {
+                *level -= *qty as i64;
+            }
+        }
+        let stock = self.stock.clone().unwrap_or_else(|| self.opening.clone());
+        if stock != expected {
+            let behind = self.divergence.unwrap_or(0);
+            let why = if behind > 0 {
+                format!("{behind} of them were never applied")
+            } else {
+                "every one was applied, so applied effects were lost or doubled".to_string()
+            };
+            return Err(format!(
+                "the warehouse's stock is {stock:?} after the quiet phase, but the {} \
+                 committed orders leave {expected:?}: {why}",
+                self.committed.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Vec<(String, u64)> {
+        vec![
+            ("shop.orders".to_string(), self.committed.len() as u64),
+            ("shop.divergence-max".to_string(), self.divergence_max),
+        ]
+    }
+
+    fn take_samples(&mut self, out: &mut Vec<(NodeId, &'static str, u64)>) {
+        for value in self.samples.drain(..) {
+            out.push((self.warehouse, "divergence", value));
+        }
+    }
+}
