@@ -1541,3 +1541,29 @@ fn bank_histories_are_checked_as_jepsen_checks_them() {
         "--total is the bank model's",
     );
 }
+
+#[test]
+fn a_run_summary_sets_availability_beside_consistency() {
+    let output = faultline(&["run", "cap-partition", "--seed", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line: {text}"))
+            .to_string()
+    };
+    let bank = line("cap bank: ");
+    let shop = line("cap shop: ");
+    assert!(
+        bank.contains("| oldest branch in doubt (ms): peak"),
+        "{bank}"
+    );
+    assert!(!bank.contains("100.0% of"), "{bank}");
+    assert!(
+        shop.starts_with("cap shop: 100.0% of 800 requests served"),
+        "{shop}"
+    );
+    assert!(shop.contains("orders not yet applied: peak"), "{shop}");
+    assert!(shop.ends_with(", 0 at the end"), "{shop}");
+}

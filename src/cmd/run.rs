@@ -117,6 +117,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             load::replay_around(&loaded.argument, report.seed, &bugs, &faults, event)
         });
         print_summary(&report, &reproduce, log.as_deref(), web_url.as_deref());
+        for line in sim_core::check::cap::lines(run.metrics(), &loaded.scenario.qualified_kinds()) {
+            println!("{line}");
+        }
         report_log = log;
         print_metrics(run.metrics());
         print_timeline(run.trace().milestones(), &loaded.scenario.qualified_kinds());
@@ -155,13 +158,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let event = report.findings.first()?.event;
             load::replay_around(&loaded.argument, report.seed, &bugs, &faults, event)
         });
-        let summary = summary_text(
+        let mut summary = summary_text(
             &report,
             &reproduce,
             log.as_deref(),
             web_url.as_deref(),
             &plain,
         );
+        for line in sim_core::check::cap::lines(run.metrics(), &loaded.scenario.qualified_kinds()) {
+            summary.push_str(&line);
+            summary.push('\n');
+        }
         super::report::write(dir, &loaded.scenario, run.as_ref(), &summary)?;
         wrote("report", dir);
     }

@@ -1,24 +1,48 @@
-//! The CAP panel, drawn with plotters on a canvas: per client, the share of requests
-//! served (availability) and the share of reads that were stale (consistency) over
-//! virtual time, coloured by the client's side of the partition at the cursor, with the
-//! cursor as a vertical line. A ZAB minority shows as availability falling to zero;
-//! read-only mode keeps availability up and pays in stale reads.
+//! The CAP panel, drawn with plotters on a canvas: one row per protocol that reports it,
+//! availability (the share of requests each client had served) on the left and
+//! consistency on the right (stale reads for the registry, the oldest branch in doubt
+//! for the bank, orders not yet applied for the shop), over virtual time, with the
+//! cursor as a vertical line. With the bank beside the shop under one partition, the bank's
+//! availability falls while its consistency holds, and the shop's availability holds
+//! while it diverges.
+//!
+//! Each node has its own colour from the Okabe-Ito palette (distinct for colour-blind
+//! readers); a node on the far side of the partition at the cursor is drawn dashed.
 
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use web_sys::HtmlCanvasElement;
 
+use crate::cap::{self, Row, Series};
 use crate::session::Session;
-use crate::views::{self, Series};
 
 /// Time buckets across the run.
 const BUCKETS: u32 = 60;
-const SIDE_RGB: [RGBColor; 4] = [
-    RGBColor(37, 99, 235),
-    RGBColor(220, 38, 38),
-    RGBColor(22, 163, 74),
-    RGBColor(147, 51, 234),
+/// The height of one protocol's row, in canvas pixels.
+pub const ROW_HEIGHT: u32 = 250;
+/// Okabe and Ito's colour-blind safe palette (without its yellow, too faint on white).
+const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 0, 0),
 ];
+
+/// Rows the chart draws for this session (the canvas is sized to them).
+pub fn rows(session: &Session) -> u32 {
+    panel(session).map_or(1, |cap| cap.rows.len().max(1) as u32)
+}
+
+fn panel(session: &Session) -> Option<cap::Cap> {
+    let end_ns = session
+        .summary()
+        .map_or(session.progress().end_ns, |summary| summary.end_ns);
+    let kinds = session.scenario().qualified_kinds();
+    cap::cap(session.metrics(), &session.sides(), &kinds, end_ns, BUCKETS)
+}
 
 pub fn draw(canvas: &HtmlCanvasElement, session: &Session) {
     let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else {
@@ -27,76 +51,119 @@ pub fn draw(canvas: &HtmlCanvasElement, session: &Session) {
     let root = backend.into_drawing_area();
     // Drawing errors only mean a canvas the browser refused; the next render retries.
     let _ = root.fill(&WHITE);
-    let end_ns = session
-        .summary()
-        .map_or(session.progress().end_ns, |summary| summary.end_ns);
-    let cap = views::cap(session.metrics(), &session.sides(), end_ns, BUCKETS);
-    let Some(cap) = cap else {
+    let Some(cap) = panel(session) else {
         let style = ("sans-serif", 16).into_font().color(&BLACK);
-        let text = "This protocol reports no per-client availability; the registry scenarios do \
-                    (try registry-partition-minority against registry-read-only).";
+        let text = "This protocol reports no per-client availability; the registry, bank and \
+                    shop scenarios do (try cap-partition: the bank beside the shop).";
         let _ = root.draw_text(text, &style, (20, 120));
         let _ = root.present();
         return;
     };
     let now_s = session.progress().now_ns as f64 / 1e9;
     let end_s = (cap.end_ns as f64 / 1e9).max(1e-3);
-    let (left, right) = root.split_horizontally(550);
-    let _ = panel(
-        &left,
-        "availability: % of requests served",
-        &cap.availability,
-        end_s,
-        now_s,
-    );
-    let _ = panel(
-        &right,
-        "consistency: % of reads that were stale",
-        &cap.stale,
-        end_s,
-        now_s,
-    );
+    let areas = root.split_evenly((cap.rows.len(), 1));
+    for (area, row) in areas.iter().zip(&cap.rows) {
+        let _ = draw_row(area, row, end_s, now_s);
+    }
     let _ = root.present();
 }
 
-fn panel<DB: DrawingBackend>(
+/// What a protocol chose, for its row's titles.
+fn tagline(protocol: &str) -> String {
+    match protocol {
+        "bank" => "bank (CP: two-phase commit)".into(),
+        "shop" => "shop (AP: outbox)".into(),
+        "registry" => "registry (ZAB)".into(),
+        other => other.to_string(),
+    }
+}
+
+fn draw_row<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    series: &[Series],
+    row: &Row,
     end_s: f64,
     now_s: f64,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (left, right) = area.split_horizontally(550);
+    let name = tagline(&row.protocol);
+    chart(
+        &left,
+        &format!("{name} · availability: % of requests served"),
+        "% served",
+        &row.availability,
+        100.0,
+        end_s,
+        now_s,
+    )?;
+    let top = if row.measure.is_percent() {
+        100.0
+    } else {
+        row.consistency
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(1.0, f64::max)
+    };
+    let unit = match row.measure {
+        cap::Measure::StaleReads => "% stale",
+        cap::Measure::InDoubt => "ms",
+        cap::Measure::Divergence => "orders",
+    };
+    chart(
+        &right,
+        &format!("{name} · {}", row.measure.title()),
+        unit,
+        &row.consistency,
+        top,
+        end_s,
+        now_s,
+    )
+}
+
+fn chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    unit: &str,
+    series: &[Series],
+    top: f64,
+    end_s: f64,
+    now_s: f64,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let ceiling = top * 1.05;
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 15))
+        .caption(title, ("sans-serif", 14))
         .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(36)
-        .build_cartesian_2d(0f64..end_s, 0f64..105f64)?;
+        .x_label_area_size(30)
+        .y_label_area_size(44)
+        .build_cartesian_2d(0f64..end_s, 0f64..ceiling)?;
     chart
         .configure_mesh()
         .x_desc("virtual time (s)")
+        .y_desc(unit)
         .y_labels(6)
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    for line in series {
-        let colour = SIDE_RGB[line.side as usize % SIDE_RGB.len()];
+    for (index, line) in series.iter().enumerate() {
+        let colour = PALETTE[index % PALETTE.len()];
         let points: Vec<(f64, f64)> = line
             .points
             .iter()
-            .map(|(t, percent)| (*t as f64 / 1e9, *percent))
+            .map(|(t, value)| (*t as f64 / 1e9, *value))
             .collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
-            .label(format!("client {} (side {})", line.node, line.side))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour));
-        chart.draw_series(
-            points
-                .into_iter()
-                .map(|p| Circle::new(p, 2, colour.filled())),
-        )?;
+        let label = format!("n{} (side {})", line.node, line.side);
+        if line.side == 0 {
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour));
+        } else {
+            chart
+                .draw_series(DashedLineSeries::new(points, 6, 4, colour.stroke_width(2)))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour));
+        }
     }
     chart.draw_series(LineSeries::new(
-        vec![(now_s, 0.0), (now_s, 105.0)],
+        vec![(now_s, 0.0), (now_s, ceiling)],
         BLACK.mix(0.4),
     ))?;
     if !series.is_empty() {

@@ -99,8 +99,13 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
             }
             <section class="panel wide">
                 <h3>{ "CAP: availability and consistency over virtual time" }</h3>
+                <ul class="cap-summary" data-testid="cap-summary">
+                    { for sim_core::check::cap::lines(session.metrics(), &session.scenario().qualified_kinds())
+                        .into_iter().map(|line| html! { <li>{ line }</li> }) }
+                </ul>
                 <canvas ref={ state.chart.clone() } data-testid="cap-chart"
-                    width="1100" height="260"></canvas>
+                    data-rows={ crate::chart::rows(session).to_string() }
+                    width="1100" height={ (crate::chart::rows(session) * crate::chart::ROW_HEIGHT).to_string() }></canvas>
             </section>
             <div class="grid">
                 <section class="panel">{ findings(session.findings(), link) }</section>

@@ -9,6 +9,7 @@
 //! HTML and SVG, its plotters chart) exist only on wasm32. This crate depends on sim-core
 //! and never the other way round.
 
+pub mod cap;
 pub mod query;
 pub mod session;
 pub mod views;

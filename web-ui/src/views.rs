@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use petgraph::graphmap::UnGraphMap;
-use sim_core::engine::{MetricSample, NodeView};
+use sim_core::engine::NodeView;
 use sim_core::node::NodeId;
 use sim_core::proto::rpc::spans::{self, Kind, Span};
 use sim_core::trace::{EventKind, TraceEvent};
@@ -289,100 +289,6 @@ pub fn log_lines<'a>(events: &'a [TraceEvent], filter: &LogFilter) -> Vec<&'a Tr
     lines
 }
 
-/// One client's line on a chart: (time, percent) points.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    pub node: NodeId,
-    /// Its side of the partition at the cursor.
-    pub side: u32,
-    pub points: Vec<(u64, f64)>,
-}
-
-/// Availability and consistency over virtual time, per client.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cap {
-    pub end_ns: u64,
-    /// Share of the requests completed in each time bucket that were served.
-    pub availability: Vec<Series>,
-    /// Share of the reads completed in each time bucket that returned stale data.
-    pub stale: Vec<Series>,
-}
-
-/// Builds the CAP panel from the cumulative per-client metrics `served`/`refused` and
-/// `reads`/`stale_reads`; `None` when the protocol reports none.
-pub fn cap(metrics: &[MetricSample], sides: &[u32], end_ns: u64, buckets: u32) -> Option<Cap> {
-    assert!(buckets > 0);
-    let bucket_ns = (end_ns / buckets as u64).max(1);
-    let availability = ratio_series(metrics, sides, bucket_ns, "served", "refused", false);
-    let stale = ratio_series(metrics, sides, bucket_ns, "stale_reads", "reads", true);
-    if availability.is_empty() && stale.is_empty() {
-        return None;
-    }
-    Some(Cap {
-        end_ns,
-        availability,
-        stale,
-    })
-}
-
-/// Per client and bucket: `part / (part + rest)` in percent, or `part / total` when
-/// `rest_is_total`; buckets with nothing completed have no point.
-fn ratio_series(
-    metrics: &[MetricSample],
-    sides: &[u32],
-    bucket_ns: u64,
-    part: &str,
-    rest: &str,
-    rest_is_total: bool,
-) -> Vec<Series> {
-    // node -> bucket -> the last cumulative values of `part` and `rest` in it.
-    type Lasts = BTreeMap<u64, (Option<u64>, Option<u64>)>;
-    let mut last: BTreeMap<NodeId, Lasts> = BTreeMap::new();
-    for sample in metrics {
-        let is_part = sample.name == part;
-        if !is_part && sample.name != rest {
-            continue;
-        }
-        let bucket = sample.time_ns / bucket_ns;
-        let entry = last
-            .entry(sample.node)
-            .or_default()
-            .entry(bucket)
-            .or_default();
-        if is_part {
-            entry.0 = Some(sample.value);
-        } else {
-            entry.1 = Some(sample.value);
-        }
-    }
-    let mut series = Vec::new();
-    for (node, buckets) in last {
-        let (mut part_before, mut rest_before) = (0u64, 0u64);
-        let mut points = Vec::new();
-        for (bucket, (part_now, rest_now)) in buckets {
-            let part_now = part_now.unwrap_or(part_before);
-            let rest_now = rest_now.unwrap_or(rest_before);
-            let part_delta = part_now.saturating_sub(part_before);
-            let rest_delta = rest_now.saturating_sub(rest_before);
-            let total = if rest_is_total {
-                rest_delta
-            } else {
-                part_delta + rest_delta
-            };
-            if total > 0 {
-                let percent = 100.0 * part_delta as f64 / total as f64;
-                points.push(((bucket + 1) * bucket_ns, percent.min(100.0)));
-            }
-            (part_before, rest_before) = (part_now, rest_now);
-        }
-        if !points.is_empty() {
-            let side = sides.get(node as usize).copied().unwrap_or(0);
-            series.push(Series { node, side, points });
-        }
-    }
-    series
-}
-
 /// Latest calls the RPC panel lists at most.
 pub const TRACES_MAX: usize = 12;
 
@@ -638,38 +544,6 @@ mod tests {
             ..LogFilter::default()
         };
         assert_eq!(log_lines(&events, &text)[0].index, 2);
-    }
-
-    fn sample(time_ns: u64, node: NodeId, name: &str, value: u64) -> MetricSample {
-        MetricSample {
-            time_ns,
-            node,
-            name: name.into(),
-            value,
-        }
-    }
-
-    #[test]
-    fn availability_is_the_share_served_per_bucket() {
-        let metrics = [
-            sample(10, 3, "served", 1),
-            sample(20, 3, "served", 2),
-            sample(60, 3, "refused", 1),
-            sample(70, 3, "refused", 2),
-            sample(80, 3, "served", 3),
-            sample(30, 4, "reads", 4),
-            sample(30, 4, "stale_reads", 1),
-        ];
-        let cap = cap(&metrics, &[0, 0, 0, 0, 1], 100, 2).unwrap();
-        assert_eq!(cap.availability.len(), 1);
-        assert_eq!(
-            cap.availability[0].points,
-            [(50, 100.0), (100, 100.0 / 3.0)]
-        );
-        assert_eq!(cap.stale.len(), 1);
-        assert_eq!(cap.stale[0].side, 1);
-        assert_eq!(cap.stale[0].points, [(50, 25.0)]);
-        assert_eq!(super::cap(&[], &[], 100, 2), None);
     }
 
     fn annotate(time_ns: u64, node: NodeId, label: &str, detail: String) -> TraceEvent {

@@ -53,6 +53,7 @@ fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
         scrubbing_back_shows_the_same_moment(&browser, base)?;
         crash_click_changes_the_run(&browser, base, &shots)?;
         rpc_calls_show_load_and_span_trees(&browser, base, &shots)?;
+        bank_beside_shop_in_the_cap_panel(&browser, base, &shots)?;
         Ok(())
     })();
     browser.close();
@@ -214,6 +215,45 @@ fn rpc_calls_show_load_and_span_trees(
         "  rpc panel: {picked} -> {} spans",
         rows.split(" | ").count()
     );
+    Ok(())
+}
+
+/// The CAP panel of the side-by-side scenario: a row for the bank and one for the shop,
+/// and the summary lines the CLI prints (the shop served every order, the bank did not).
+fn bank_beside_shop_in_the_cap_panel(
+    browser: &Browser,
+    base: &str,
+    shots: &Path,
+) -> anyhow::Result<()> {
+    browser.open(&format!("{base}?scenario=cap-partition&seed=1"))?;
+    browser.wait_done()?;
+    let rows = browser.attribute("[data-testid=cap-chart]", "data-rows")?;
+    if rows != "2" {
+        bail!("the CAP chart draws {rows} rows, not the bank's and the shop's");
+    }
+    let lines = browser.script(
+        "return [...document.querySelectorAll('[data-testid=cap-summary] li')] \
+             .map(l => l.textContent).join('\\n')",
+    )?;
+    let lines = lines.as_str().unwrap_or_default().to_string();
+    let bank = lines.lines().find(|l| l.starts_with("cap bank:"));
+    let shop = lines.lines().find(|l| l.starts_with("cap shop:"));
+    let (Some(bank), Some(shop)) = (bank, shop) else {
+        bail!("the CAP summary lacks the bank or the shop: {lines}");
+    };
+    if !shop.contains("100.0% of") || bank.contains("100.0% of") {
+        bail!("under the partition the shop should serve all and the bank not: {lines}");
+    }
+    if !shop.contains("orders not yet applied: peak") || !bank.contains("oldest branch in doubt") {
+        bail!("the CAP summary lacks the consistency gauges: {lines}");
+    }
+    // The panel below the fold: scroll it into view for the screenshot.
+    browser
+        .script("document.querySelector('[data-testid=cap-summary]').scrollIntoView(); return 0")?;
+    std::thread::sleep(Duration::from_millis(300));
+    browser.screenshot(&shots.join("cap-partition.png"))?;
+    browser.no_console_errors("cap panel")?;
+    println!("  cap panel: {}", lines.replace('\n', " / "));
     Ok(())
 }
 

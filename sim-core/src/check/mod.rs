@@ -7,6 +7,7 @@
 //! nodes observe into findings lives in `invariant`.)
 
 pub mod bank;
+pub mod cap;
 pub mod generate;
 pub mod history;
 pub mod linearizable;
