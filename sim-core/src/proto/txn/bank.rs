@@ -10,6 +10,7 @@
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use super::pacer::Pacer;
 use super::xa::{account_name, Account, Amount, Answer, Frame};
 use super::{Host, Timer};
 use crate::check::{HistoryEvent, OpFunction, OpType};
@@ -33,48 +34,35 @@ pub struct BankConfig {
     pub conn: ConnParams,
 }
 
-struct Current {
-    req: u64,
-    f: OpFunction,
-    value: Value,
-    deadline: TimerId,
-}
-
 pub struct BankClient {
     cfg: BankConfig,
     endpoint: Endpoint<Frame>,
     conn: Option<ConnId>,
     process: u64,
-    req_next: u64,
-    current: Option<Current>,
-    done: u32,
-    served: u64,
-    refused: u64,
+    pacer: Pacer,
+    /// The operation in flight, as its history event names it.
+    current: Option<(OpFunction, Value)>,
 }
 
 impl BankClient {
     pub fn new(cfg: BankConfig) -> Self {
         assert!(cfg.accounts >= 2, "a transfer needs two accounts");
         let conn = cfg.conn;
+        let pacer = Pacer::new(cfg.ops, cfg.think_ns, cfg.deadline_ns);
         Self {
             cfg,
             endpoint: Endpoint::new(conn),
             conn: None,
             process: 0,
-            req_next: 1,
+            pacer,
             current: None,
-            done: 0,
-            served: 0,
-            refused: 0,
         }
     }
 
     fn next<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
-        if self.current.is_some() || self.done >= self.cfg.ops {
+        let Some(req) = self.pacer.start(ctx, |req| Timer::Deadline(req).into()) else {
             return;
-        }
-        let req = self.req_next;
-        self.req_next += 1;
+        };
         let read = ctx.rng().random_range(0..100u32) < self.cfg.read_percent;
         let (f, value, frame) = if read {
             (OpFunction::Read, Value::Null, Frame::ReadAll { req })
@@ -98,21 +86,13 @@ impl BankClient {
         };
         let event = HistoryEvent::new(self.process, OpType::Invoke, f, value.clone());
         ctx.history(event);
-        let deadline = ctx.set_timer(self.cfg.deadline_ns, Timer::Deadline(req));
-        self.current = Some(Current {
-            req,
-            f,
-            value,
-            deadline,
-        });
-        let conn = match self.conn {
-            Some(conn) => Some(conn),
-            None => {
-                self.conn = self.endpoint.open(ctx, self.cfg.coordinator).ok();
-                self.conn
-            }
-        };
-        let sent = conn.is_some_and(|conn| self.endpoint.send(ctx, conn, frame).is_ok());
+        self.current = Some((f, value));
+        if self.conn.is_none() {
+            self.conn = self.endpoint.open(ctx, self.cfg.coordinator).ok();
+        }
+        let sent = self
+            .conn
+            .is_some_and(|conn| self.endpoint.send(ctx, conn, frame).is_ok());
         if !sent {
             self.conn = None;
             self.complete(ctx, OpType::Info, None);
@@ -121,27 +101,17 @@ impl BankClient {
 
     /// Records the current operation's completion and schedules the next one.
     fn complete<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, kind: OpType, read: Option<Value>) {
-        let Some(current) = self.current.take() else {
+        let Some((f, value)) = self.current.take() else {
             return;
         };
-        ctx.cancel_timer(current.deadline);
-        let value = read.unwrap_or(current.value);
-        ctx.history(HistoryEvent::new(self.process, kind, current.f, value));
-        if kind == OpType::Ok {
-            self.served += 1;
-            ctx.metric("served", self.served);
-        } else {
-            self.refused += 1;
-            ctx.metric("refused", self.refused);
-        }
-        self.done += 1;
-        if self.done < self.cfg.ops {
-            ctx.set_timer(self.cfg.think_ns, Timer::Next);
-        }
+        let value = read.unwrap_or(value);
+        ctx.history(HistoryEvent::new(self.process, kind, f, value));
+        self.pacer
+            .finish(ctx, kind == OpType::Ok, Timer::Next.into());
     }
 
     fn on_answer<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, req: u64, answer: Answer) {
-        if self.current.as_ref().map(|c| c.req) != Some(req) {
+        if self.pacer.current() != Some(req) {
             return;
         }
         match answer {
@@ -180,7 +150,7 @@ impl<H: Host> Node<H> for BankClient {
         self.endpoint.start(ctx);
         self.process = ctx.id() as u64 * PROCESSES_PER_NODE
             + (ctx.incarnation() as u64).min(PROCESSES_PER_NODE - 1);
-        ctx.set_timer(self.cfg.think_ns, Timer::Next);
+        self.pacer.begin(ctx, Timer::Next.into());
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
@@ -196,7 +166,7 @@ impl<H: Host> Node<H> for BankClient {
         };
         match timer.into_part() {
             Ok(Timer::Next) => self.next(ctx),
-            Ok(Timer::Deadline(req)) if self.current.as_ref().map(|c| c.req) == Some(req) => {
+            Ok(Timer::Deadline(req)) if self.pacer.current() == Some(req) => {
                 self.complete(ctx, OpType::Info, None)
             }
             _ => {}
@@ -208,14 +178,6 @@ impl<H: Host> Node<H> for BankClient {
     }
 
     fn inspect(&self) -> String {
-        format!(
-            "ops {} of {}, served {}, refused {}, current {:?}\n{}",
-            self.done,
-            self.cfg.ops,
-            self.served,
-            self.refused,
-            self.current.as_ref().map(|c| c.req),
-            self.endpoint.describe()
-        )
+        format!("{}\n{}", self.pacer.describe(), self.endpoint.describe())
     }
 }

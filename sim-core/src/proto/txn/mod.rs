@@ -21,6 +21,7 @@ pub mod bank;
 pub mod bugs;
 pub mod coordinator;
 pub mod invariants;
+pub mod pacer;
 pub mod shard;
 pub mod shop;
 pub mod spec;

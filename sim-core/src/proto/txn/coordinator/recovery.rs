@@ -32,15 +32,7 @@ impl Coordinator {
                 gtrid,
                 branch: shard,
             };
-            let frame = if commit {
-                Frame::Commit {
-                    xid,
-                    one_phase: false,
-                }
-            } else {
-                Frame::Rollback { xid }
-            };
-            self.send_shard(ctx, shard, frame);
+            self.send_shard(ctx, shard, phase_two(xid, commit));
         }
     }
 
@@ -85,15 +77,7 @@ impl Coordinator {
             }
             match (self.decisions.get(&xid.gtrid).map(|d| d.commit), state) {
                 (Some(commit), InDoubt::Prepared) => {
-                    let frame = if commit {
-                        Frame::Commit {
-                            xid,
-                            one_phase: false,
-                        }
-                    } else {
-                        Frame::Rollback { xid }
-                    };
-                    self.send_shard(ctx, shard, frame);
+                    self.send_shard(ctx, shard, phase_two(xid, commit));
                 }
                 (Some(commit), InDoubt::Heuristic { committed }) => {
                     let result = if committed {
@@ -108,17 +92,14 @@ impl Coordinator {
                     if now.saturating_sub(first) < self.cfg.orphan_safety_ns {
                         continue;
                     }
-                    let frame = if ctx.bug(PRESUME_COMMIT) {
-                        ctx.note(format!("{xid}: no record, presumed committed"));
-                        Frame::Commit {
-                            xid,
-                            one_phase: false,
-                        }
+                    let presumed_commit = ctx.bug(PRESUME_COMMIT);
+                    let presumed = if presumed_commit {
+                        "presumed committed"
                     } else {
-                        ctx.note(format!("{xid}: orphan, no record: rolled back"));
-                        Frame::Rollback { xid }
+                        "an orphan, rolled back"
                     };
-                    self.send_shard(ctx, shard, frame);
+                    ctx.note(format!("{xid}: no record, {presumed}"));
+                    self.send_shard(ctx, shard, phase_two(xid, presumed_commit));
                 }
                 (None, InDoubt::Heuristic { committed }) => {
                     // Seen twice: not a branch whose forget is on its way.
@@ -133,5 +114,17 @@ impl Coordinator {
                 }
             }
         }
+    }
+}
+
+/// Phase two's call for a branch: commit (in two phases) or roll back.
+fn phase_two(xid: Xid, commit: bool) -> Frame {
+    if commit {
+        Frame::Commit {
+            xid,
+            one_phase: false,
+        }
+    } else {
+        Frame::Rollback { xid }
     }
 }

@@ -4,6 +4,7 @@
 
 use rand::Rng;
 
+use super::super::pacer::Pacer;
 use super::{Frame, Host, Timer};
 use crate::conn::{ConnId, ConnParams, Endpoint, Event, Events};
 use crate::node::{Ctx, Node, NodeId, TimerId, Wraps};
@@ -23,39 +24,28 @@ pub struct ShopClient {
     cfg: ShopClientConfig,
     endpoint: Endpoint<Frame>,
     conn: Option<ConnId>,
-    req_next: u64,
-    current: Option<(u64, TimerId)>,
-    done: u32,
-    served: u64,
-    refused: u64,
+    pacer: Pacer,
 }
 
 impl ShopClient {
     pub fn new(cfg: ShopClientConfig) -> Self {
         assert!(cfg.items > 0 && cfg.qty_max > 0);
         let conn = cfg.conn;
+        let pacer = Pacer::new(cfg.ops, cfg.think_ns, cfg.deadline_ns);
         Self {
             cfg,
             endpoint: Endpoint::new(conn),
             conn: None,
-            req_next: 1,
-            current: None,
-            done: 0,
-            served: 0,
-            refused: 0,
+            pacer,
         }
     }
 
     fn next<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
-        if self.current.is_some() || self.done >= self.cfg.ops {
+        let Some(req) = self.pacer.start(ctx, |req| Timer::Deadline(req).into()) else {
             return;
-        }
-        let req = self.req_next;
-        self.req_next += 1;
+        };
         let item = ctx.rng().random_range(0..self.cfg.items);
         let qty = ctx.rng().random_range(1..=self.cfg.qty_max);
-        let deadline = ctx.set_timer(self.cfg.deadline_ns, Timer::Deadline(req));
-        self.current = Some((req, deadline));
         if self.conn.is_none() {
             self.conn = self.endpoint.open(ctx, self.cfg.orders).ok();
         }
@@ -65,25 +55,7 @@ impl ShopClient {
             .is_some_and(|conn| self.endpoint.send(ctx, conn, place).is_ok());
         if !sent {
             self.conn = None;
-            self.complete(ctx, false);
-        }
-    }
-
-    fn complete<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, served: bool) {
-        let Some((_, deadline)) = self.current.take() else {
-            return;
-        };
-        ctx.cancel_timer(deadline);
-        if served {
-            self.served += 1;
-            ctx.metric("served", self.served);
-        } else {
-            self.refused += 1;
-            ctx.metric("refused", self.refused);
-        }
-        self.done += 1;
-        if self.done < self.cfg.ops {
-            ctx.set_timer(self.cfg.think_ns, Timer::Next);
+            self.pacer.finish(ctx, false, Timer::Next.into());
         }
     }
 
@@ -93,10 +65,12 @@ impl ShopClient {
                 Event::Frame {
                     frame: Frame::Placed { req, .. },
                     ..
-                } if self.current.map(|c| c.0) == Some(req) => self.complete(ctx, true),
+                } if self.pacer.current() == Some(req) => {
+                    self.pacer.finish(ctx, true, Timer::Next.into());
+                }
                 Event::Broken { conn, .. } | Event::Closed { conn } if self.conn == Some(conn) => {
                     self.conn = None;
-                    self.complete(ctx, false);
+                    self.pacer.finish(ctx, false, Timer::Next.into());
                 }
                 _ => {}
             }
@@ -107,7 +81,7 @@ impl ShopClient {
 impl<H: Host> Node<H> for ShopClient {
     fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
         self.endpoint.start(ctx);
-        ctx.set_timer(self.cfg.think_ns, Timer::Next);
+        self.pacer.begin(ctx, Timer::Next.into());
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, H>, from: NodeId, msg: H::Msg) {
@@ -123,8 +97,8 @@ impl<H: Host> Node<H> for ShopClient {
         };
         match timer.into_part() {
             Ok(Timer::Next) => self.next(ctx),
-            Ok(Timer::Deadline(req)) if self.current.map(|c| c.0) == Some(req) => {
-                self.complete(ctx, false)
+            Ok(Timer::Deadline(req)) if self.pacer.current() == Some(req) => {
+                self.pacer.finish(ctx, false, Timer::Next.into());
             }
             _ => {}
         }
@@ -135,13 +109,6 @@ impl<H: Host> Node<H> for ShopClient {
     }
 
     fn inspect(&self) -> String {
-        format!(
-            "orders {} of {}, served {}, refused {}\n{}",
-            self.done,
-            self.cfg.ops,
-            self.served,
-            self.refused,
-            self.endpoint.describe()
-        )
+        format!("{}\n{}", self.pacer.describe(), self.endpoint.describe())
     }
 }
