@@ -253,6 +253,29 @@ mod tests {
         assert!(report.errors[0].message.contains("21, not 20"));
     }
 
+    /// Another system's bank history: its own account names, timestamps, transfers that
+    /// failed or whose outcome is unknown.
+    #[test]
+    fn histories_of_other_systems_are_read_by_their_own_accounts() {
+        let text = lines(&[
+            r#"{"process":7,"type":"invoke","f":"transfer","value":{"from":"alice","to":"bob","amount":3},"time":100}"#,
+            r#"{"process":7,"type":"fail","f":"transfer","value":{"from":"alice","to":"bob","amount":3},"time":150}"#,
+            r#"{"process":8,"type":"invoke","f":"transfer","value":{"from":"bob","to":"carol","amount":2},"time":160}"#,
+            r#"{"process":9,"type":"invoke","f":"read","value":null,"time":170}"#,
+            r#"{"process":9,"type":"ok","f":"read","value":{"alice":50,"bob":48,"carol":2},"time":190}"#,
+            r#"{"process":8,"type":"info","f":"transfer","value":{"from":"bob","to":"carol","amount":2},"time":200}"#,
+            r#"{"process":9,"type":"invoke","f":"read","value":null,"time":210}"#,
+            r#"{"process":9,"type":"ok","f":"read","value":{"alice":50,"bob":51,"carol":0},"time":230}"#,
+        ]);
+        let report = check_text(&text, None);
+        assert_eq!(report.accounts, ["alice", "bob", "carol"]);
+        assert_eq!(report.total, Some(100));
+        assert_eq!((report.reads, report.transfers), (2, 1));
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert_eq!(report.errors[0].line, 7);
+        assert_eq!(report.errors[0].kind, "wrong-total");
+    }
+
     #[test]
     fn a_given_total_overrides_the_first_read() {
         let report = check_text(&history(&[r#"{"a0":10,"a1":10}"#]), Some(30));
