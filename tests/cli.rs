@@ -1567,3 +1567,35 @@ fn a_run_summary_sets_availability_beside_consistency() {
     assert!(shop.contains("orders not yet applied: peak"), "{shop}");
     assert!(shop.ends_with(", 0 at the end"), "{shop}");
 }
+
+/// A definite "not linearizable" is never hidden behind an unknown or malformed file:
+/// exit 1, and the files not checked to the end are named.
+#[test]
+fn a_failing_file_beside_a_malformed_one_exits_1() {
+    let stale = temp("stale-beside.jsonl");
+    std::fs::write(
+        &stale,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n\
+         {\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":2}\n",
+    )
+    .unwrap();
+    let broken = temp("broken-beside.jsonl");
+    std::fs::write(&broken, "{\"process\":0,\"type\":\"wat\"}\n").unwrap();
+    let (stale, broken) = (stale.to_str().unwrap(), broken.to_str().unwrap());
+    let output = faultline(&["check", "--model", "register", stale, broken]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not checked to the end") && stderr(&output).contains(broken),
+        "{}",
+        stderr(&output)
+    );
+    // Alone, the malformed file is still exit 2.
+    assert_eq!(
+        faultline(&["check", "--model", "register", broken])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -81,12 +81,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
             print_report(report);
         }
     }
-    let worst = reports.iter().map(|r| match r.verdict {
-        "linearizable" | "valid" => 0,
-        "not-linearizable" | "invalid" => 1,
-        _ => 2,
-    });
-    Ok(ExitCode::from(worst.max().unwrap_or(0)))
+    Ok(ExitCode::from(exit_code(&reports)))
+}
+
+/// 1 when any file is definitely not linearizable (or not valid), even beside unknown or
+/// malformed ones, which are then named on stderr: a definite failure must not hide
+/// behind them. Otherwise 2 for an unknown or malformed file, else 0.
+fn exit_code(reports: &[FileReport]) -> u8 {
+    let failed = reports
+        .iter()
+        .any(|r| matches!(r.verdict, "not-linearizable" | "invalid"));
+    let undecided: Vec<&str> = reports
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r.verdict,
+                "linearizable" | "valid" | "not-linearizable" | "invalid"
+            )
+        })
+        .map(|r| r.file.as_str())
+        .collect();
+    match (failed, undecided.is_empty()) {
+        (true, false) => {
+            eprintln!(
+                "{} not checked to the end (unknown or malformed): {}",
+                paint(YELLOW, "note:"),
+                undecided.join(", ")
+            );
+            1
+        }
+        (true, true) => 1,
+        (false, false) => 2,
+        (false, true) => 0,
+    }
 }
 
 fn check_file(model: Model, path: &std::path::Path) -> FileReport {

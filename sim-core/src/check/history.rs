@@ -252,15 +252,21 @@ fn pair(events: Vec<(u32, Event)>) -> Result<Vec<Operation>, Vec<HistoryError>> 
         let message = "`time` is on some lines but not this one; give it on all or none";
         return Err(vec![error(*line, 1, message.into())]);
     }
+    // `time` defines real-time order, whatever the lines' order (DESIGN); only each
+    // process's own events must come in its order.
     let mut pairing = Pairing::default();
-    let mut last_time = 0;
+    let mut last_time: std::collections::BTreeMap<u64, u64> = Default::default();
     for (index, (line, event)) in events.into_iter().enumerate() {
         let time = event.time.unwrap_or(index as u64);
-        if time < last_time {
-            let message = format!("`time` {time} goes back before {last_time}");
+        let last = last_time.entry(event.process).or_insert(0);
+        if time < *last {
+            let message = format!(
+                "`time` {time} goes back before {}, process {}'s previous event",
+                *last, event.process
+            );
             return Err(vec![error(line, 1, message)]);
         }
-        last_time = time;
+        *last = time;
         let paired = match event.kind {
             OpType::Invoke => pairing.invoke(line, event, time),
             _ => pairing.complete(event, time),
@@ -316,6 +322,15 @@ impl Pairing {
                 event.f
             ));
         }
+        if event.key.is_some() && operation.key != event.key {
+            let invoked = operation.line;
+            return Err(format!(
+                "completion of key {:?} does not match the invocation on line {invoked}, \
+                 of key {:?}",
+                event.key.as_deref().unwrap_or(""),
+                operation.key.as_deref().unwrap_or("(none)")
+            ));
+        }
         match event.kind {
             OpType::Ok => {
                 operation.completed = true;
@@ -341,5 +356,60 @@ impl Pairing {
         self.operations
             .retain(|_| flags.next().expect("one flag per operation"));
         self.operations
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    const LINES: [&str; 4] = [
+        r#"{"process":1,"type":"invoke","f":"write","value":1,"time":10}"#,
+        r#"{"process":1,"type":"ok","f":"write","value":1,"time":30}"#,
+        r#"{"process":2,"type":"invoke","f":"read","value":null,"time":5}"#,
+        r#"{"process":2,"type":"ok","f":"read","value":1,"time":40}"#,
+    ];
+
+    /// DESIGN: `time`, when present, defines real-time order; the lines may come in any
+    /// order as long as each process's own events keep theirs.
+    #[test]
+    fn lines_out_of_time_order_are_read_by_their_times() {
+        let operations = parse(&LINES.join("\n")).expect("a valid history");
+        let read = operations
+            .iter()
+            .find(|op| op.f == OpFunction::Read)
+            .unwrap();
+        assert_eq!((read.invoke_time, read.return_time), (5, 40));
+        // Shuffled across processes: the same operations.
+        let shuffled = [LINES[2], LINES[0], LINES[3], LINES[1]].join("\n");
+        let again = parse(&shuffled).expect("a valid history");
+        assert_eq!(again.len(), operations.len());
+    }
+
+    #[test]
+    fn a_process_going_back_in_time_is_an_error() {
+        let text = [
+            r#"{"process":1,"type":"invoke","f":"write","value":1,"time":30}"#,
+            r#"{"process":1,"type":"ok","f":"write","value":1,"time":10}"#,
+        ]
+        .join("\n");
+        let errors = parse(&text).unwrap_err();
+        assert_eq!(errors[0].line, 2);
+        assert!(
+            errors[0].message.contains("process 1's previous event"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_completion_of_another_key_is_an_error() {
+        let text = [
+            r#"{"process":1,"type":"invoke","f":"write","key":"x","value":"a"}"#,
+            r#"{"process":1,"type":"ok","f":"write","key":"y","value":"a"}"#,
+        ]
+        .join("\n");
+        let errors = parse(&text).unwrap_err();
+        assert_eq!(errors[0].line, 2);
+        assert!(errors[0].message.contains("key \"y\""), "{errors:?}");
     }
 }

@@ -54,9 +54,7 @@ impl Model {
     fn step(self, state: &Value, op: &Operation) -> Option<Value> {
         match op.f {
             OpFunction::Read => match &op.output {
-                Some(output) if op.completed => {
-                    (self.read_value(output) == *state).then(|| state.clone())
-                }
+                Some(output) if op.completed => (output == state).then(|| state.clone()),
                 _ => Some(state.clone()),
             },
             OpFunction::Write => Some(op.input.clone()),
@@ -80,14 +78,6 @@ impl Model {
         }
     }
 
-    /// A kv read of null is the never-written key, "".
-    fn read_value(self, output: &Value) -> Value {
-        match (self, output) {
-            (Model::Kv, Value::Null) => Value::String(String::new()),
-            _ => output.clone(),
-        }
-    }
-
     /// Operations the model cannot express, as an error message.
     pub fn check_supported(self, op: &Operation) -> Result<(), String> {
         match (self, op.f) {
@@ -99,6 +89,17 @@ impl Model {
             }
             (_, OpFunction::Transfer) => {
                 Err("a transfer belongs to a bank history; use --model bank".into())
+            }
+            // The kv model holds strings: anything else would be given a made-up meaning.
+            (Model::Kv, OpFunction::Write) if !op.input.is_string() => Err(format!(
+                "a kv write takes a string `value`, not {}",
+                op.input
+            )),
+            (Model::Kv, OpFunction::Read) if op.output.as_ref().is_some_and(|v| !v.is_string()) => {
+                Err(format!(
+                    "a kv read returns a string (a key never written reads as \"\"), not {}",
+                    op.output.as_ref().expect("checked")
+                ))
             }
             _ => Ok(()),
         }
@@ -696,6 +697,35 @@ fn shrink(model: Model, ops: Vec<Operation>) -> Vec<Operation> {
 mod tests {
     use super::*;
     use crate::check::history;
+
+    /// The kv model holds strings: a write of a number or a read of null would be given a
+    /// made-up meaning, so each is an error naming the operation.
+    #[test]
+    fn the_kv_model_refuses_what_is_not_a_string() {
+        let supported = |text: &str| -> Result<(), String> {
+            let ops = history::parse(text).expect("a valid history");
+            ops.iter().try_for_each(|op| Model::Kv.check_supported(op))
+        };
+        let write = r#"{"process":0,"type":"invoke","f":"write","key":"x","value":5}"#;
+        assert!(supported(write)
+            .unwrap_err()
+            .contains("a kv write takes a string"));
+        let read = [
+            r#"{"process":0,"type":"invoke","f":"read","key":"x","value":null}"#,
+            r#"{"process":0,"type":"ok","f":"read","key":"x","value":null}"#,
+        ]
+        .join("\n");
+        assert!(supported(&read).unwrap_err().contains("not null"));
+        let fine = [
+            r#"{"process":0,"type":"invoke","f":"read","key":"x","value":null}"#,
+            r#"{"process":0,"type":"ok","f":"read","key":"x","value":""}"#,
+        ]
+        .join("\n");
+        assert_eq!(supported(&fine), Ok(()));
+        // The register model takes any JSON value.
+        let ops = history::parse(write).unwrap();
+        assert_eq!(Model::Register.check_supported(&ops[0]), Ok(()));
+    }
 
     fn verdict(model: Model, text: &str) -> Verdict {
         let ops = history::parse(text).expect("a valid history");
