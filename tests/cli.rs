@@ -1599,3 +1599,49 @@ fn a_failing_file_beside_a_malformed_one_exits_1() {
         Some(2)
     );
 }
+
+/// Values compare as the numbers they denote, exactly: the Java and JavaScript spellings
+/// of one number agree, `1` and `1.00` agree, `-0` is `0`, and integers beyond 64 bits
+/// stay apart.
+#[test]
+fn history_numbers_compare_exactly() {
+    let history = |written: &str, read: &str| {
+        let path = temp(&format!("numbers-{written}-{read}.jsonl"));
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":{written}}}\n\
+                 {{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":{written}}}\n\
+                 {{\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}}\n\
+                 {{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":{read}}}\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    for (written, read, expected) in [
+        ("6e23", "6.0E23", 0),
+        ("3e-22", "3.0E-22", 0),
+        ("1", "1.00", 0),
+        ("1.0", "1.00", 0),
+        ("-0", "0", 0),
+        ("18446744073709551616", "18446744073709551617", 1),
+        ("0.1", "0.1000000000000000055511151231257827", 1),
+    ] {
+        let path = history(written, read);
+        let output = faultline(&["check", "--model", "register", path.to_str().unwrap()]);
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "write {written}, read {read}: {}",
+            stdout(&output)
+        );
+    }
+    let path = history("18446744073709551616", "18446744073709551617");
+    let output = faultline(&["check", "--model", "register", path.to_str().unwrap()]);
+    assert!(
+        stdout(&output).contains("ok \"18446744073709551617\""),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use sim_core::check::bank;
 use sim_core::check::history::{self, Operation};
 use sim_core::check::linearizable::{self, Model, Verdict};
+use sim_core::check::{bank, number};
 
 use crate::output::{paint, BOLD, GREEN, RED, YELLOW};
 
@@ -197,7 +197,7 @@ fn check_bank(path: &std::path::Path, total: Option<i64>) -> FileReport {
             line: error.line,
             process: error.process,
             f: "read".into(),
-            value: error.read.clone(),
+            value: number::shown(&error.read),
             result: format!("{}: {}", error.kind, error.message),
         })
         .collect();
@@ -262,7 +262,7 @@ fn parse(model: Model, file: &str, text: &str) -> Result<Vec<Operation>> {
 
 fn failing_op(op: &Operation) -> FailingOp {
     let result = match (&op.output, op.completed) {
-        (Some(output), true) => format!("ok {output}"),
+        (Some(output), true) => format!("ok {}", number::shown(output)),
         (None, true) => "ok".to_string(),
         (_, false) => "unknown (info or never completed)".to_string(),
     };
@@ -270,7 +270,7 @@ fn failing_op(op: &Operation) -> FailingOp {
         line: op.line,
         process: op.process,
         f: format!("{:?}", op.f).to_lowercase(),
-        value: op.input.clone(),
+        value: number::shown(&op.input),
         result,
     }
 }

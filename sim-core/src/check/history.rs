@@ -115,13 +115,23 @@ pub fn from_events(events: &[super::HistoryEvent]) -> Result<Vec<Operation>, Vec
                 kind: e.kind,
                 f: e.f,
                 key: e.key.clone(),
-                value: e.value.clone(),
+                value: exact_value(&e.value),
                 time: e.time,
             };
             (index as u32 + 1, event)
         })
         .collect();
     pair(events)
+}
+
+/// A run's own value with exact numbers, as a history file's would be read.
+fn exact_value(value: &Value) -> Value {
+    match value {
+        Value::Number(_) | Value::Array(_) | Value::Object(_) => {
+            super::number::exact(&value.to_string()).unwrap_or_else(|_| value.clone())
+        }
+        other => other.clone(),
+    }
 }
 
 fn error(line: u32, column: u32, message: String) -> HistoryError {
@@ -191,7 +201,15 @@ fn parse_line(line: &str) -> Result<Event, (u32, String)> {
         Some(Value::String(key)) => Some(key.clone()),
         Some(_) => return Err((column("key"), "`key` must be a string".into())),
     };
-    let value = object.get("value").cloned().unwrap_or(Value::Null);
+    // The value again from its text, with exact numbers (see `number`).
+    let value = match object.get("value") {
+        None => Value::Null,
+        Some(Value::Number(_) | Value::Array(_) | Value::Object(_)) => {
+            let exact = super::number::exact(line).map_err(|e| (column("value"), e))?;
+            exact.get("value").cloned().unwrap_or(Value::Null)
+        }
+        Some(other) => other.clone(),
+    };
     if f == OpFunction::Cas
         && kind == OpType::Invoke
         && value.as_array().is_none_or(|a| a.len() != 2)

@@ -11,6 +11,7 @@ pub mod cap;
 pub mod generate;
 pub mod history;
 pub mod linearizable;
+pub mod number;
 
 use serde::{Deserialize, Serialize};
 
