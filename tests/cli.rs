@@ -506,6 +506,10 @@ fn check_gives_verdicts_per_file_and_the_worst_exit_code() {
         .map(|op| op["line"].as_u64().unwrap())
         .collect();
     assert_eq!(failing_lines, [1, 3]);
+    // The write and the read's invocation are linearizable; the read's completion breaks.
+    assert_eq!(lines[1]["linearizable_prefix"], 3);
+    assert_eq!(lines[1]["breaks_at"]["line"], 3);
+    assert_eq!(lines[1]["breaks_at"]["event"], "complete");
 }
 
 #[test]

@@ -47,6 +47,19 @@ struct FileReport {
     failing: Vec<FailingOp>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<String>,
+    /// For a failure: how many events (invocations and completions, in time order) of the
+    /// failing key are linearizable, and the operation whose next event breaks them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linearizable_prefix: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaks_at: Option<BreaksAt>,
+}
+
+#[derive(Clone, Copy, Serialize)]
+struct BreaksAt {
+    line: u32,
+    /// `invoke` or `complete`.
+    event: &'static str,
 }
 
 #[derive(Serialize)]
@@ -129,6 +142,8 @@ fn check_file(model: Model, path: &std::path::Path) -> FileReport {
                 key: None,
                 failing: Vec::new(),
                 errors,
+                linearizable_prefix: None,
+                breaks_at: None,
             };
         }
     };
@@ -145,8 +160,14 @@ fn check_file(model: Model, path: &std::path::Path) -> FileReport {
             key: None,
             failing: Vec::new(),
             errors: Vec::new(),
+            linearizable_prefix: None,
+            breaks_at: None,
         },
-        Verdict::NotLinearizable { key, failing } => {
+        Verdict::NotLinearizable {
+            key,
+            failing,
+            prefix,
+        } => {
             let failing = failing.iter().map(failing_op).collect();
             FileReport {
                 file,
@@ -155,6 +176,11 @@ fn check_file(model: Model, path: &std::path::Path) -> FileReport {
                 key,
                 failing,
                 errors: Vec::new(),
+                linearizable_prefix: prefix.map(|p| p.events),
+                breaks_at: prefix.map(|p| BreaksAt {
+                    line: p.breaks_at,
+                    event: if p.completion { "complete" } else { "invoke" },
+                }),
             }
         }
         Verdict::Unknown { key, reason } => FileReport {
@@ -164,6 +190,8 @@ fn check_file(model: Model, path: &std::path::Path) -> FileReport {
             key,
             failing: Vec::new(),
             errors: vec![reason],
+            linearizable_prefix: None,
+            breaks_at: None,
         },
     }
 }
@@ -178,6 +206,8 @@ fn check_bank(path: &std::path::Path, total: Option<i64>) -> FileReport {
         key: None,
         failing: Vec::new(),
         errors: format!("{error:#}").lines().map(str::to_string).collect(),
+        linearizable_prefix: None,
+        breaks_at: None,
     };
     let operations = match read(path).and_then(|text| parse_lines(&file, &text)) {
         Ok(operations) => operations,
@@ -220,6 +250,8 @@ fn check_bank(path: &std::path::Path, total: Option<i64>) -> FileReport {
         key: None,
         failing,
         errors,
+        linearizable_prefix: None,
+        breaks_at: None,
     }
 }
 
@@ -318,7 +350,8 @@ fn print_report(report: &FileReport) {
         "not-linearizable" => {
             let key = on_key(report);
             println!(
-                "{}: {}{key} ({} operations in the file); a minimal failing part:",
+                "{}: {}{key} ({} operations in the file); the smallest failing part, with the \
+                 writes its reads contradict:",
                 report.file,
                 paint(RED, "NOT linearizable"),
                 report.ops
@@ -331,6 +364,18 @@ fn print_report(report: &FileReport) {
                     paint(BOLD, &op.f),
                     op.value,
                     op.result
+                );
+            }
+            if let (Some(events), Some(at)) = (report.linearizable_prefix, report.breaks_at) {
+                let what = if at.event == "complete" {
+                    "completion"
+                } else {
+                    "invocation"
+                };
+                println!(
+                    "  the longest linearizable prefix{key}: its first {events} events (invocations \
+                     and completions); the {what} of the operation on line {} breaks it",
+                    at.line
                 );
             }
         }

@@ -203,10 +203,19 @@ mod tests {
             let Verdict::NotLinearizable { failing, .. } = verdict(&bad) else {
                 panic!("seed {seed}: the impossible read went unnoticed");
             };
+            // A small core: the read and the writes it contradicts.
             assert!(
-                failing.len() <= 3,
+                failing.len() <= 5,
                 "seed {seed}: a small core, not {} ops",
                 failing.len()
+            );
+            // Which is itself not linearizable.
+            assert!(
+                matches!(
+                    check(Model::Register, &failing),
+                    Verdict::NotLinearizable { .. }
+                ),
+                "seed {seed}: the failing part passes on its own: {failing:?}"
             );
         }
     }

@@ -109,15 +109,29 @@ impl Model {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
     Linearizable,
-    /// The key that failed and a small set of its operations that is not linearizable.
+    /// The key that failed; the smallest subhistory found that is itself not
+    /// linearizable, with the writes its reads contradict; and how far the key's history
+    /// is linearizable.
     NotLinearizable {
         key: Option<String>,
         failing: Vec<Operation>,
+        prefix: Option<Prefix>,
     },
     Unknown {
         key: Option<String>,
         reason: String,
     },
+}
+
+/// How far a failing key's history is linearizable, Porcupine's "longest linearizable
+/// prefix": its first `events` invocations and completions (in time order) are; the next
+/// event, the invocation (or, when `completion`, the completion) of the operation
+/// invoked on line `breaks_at`, makes it fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    pub events: usize,
+    pub breaks_at: u32,
+    pub completion: bool,
 }
 
 /// Checks a whole history: each key on its own.
@@ -164,10 +178,11 @@ pub fn check_with(
             match job.outcome.clone().expect("every job ran this round") {
                 Search::Linearizable => {}
                 Search::NotLinearizable => {
-                    let failing = shrink(model, job.ops);
+                    let (failing, prefix) = shrink(model, job.ops);
                     return Verdict::NotLinearizable {
                         key: job.key,
                         failing,
+                        prefix,
                     };
                 }
                 Search::OutOfSteps if budget < STEPS_MAX => next_round.push(job),
@@ -619,8 +634,11 @@ fn clear_bit(bits: &mut [u64], op: u32) {
 }
 
 /// The shortest failing prefix (operations pending at the cut become unknown), then, when
-/// small enough, shrunk by dropping every operation the failure does not need.
-fn shrink(model: Model, ops: Vec<Operation>) -> Vec<Operation> {
+/// small enough, shrunk to a fixpoint by dropping every operation the failure does not
+/// need, but never a write a kept read returns (a lone read of a value the history does
+/// write would point at the wrong culprit). Returns the failing part and how far the
+/// history is linearizable.
+fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Option<Prefix>) {
     let budget = std::cell::Cell::new(SHRINK_STEPS_MAX);
     let states = std::cell::RefCell::new(States::new(model));
     // A candidate whose search the remaining budget cannot finish counts as passing, so
@@ -631,10 +649,20 @@ fn shrink(model: Model, ops: Vec<Operation>) -> Vec<Operation> {
         budget.set(budget.get().saturating_sub(steps));
         verdict == Search::NotLinearizable
     };
+    // The history up to its `count`-th event: operations invoked by then, those still
+    // running then of unknown outcome.
+    let mut events: Vec<(u64, bool, usize)> = Vec::new();
+    for (index, op) in ops.iter().enumerate() {
+        events.push((op.invoke_time, false, index));
+        if op.return_time != u64::MAX {
+            events.push((op.return_time, true, index));
+        }
+    }
+    events.sort_unstable();
     let prefix = |count: usize| -> Vec<Operation> {
-        let cut = ops[count - 1].invoke_time;
-        ops[..count]
-            .iter()
+        let cut = events[count - 1].0;
+        ops.iter()
+            .filter(|op| op.invoke_time <= cut)
             .map(|op| {
                 let mut op = op.clone();
                 if op.return_time > cut {
@@ -646,7 +674,7 @@ fn shrink(model: Model, ops: Vec<Operation>) -> Vec<Operation> {
             })
             .collect()
     };
-    let (mut low, mut high) = (1, ops.len());
+    let (mut low, mut high) = (1, events.len());
     while low < high {
         let middle = (low + high) / 2;
         if fails(&prefix(middle)) {
@@ -655,34 +683,47 @@ fn shrink(model: Model, ops: Vec<Operation>) -> Vec<Operation> {
             low = middle + 1;
         }
     }
-    let mut failing = if fails(&prefix(high)) {
-        prefix(high)
+    let (mut failing, breaks) = if fails(&prefix(high)) {
+        // Events at one time enter together: the prefix ends before the first of them.
+        let time = events[high - 1].0;
+        let first = events.partition_point(|e| e.0 < time);
+        let (_, completion, index) = events[high - 1];
+        let breaks = Prefix {
+            events: first,
+            breaks_at: ops[index].line,
+            completion,
+        };
+        (prefix(high), Some(breaks))
     } else {
-        ops.clone()
+        (ops.clone(), None)
     };
     if failing.len() <= SHRINK_OPS_MAX {
         // Drop runs of operations, halving the run length each pass down to one (as delta
         // debugging does): most operations are irrelevant, and a run goes in one search.
+        // Then single operations again until a pass drops nothing: a fixpoint.
         let mut run = failing.len().div_ceil(2).max(1);
         loop {
+            let mut dropped = false;
             let mut end = failing.len();
             while end > 0 {
                 let start = end.saturating_sub(run);
                 let mut candidate = failing.clone();
                 candidate.drain(start..end);
-                if !candidate.is_empty() && fails(&candidate) {
+                if !candidate.is_empty() && explained(model, &candidate, &ops) && fails(&candidate)
+                {
                     failing = candidate;
+                    dropped = true;
                 }
                 end = start;
             }
-            if run == 1 {
+            if run == 1 && !dropped {
                 break;
             }
             run = run.div_ceil(2);
         }
     }
     // Report what each operation really did, not its prefix-cut stand-in.
-    failing
+    let failing = failing
         .into_iter()
         .map(|op| {
             ops.iter()
@@ -690,13 +731,79 @@ fn shrink(model: Model, ops: Vec<Operation>) -> Vec<Operation> {
                 .cloned()
                 .unwrap_or(op)
         })
-        .collect()
+        .collect();
+    (failing, breaks)
+}
+
+/// Whether every read in `candidate` that returned a value some operation of `all`
+/// writes keeps such a writer: otherwise the candidate fails only because the write it
+/// read was dropped.
+fn explained(model: Model, candidate: &[Operation], all: &[Operation]) -> bool {
+    let initial = model.initial();
+    candidate.iter().all(|read| {
+        let Some(value) = read.output.as_ref().filter(|_| read.completed) else {
+            return true;
+        };
+        if read.f != OpFunction::Read || *value == initial {
+            return true;
+        }
+        let writes = |op: &&Operation| {
+            op.key == read.key
+                && match op.f {
+                    OpFunction::Write => op.input == *value,
+                    OpFunction::Cas => op.input.get(1) == Some(value),
+                    OpFunction::Append => {
+                        let (Some(whole), Some(part)) = (value.as_str(), op.input.as_str()) else {
+                            return false;
+                        };
+                        whole.ends_with(part)
+                    }
+                    _ => false,
+                }
+        };
+        !all.iter().any(|op| writes(&op)) || candidate.iter().any(|op| writes(&op))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::history;
+
+    /// The failing part keeps the writes a read contradicts (write 1, write 2, read 1 is
+    /// not shown as a lone read of 1, which the history does write), and the longest
+    /// linearizable prefix ends where the read completes.
+    #[test]
+    fn the_failing_part_keeps_the_writes_its_read_contradicts() {
+        let text = r#"{"process":0,"type":"invoke","f":"write","value":1}
+{"process":0,"type":"ok","f":"write","value":1}
+{"process":0,"type":"invoke","f":"write","value":2}
+{"process":0,"type":"ok","f":"write","value":2}
+{"process":1,"type":"invoke","f":"read","value":null}
+{"process":1,"type":"ok","f":"read","value":1}"#;
+        let Verdict::NotLinearizable {
+            failing, prefix, ..
+        } = verdict(Model::Register, text)
+        else {
+            panic!()
+        };
+        let lines: Vec<u32> = failing.iter().map(|op| op.line).collect();
+        assert_eq!(lines, [1, 3, 5]);
+        assert_eq!(
+            prefix,
+            Some(Prefix {
+                events: 5,
+                breaks_at: 5,
+                completion: true
+            })
+        );
+        // Every failing part found is itself not linearizable and explains its reads.
+        let ops = history::parse(text).unwrap();
+        let mut states = States::new(Model::Register);
+        let (search, _) = search_bounded(&mut states, &failing, 1_000_000);
+        assert_eq!(search, Search::NotLinearizable);
+        assert!(explained(Model::Register, &failing, &ops));
+    }
 
     /// The kv model holds strings: a write of a number or a read of null would be given a
     /// made-up meaning, so each is an error naming the operation.
@@ -874,7 +981,7 @@ mod tests {
             text.push_str(&format!("{{\"process\":{p},\"type\":\"invoke\",\"f\":\"read\",\"value\":null}}\n{{\"process\":{p},\"type\":\"ok\",\"f\":\"read\",\"value\":1}}\n"));
         }
         text.push_str("{\"process\":50,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"process\":50,\"type\":\"ok\",\"f\":\"read\",\"value\":7}\n");
-        let Verdict::NotLinearizable { failing, key } = verdict(Model::Register, &text) else {
+        let Verdict::NotLinearizable { failing, key, .. } = verdict(Model::Register, &text) else {
             panic!()
         };
         assert_eq!(key, None);

@@ -249,7 +249,7 @@ impl<H: ClientHost> Invariant<H> for Linearizable {
             })?;
         match linearizable::check(Model::Register, &operations) {
             Verdict::Linearizable => Ok(()),
-            Verdict::NotLinearizable { key, failing } => {
+            Verdict::NotLinearizable { key, failing, .. } => {
                 let ops: Vec<String> = failing
                     .iter()
                     .map(|op| {
