@@ -220,6 +220,34 @@ mod tests {
         }
     }
 
+    /// The verdict and the failing part do not depend on the order of lines: here the
+    /// lines of a timed history are grouped by process instead of by time.
+    #[test]
+    fn verdicts_do_not_depend_on_line_order() {
+        for seed in 0..20 {
+            let events = linearizable(seed, SHAPE);
+            let bad = with_impossible_read(events.clone(), seed).expect("some read");
+            for history in [events, bad] {
+                let mut by_process = history.clone();
+                by_process.sort_by_key(|e| e.process); // Stable: each process keeps its order.
+                let summary = |events: &[HistoryEvent]| match verdict(events) {
+                    Verdict::NotLinearizable { failing, .. } => {
+                        let mut ops: Vec<String> = failing
+                            .iter()
+                            .map(|op| {
+                                format!("{} {:?} {} {:?}", op.process, op.f, op.input, op.output)
+                            })
+                            .collect();
+                        ops.sort();
+                        format!("not linearizable: {ops:?}")
+                    }
+                    other => format!("{other:?}"),
+                };
+                assert_eq!(summary(&history), summary(&by_process), "seed {seed}");
+            }
+        }
+    }
+
     #[test]
     fn generated_histories_really_overlap() {
         let events = linearizable(1, SHAPE);

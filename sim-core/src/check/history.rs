@@ -70,8 +70,9 @@ pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
             )]);
         }
     }
+    // Each line is paired as it is read, so memory holds the operations, not the events.
     let mut errors = Vec::new();
-    let mut events = Vec::new();
+    let mut pairer = Pairer::default();
     for (index, line) in text.lines().enumerate() {
         if index >= HISTORY_LINES_MAX {
             errors.push(error(
@@ -85,7 +86,9 @@ pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
             continue;
         }
         match parse_line(line) {
-            Ok(event) => events.push((index as u32 + 1, event)),
+            // After a malformed line only the other malformed lines are worth reporting.
+            Ok(event) if errors.is_empty() => pairer.event(index as u32 + 1, event),
+            Ok(_) => {}
             Err((column, message)) => errors.push(error(index as u32 + 1, column, message)),
         }
         if errors.len() >= HISTORY_ERRORS_MAX {
@@ -100,7 +103,7 @@ pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    pair(events)
+    pairer.finish()
 }
 
 /// Pairs a run's own history events (as `Ctx::history` recorded them) into operations;
@@ -261,37 +264,68 @@ pub fn transfer(value: &Value) -> Result<(String, String, i64), String> {
 
 /// Pairs each invocation with its process's next completion.
 fn pair(events: Vec<(u32, Event)>) -> Result<Vec<Operation>, Vec<HistoryError>> {
-    let timed = events.iter().filter(|(_, e)| e.time.is_some()).count();
-    if timed != 0 && timed != events.len() {
-        let (line, _) = events
-            .iter()
-            .find(|(_, e)| e.time.is_none())
-            .expect("some untimed");
-        let message = "`time` is on some lines but not this one; give it on all or none";
-        return Err(vec![error(*line, 1, message.into())]);
+    let mut pairer = Pairer::default();
+    for (line, event) in events {
+        pairer.event(line, event);
     }
-    // `time` defines real-time order, whatever the lines' order (DESIGN); only each
-    // process's own events must come in its order.
-    let mut pairing = Pairing::default();
-    let mut last_time: std::collections::BTreeMap<u64, u64> = Default::default();
-    for (index, (line, event)) in events.into_iter().enumerate() {
-        let time = event.time.unwrap_or(index as u64);
-        let last = last_time.entry(event.process).or_insert(0);
+    pairer.finish()
+}
+
+/// Pairs events one at a time, in the file's order, and keeps the first problem.
+#[derive(Default)]
+struct Pairer {
+    pairing: Pairing,
+    /// Whether the first event carried `time`, and its line.
+    timed: Option<(bool, u32)>,
+    /// Each process's latest time: a process's own events must keep their order.
+    last_time: std::collections::BTreeMap<u64, u64>,
+    events: u64,
+    problem: Option<HistoryError>,
+}
+
+impl Pairer {
+    fn event(&mut self, line: u32, event: Event) {
+        if self.problem.is_some() {
+            return;
+        }
+        let index = self.events;
+        self.events += 1;
+        let (timed, first_line) = *self.timed.get_or_insert((event.time.is_some(), line));
+        if timed != event.time.is_some() {
+            // Reported where time is missing: this line, or the first one.
+            let at = if timed { line } else { first_line };
+            let message = "`time` is on some lines but not this one; give it on all or none";
+            self.problem = Some(error(at, 1, message.into()));
+            return;
+        }
+        // `time` defines real-time order, whatever the lines' order (DESIGN); only each
+        // process's own events must come in its order.
+        let time = event.time.unwrap_or(index);
+        let last = self.last_time.entry(event.process).or_insert(0);
         if time < *last {
             let message = format!(
                 "`time` {time} goes back before {}, process {}'s previous event",
                 *last, event.process
             );
-            return Err(vec![error(line, 1, message)]);
+            self.problem = Some(error(line, 1, message));
+            return;
         }
         *last = time;
         let paired = match event.kind {
-            OpType::Invoke => pairing.invoke(line, event, time),
-            _ => pairing.complete(event, time),
+            OpType::Invoke => self.pairing.invoke(line, event, time),
+            _ => self.pairing.complete(event, time),
         };
-        paired.map_err(|message| vec![error(line, 1, message)])?;
+        if let Err(message) = paired {
+            self.problem = Some(error(line, 1, message));
+        }
     }
-    Ok(pairing.finish())
+
+    fn finish(self) -> Result<Vec<Operation>, Vec<HistoryError>> {
+        match self.problem {
+            Some(problem) => Err(vec![problem]),
+            None => Ok(self.pairing.finish()),
+        }
+    }
 }
 
 /// Operations in invocation order, the open one of each process, and the failed ones.

@@ -155,53 +155,94 @@ pub fn check_with(
     operations: &[Operation],
     round: &dyn Fn(&mut [KeySearch], u64),
 ) -> Verdict {
-    let mut by_key: BTreeMap<Option<String>, Vec<Operation>> = BTreeMap::new();
-    for op in operations {
-        by_key.entry(op.key.clone()).or_default().push(op.clone());
+    // Operations by key, as indices: a key's own copy is made only while it is searched.
+    let mut by_key: BTreeMap<Option<&str>, Vec<u32>> = BTreeMap::new();
+    for (index, op) in operations.iter().enumerate() {
+        by_key
+            .entry(op.key.as_deref())
+            .or_default()
+            .push(index as u32);
     }
-    let mut pending: Vec<KeySearch> = by_key
-        .into_iter()
-        .map(|(key, ops)| KeySearch {
+    let job = |key: Option<&str>, indices: &[u32]| {
+        let mut ops: Vec<Operation> = indices
+            .iter()
+            .map(|i| operations[*i as usize].clone())
+            .collect();
+        // A canonical order, so the search (its ties, its budget) does not depend on how
+        // the file ordered lines of equal times.
+        ops.sort_by_key(|op| (op.invoke_time, op.return_time, op.process, op.line));
+        KeySearch {
             search: Searcher::new(&ops),
             states: States::new(model),
-            key,
+            key: key.map(str::to_string),
             ops,
             outcome: None,
-        })
-        .collect();
+        }
+    };
     let mut undecided: Option<(Option<String>, String)> = None;
-    let mut budget = ROUND_STEPS_FIRST;
+    // The first round goes a batch of keys at a time, so memory holds one batch of
+    // searches (a million one-operation keys need no million searchers at once); only
+    // the keys it leaves undecided stay for the later rounds.
+    let mut pending: Vec<KeySearch> = Vec::new();
+    let keys: Vec<(Option<&str>, Vec<u32>)> = by_key.into_iter().collect();
+    for batch in keys.chunks(KEYS_PER_BATCH) {
+        let mut jobs: Vec<KeySearch> = batch.iter().map(|(k, i)| job(*k, i)).collect();
+        round(&mut jobs, ROUND_STEPS_FIRST);
+        if let Some(verdict) = settle(model, jobs, ROUND_STEPS_FIRST, &mut pending, &mut undecided)
+        {
+            return verdict;
+        }
+    }
+    drop(keys);
+    let mut budget = ROUND_STEPS_FIRST.saturating_mul(4).min(STEPS_MAX);
     while !pending.is_empty() {
         round(&mut pending, budget);
-        let mut next_round = Vec::new();
-        for job in pending {
-            match job.outcome.clone().expect("every job ran this round") {
-                Search::Linearizable => {}
-                Search::NotLinearizable => {
-                    let (failing, prefix) = shrink(model, job.ops);
-                    return Verdict::NotLinearizable {
-                        key: job.key,
-                        failing,
-                        prefix,
-                    };
-                }
-                Search::OutOfSteps if budget < STEPS_MAX => next_round.push(job),
-                Search::OutOfSteps => {
-                    let reason = format!("the search took more than {STEPS_MAX} steps");
-                    undecided.get_or_insert((job.key, reason));
-                }
-                Search::Unknown(reason) => {
-                    undecided.get_or_insert((job.key, reason));
-                }
-            }
+        let jobs = std::mem::take(&mut pending);
+        if let Some(verdict) = settle(model, jobs, budget, &mut pending, &mut undecided) {
+            return verdict;
         }
-        pending = next_round;
         budget = budget.saturating_mul(4).min(STEPS_MAX);
     }
     match undecided {
         Some((key, reason)) => Verdict::Unknown { key, reason },
         None => Verdict::Linearizable,
     }
+}
+
+/// Keys whose searches the first round creates and runs at once.
+const KEYS_PER_BATCH: usize = 4_096;
+
+/// Reads a round's results in key order: a failing key ends the check (its verdict), an
+/// unfinished one goes on to the next round, an undecidable one is remembered.
+fn settle(
+    model: Model,
+    jobs: Vec<KeySearch>,
+    budget: u64,
+    next_round: &mut Vec<KeySearch>,
+    undecided: &mut Option<(Option<String>, String)>,
+) -> Option<Verdict> {
+    for job in jobs {
+        match job.outcome.clone().expect("every job ran this round") {
+            Search::Linearizable => {}
+            Search::NotLinearizable => {
+                let (failing, prefix) = shrink(model, job.ops);
+                return Some(Verdict::NotLinearizable {
+                    key: job.key,
+                    failing,
+                    prefix,
+                });
+            }
+            Search::OutOfSteps if budget < STEPS_MAX => next_round.push(job),
+            Search::OutOfSteps => {
+                let reason = format!("the search took more than {STEPS_MAX} steps");
+                undecided.get_or_insert((job.key, reason));
+            }
+            Search::Unknown(reason) => {
+                undecided.get_or_insert((job.key, reason));
+            }
+        }
+    }
+    None
 }
 
 /// One key's search across the rounds of `check_with`.
