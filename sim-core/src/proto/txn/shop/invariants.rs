@@ -1,11 +1,14 @@
 //! The shop's checkers, fed by what the order service and the warehouse observe:
 //!
 //! - `shop.published` (liveness): by the end every order the service committed was
-//!   confirmed by the broker (its outbox row went out).
+//!   confirmed by the broker (its outbox row went out), unless it was committed within
+//!   the last `bound` (the time a relay needs after the faults stop: a broken connection
+//!   noticed, a reconnect, a republish), since clients may still be ordering then.
 //! - `shop.no-duplicates`: the warehouse applies each order at most once, however often
 //!   the broker delivers it.
 //! - `shop.converged` (eventual conservation): by the end the warehouse's stock of each
-//!   item is its opening stock less every committed order of it, once. While the run
+//!   item is its opening stock less every committed order of it, once (an order from the
+//!   last `bound` counts whether applied yet or not). While the run
 //!   goes, the checker reports the divergence (orders committed, not yet applied) as
 //!   the metric `divergence`, the consistency half of the CAP chart.
 
@@ -19,10 +22,19 @@ pub const PUBLISHED: &str = "shop.published";
 pub const NO_DUPLICATES: &str = "shop.no-duplicates";
 pub const CONVERGED: &str = "shop.converged";
 
-#[derive(Default)]
 pub struct Published {
-    /// Committed orders not yet confirmed, with the service that holds them.
-    waiting: BTreeMap<OrderId, NodeId>,
+    bound_ns: u64,
+    /// Committed orders not yet confirmed: the service that holds them, and when.
+    waiting: BTreeMap<OrderId, (NodeId, u64)>,
+}
+
+impl Published {
+    pub fn new(bound_ns: u64) -> Self {
+        Self {
+            bound_ns,
+            waiting: BTreeMap::new(),
+        }
+    }
 }
 
 impl<H: Host> Invariant<H> for Published {
@@ -30,10 +42,10 @@ impl<H: Host> Invariant<H> for Published {
         PUBLISHED
     }
 
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+    fn on_observation(&mut self, time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
         match Wraps::<Obs>::part(obs) {
             Some(Obs::Committed { order, .. }) => {
-                self.waiting.insert(*order, node);
+                self.waiting.insert(*order, (node, time_ns));
             }
             Some(Obs::Published { order }) => {
                 self.waiting.remove(order);
@@ -45,20 +57,21 @@ impl<H: Host> Invariant<H> for Published {
 
     fn at_end(&mut self, end: &EndState) -> Result<(), String> {
         let up = |node: NodeId| end.up.get(node as usize).copied().unwrap_or(false);
-        let stuck: Vec<String> = self
+        let old = |time_ns: u64| end.time_ns.saturating_sub(time_ns) > self.bound_ns;
+        let stuck: Vec<OrderId> = self
             .waiting
             .iter()
-            .filter(|(_, node)| up(**node))
-            .map(|(order, _)| format!("{order:#x}"))
-            .take(5)
+            .filter(|(_, (node, time_ns))| up(*node) && old(*time_ns))
+            .map(|(order, _)| *order)
             .collect();
         if stuck.is_empty() {
             return Ok(());
         }
-        let count = self.waiting.iter().filter(|(_, n)| up(**n)).count();
+        let first: Vec<String> = stuck.iter().take(5).map(|o| format!("{o:#x}")).collect();
         Err(format!(
-            "no progress: {count} committed orders were never published (first: {})",
-            stuck.join(", ")
+            "no progress: {} committed orders were never published (first: {})",
+            stuck.len(),
+            first.join(", ")
         ))
     }
 }
@@ -94,9 +107,13 @@ impl<H: Host> Invariant<H> for NoDuplicates {
 
 pub struct Converged {
     warehouse: NodeId,
+    bound_ns: u64,
     opening: Vec<i64>,
-    committed: BTreeMap<OrderId, (u32, u32)>,
+    /// Each committed order: item, quantity, when.
+    committed: BTreeMap<OrderId, (u32, u32, u64)>,
     applied: BTreeSet<OrderId>,
+    /// Committed orders not applied yet: the divergence.
+    behind: u64,
     /// The warehouse's stock as last observed.
     stock: Option<Vec<i64>>,
     divergence: Option<u64>,
@@ -105,12 +122,14 @@ pub struct Converged {
 }
 
 impl Converged {
-    pub fn new(warehouse: NodeId, items: u32, stock: i64) -> Self {
+    pub fn new(warehouse: NodeId, items: u32, stock: i64, bound_ns: u64) -> Self {
         Self {
             warehouse,
+            bound_ns,
             opening: vec![stock; items as usize],
             committed: BTreeMap::new(),
             applied: BTreeSet::new(),
+            behind: 0,
             stock: None,
             divergence: None,
             divergence_max: 0,
@@ -119,15 +138,10 @@ impl Converged {
     }
 
     fn sample(&mut self) {
-        let behind = self
-            .committed
-            .keys()
-            .filter(|order| !self.applied.contains(order))
-            .count() as u64;
-        if self.divergence != Some(behind) {
-            self.divergence = Some(behind);
-            self.divergence_max = self.divergence_max.max(behind);
-            self.samples.push(behind);
+        if self.divergence != Some(self.behind) {
+            self.divergence = Some(self.behind);
+            self.divergence_max = self.divergence_max.max(self.behind);
+            self.samples.push(self.behind);
         }
     }
 }
@@ -137,13 +151,21 @@ impl<H: Host> Invariant<H> for Converged {
         CONVERGED
     }
 
-    fn on_observation(&mut self, _time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
+    fn on_observation(&mut self, time_ns: u64, node: NodeId, obs: &H::Obs) -> Result<(), String> {
         match Wraps::<Obs>::part(obs) {
             Some(Obs::Committed { order, item, qty }) => {
-                self.committed.insert(*order, (*item, *qty));
+                let new = self
+                    .committed
+                    .insert(*order, (*item, *qty, time_ns))
+                    .is_none();
+                if new && !self.applied.contains(order) {
+                    self.behind += 1;
+                }
             }
             Some(Obs::Applied { order, .. }) => {
-                self.applied.insert(*order);
+                if self.applied.insert(*order) && self.committed.contains_key(order) {
+                    self.behind -= 1;
+                }
             }
             Some(Obs::Stock { levels }) if node == self.warehouse => {
                 self.stock = Some(levels.clone());
@@ -163,15 +185,23 @@ impl<H: Host> Invariant<H> for Converged {
         {
             return Ok(());
         }
+        // An order from the last `bound` may still be on its way: it counts as applied
+        // or not, as it is.
         let mut expected = self.opening.clone();
-        for (item, qty) in self.committed.values() {
+        let mut young = 0;
+        for (order, (item, qty, time_ns)) in &self.committed {
+            let recent = end.time_ns.saturating_sub(*time_ns) <= self.bound_ns;
+            if recent && !self.applied.contains(order) {
+                young += 1;
+                continue;
+            }
             if let Some(level) = expected.get_mut(*item as usize) {
                 *level -= *qty as i64;
             }
         }
         let stock = self.stock.clone().unwrap_or_else(|| self.opening.clone());
         if stock != expected {
-            let behind = self.divergence.unwrap_or(0);
+            let behind = self.behind - young;
             let why = if behind > 0 {
                 format!("{behind} of them were never applied")
             } else {

@@ -160,8 +160,14 @@ fn build<H: Host>(layout: &Layout) -> Part<H> {
             ..client_cfg.clone()
         }))
     });
-    part.check(layout, invariants::Published::default());
+    // After the faults stop: a broken connection noticed (the connection timeout, or two
+    // silent heartbeats), a reconnect and the relay's next turn; then the warehouse's.
+    let bound_ns = layout.conn.timeout_ns + 4 * heartbeat_ns + 2 * p.number("relay_interval");
+    part.check(layout, invariants::Published::new(bound_ns));
     part.check(layout, invariants::NoDuplicates::default());
-    part.check(layout, invariants::Converged::new(warehouse, items, stock));
+    part.check(
+        layout,
+        invariants::Converged::new(warehouse, items, stock, bound_ns),
+    );
     part
 }
