@@ -1,0 +1,140 @@
+//! Shrinking a failing key's history to what explains the failure: the longest
+//! linearizable prefix (a binary search over the history's events), then the smallest
+//! subhistory found that still fails, to a fixpoint, never dropping a write a kept read
+//! returned. It only calls the search; it never decides a verdict of its own.
+
+use super::{search_bounded, Model, Prefix, Search, States, SHRINK_OPS_MAX, SHRINK_STEPS_MAX};
+use crate::check::history::Operation;
+use crate::check::OpFunction;
+
+/// The shortest failing prefix (operations pending at the cut become unknown), then, when
+/// small enough, shrunk to a fixpoint by dropping every operation the failure does not
+/// need, but never a write a kept read returns (a lone read of a value the history does
+/// write would point at the wrong culprit). Returns the failing part and how far the
+/// history is linearizable.
+pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Option<Prefix>) {
+    let budget = std::cell::Cell::new(SHRINK_STEPS_MAX);
+    let states = std::cell::RefCell::new(States::new(model));
+    // A candidate whose search the remaining budget cannot finish counts as passing, so
+    // the shrink keeps what it has and ends quickly.
+    let fails = |candidate: &[Operation]| {
+        let (verdict, steps) =
+            search_bounded(&mut states.borrow_mut(), candidate, budget.get().max(1));
+        budget.set(budget.get().saturating_sub(steps));
+        verdict == Search::NotLinearizable
+    };
+    // The history up to its `count`-th event: operations invoked by then, those still
+    // running then of unknown outcome.
+    let mut events: Vec<(u64, bool, usize)> = Vec::new();
+    for (index, op) in ops.iter().enumerate() {
+        events.push((op.invoke_time, false, index));
+        if op.return_time != u64::MAX {
+            events.push((op.return_time, true, index));
+        }
+    }
+    events.sort_unstable();
+    let prefix = |count: usize| -> Vec<Operation> {
+        let cut = events[count - 1].0;
+        ops.iter()
+            .filter(|op| op.invoke_time <= cut)
+            .map(|op| {
+                let mut op = op.clone();
+                if op.return_time > cut {
+                    op.return_time = u64::MAX;
+                    op.completed = false;
+                    op.output = None;
+                }
+                op
+            })
+            .collect()
+    };
+    let (mut low, mut high) = (1, events.len());
+    while low < high {
+        let middle = (low + high) / 2;
+        if fails(&prefix(middle)) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    let (mut failing, breaks) = if fails(&prefix(high)) {
+        // Events at one time enter together: the prefix ends before the first of them.
+        let time = events[high - 1].0;
+        let first = events.partition_point(|e| e.0 < time);
+        let (_, completion, index) = events[high - 1];
+        let breaks = Prefix {
+            events: first,
+            breaks_at: ops[index].line,
+            completion,
+        };
+        (prefix(high), Some(breaks))
+    } else {
+        (ops.clone(), None)
+    };
+    if failing.len() <= SHRINK_OPS_MAX {
+        // Drop runs of operations, halving the run length each pass down to one (as delta
+        // debugging does): most operations are irrelevant, and a run goes in one search.
+        // Then single operations again until a pass drops nothing: a fixpoint.
+        let mut run = failing.len().div_ceil(2).max(1);
+        loop {
+            let mut dropped = false;
+            let mut end = failing.len();
+            while end > 0 {
+                let start = end.saturating_sub(run);
+                let mut candidate = failing.clone();
+                candidate.drain(start..end);
+                if !candidate.is_empty() && explained(model, &candidate, &ops) && fails(&candidate)
+                {
+                    failing = candidate;
+                    dropped = true;
+                }
+                end = start;
+            }
+            if run == 1 && !dropped {
+                break;
+            }
+            run = run.div_ceil(2);
+        }
+    }
+    // Report what each operation really did, not its prefix-cut stand-in.
+    let failing = failing
+        .into_iter()
+        .map(|op| {
+            ops.iter()
+                .find(|o| o.line == op.line)
+                .cloned()
+                .unwrap_or(op)
+        })
+        .collect();
+    (failing, breaks)
+}
+
+/// Whether every read in `candidate` that returned a value some operation of `all`
+/// writes keeps such a writer: otherwise the candidate fails only because the write it
+/// read was dropped.
+pub(super) fn explained(model: Model, candidate: &[Operation], all: &[Operation]) -> bool {
+    let initial = model.initial();
+    candidate.iter().all(|read| {
+        let Some(value) = read.output.as_ref().filter(|_| read.completed) else {
+            return true;
+        };
+        if read.f != OpFunction::Read || *value == initial {
+            return true;
+        }
+        let writes = |op: &&Operation| {
+            op.key == read.key
+                && match op.f {
+                    OpFunction::Write => op.input == *value,
+                    OpFunction::Cas => op.input.get(1) == Some(value),
+                    OpFunction::Append => {
+                        let (Some(whole), Some(part)) = (value.as_str(), op.input.as_str()) else {
+                            return false;
+                        };
+                        whole.ends_with(part)
+                    }
+                    _ => false,
+                }
+        };
+        !all.iter().any(|op| writes(&op)) || candidate.iter().any(|op| writes(&op))
+    })
+}
