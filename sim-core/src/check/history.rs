@@ -129,11 +129,21 @@ pub fn from_events(events: &[super::HistoryEvent]) -> Result<Vec<Operation>, Vec
 
 /// A run's own value with exact numbers, as a history file's would be read.
 fn exact_value(value: &Value) -> Value {
+    if has_float(value) {
+        super::number::exact(&value.to_string()).unwrap_or_else(|_| value.clone())
+    } else {
+        value.clone()
+    }
+}
+
+/// Whether `value` holds a number serde_json keeps as a float (a fraction, an exponent,
+/// `-0`, or an integer beyond 64 bits): only those need reading again.
+fn has_float(value: &Value) -> bool {
     match value {
-        Value::Number(_) | Value::Array(_) | Value::Object(_) => {
-            super::number::exact(&value.to_string()).unwrap_or_else(|_| value.clone())
-        }
-        other => other.clone(),
+        Value::Number(number) => number.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(map) => map.values().any(has_float),
+        _ => false,
     }
 }
 
@@ -205,13 +215,15 @@ fn parse_line(line: &str) -> Result<Event, (u32, String)> {
         Some(_) => return Err((column("key"), "`key` must be a string".into())),
     };
     // The value again from its text, with exact numbers (see `number`).
+    // Only a value holding a number serde_json read as a float is read again: an integer
+    // it kept whole is already exact.
     let value = match object.get("value") {
         None => Value::Null,
-        Some(Value::Number(_) | Value::Array(_) | Value::Object(_)) => {
+        Some(value) if has_float(value) => {
             let exact = super::number::exact(line).map_err(|e| (column("value"), e))?;
             exact.get("value").cloned().unwrap_or(Value::Null)
         }
-        Some(other) => other.clone(),
+        Some(value) => value.clone(),
     };
     if f == OpFunction::Cas
         && kind == OpType::Invoke
