@@ -166,7 +166,7 @@ pub fn reproduce(argument: &str, seed: u64, bugs: &BugSet, faults: &[ScheduledFa
     for bug in bugs.names() {
         command.push_str(&format!(" --bug {bug}"));
     }
-    for spec in faults.iter().filter_map(ScheduledFault::spec) {
+    for spec in faults.iter().map(ScheduledFault::spec) {
         command.push_str(&format!(" --fault {spec}"));
     }
     command
@@ -184,7 +184,7 @@ pub fn replay_around(
     for bug in bugs.names() {
         command.push_str(&format!(" --bug {bug}"));
     }
-    for spec in faults.iter().filter_map(ScheduledFault::spec) {
+    for spec in faults.iter().map(ScheduledFault::spec) {
         command.push_str(&format!(" --fault {spec}"));
     }
     command.push_str(&format!(" --around {event}"));
@@ -223,7 +223,7 @@ pub fn web_url(
     for bug in bugs.names() {
         url.push_str(&format!("&bug={bug}"));
     }
-    for spec in faults.iter().filter_map(ScheduledFault::spec) {
+    for spec in faults.iter().map(ScheduledFault::spec) {
         url.push_str(&format!("&fault={spec}"));
     }
     if let Some(event) = event {

@@ -1299,7 +1299,10 @@ fn run_ends_with_a_timeline_of_faults_and_findings() {
         .split("timeline (")
         .nth(1)
         .unwrap_or_else(|| panic!("no timeline: {text}"));
-    assert!(timeline.contains(" fault    partition [["), "{timeline}");
+    assert!(
+        timeline.contains(" fault    partition:") && timeline.contains("  (nemesis)"),
+        "{timeline}"
+    );
     assert!(timeline.contains("fault phase over"), "{timeline}");
     let failing = stdout(&faultline(&[
         "run",

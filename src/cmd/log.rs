@@ -39,6 +39,7 @@ pub fn line(event: &TraceEvent, kinds: &[String]) -> String {
     let text = match event.kind {
         EventKind::Annotate => format!("{}={}", event.label, event.detail),
         EventKind::Finding => format!("{}: {}", event.label, event.detail),
+        _ if event.label == "nemesis" => format!("{}  (nemesis)", event.detail),
         _ => event.detail.clone(),
     };
     format!(
@@ -96,9 +97,12 @@ mod tests {
             reason: None,
             cause: None,
             label: "partition".into(),
-            detail: "partition [[1, 2]]".into(),
+            detail: "partition:1,2".into(),
         };
         assert!(line(&event, &kinds).contains("  cluster "));
+        assert!(!line(&event, &kinds).contains("nemesis"));
+        event.label = "nemesis".into();
+        assert!(line(&event, &kinds).ends_with("partition:1,2  (nemesis)"));
         event.kind = EventKind::Finding;
         assert!(line(&event, &kinds).contains("  checker "));
     }

@@ -173,7 +173,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .iter()
                 .map(|n| n.to_string())
                 .collect::<Vec<_>>(),
-            faults.iter().filter_map(|f| f.spec()).collect::<Vec<_>>(),
+            faults.iter().map(|f| f.spec()).collect::<Vec<_>>(),
         );
         let saved_run = (
             &header.scenario_hash,

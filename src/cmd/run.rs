@@ -40,7 +40,8 @@ pub struct Args {
     /// Write the metric samples (queue depths...) as JSON Lines.
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
-    /// Inject a fault, e.g. `crash:3@1.2s`, `partition:0,4@2s`, `heal@3s`; repeatable.
+    /// Inject a fault, e.g. `crash:3@1.2s`, `partition:0,4@2s`, `oneway:0>1@1s`,
+    /// `skew:2,-300ms,50ppm@1s`, `disk:1,torn=0.1@0s`, `heal@3s`; repeatable.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<String>,
     /// Where the browser demo is served, for the replay link printed with findings
@@ -136,7 +137,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             scenario_hash: loaded.text_hash.clone(),
             seed: report.seed,
             bugs: bugs.names().iter().map(|n| n.to_string()).collect(),
-            faults: faults.iter().filter_map(|f| f.spec()).collect(),
+            faults: faults.iter().map(|f| f.spec()).collect(),
             events: report.events,
             retained: run.trace().retained().len() as u64,
             trace_hash: report.trace_hash.clone(),

@@ -256,7 +256,7 @@ fn injected(session: &Session) -> Html {
     if session.injected().is_empty() {
         return html! {};
     }
-    let specs: Vec<String> = session.injected().iter().filter_map(|f| f.spec()).collect();
+    let specs: Vec<String> = session.injected().iter().map(|f| f.spec()).collect();
     html! { <p class="injected" data-testid="injected">{ "injected faults: " }
     <code>{ specs.join("  ") }</code></p> }
 }

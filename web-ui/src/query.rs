@@ -74,7 +74,7 @@ pub fn to_query(request: &Request) -> String {
     for bug in &request.bugs {
         pairs.push(format!("bug={}", percent_encode(bug)));
     }
-    for spec in request.faults.iter().filter_map(ScheduledFault::spec) {
+    for spec in request.faults.iter().map(ScheduledFault::spec) {
         pairs.push(format!("fault={}", percent_encode(&spec)));
     }
     if let Some(event) = request.event {

@@ -1,7 +1,8 @@
 //! Applying faults to a run: crash (memory, timers, held events and unsynced disk gone),
 //! restart (a fresh node from its kind's factory, recovering from disk), pause and resume
 //! (events held, then released in order), partitions, clock skew, disk faults, and the
-//! heal at the end of the fault phase. Every fault is written to the trace.
+//! heal at the end of the fault phase. Every fault is written to the trace in `--fault`
+//! spelling (`crash:2`), labelled `nemesis` when the nemesis injected it.
 
 use super::{Event, Sim, Status};
 use crate::fault::Fault;
@@ -10,14 +11,19 @@ use crate::node::{NodeId, Proto};
 use crate::trace::{label_of, no_payload, text_payload, EventKind, Rec};
 
 impl<P: Proto> Sim<P> {
-    pub(super) fn apply_fault(&mut self, fault: Fault) {
+    pub(super) fn apply_fault(&mut self, fault: Fault, nemesis: bool) {
+        let text = fault.describe();
+        let label = if nemesis {
+            "nemesis".to_string()
+        } else {
+            label_of(&text)
+        };
         match fault {
-            Fault::Crash { node } => self.crash(node),
-            Fault::Restart { node } => self.restart(node),
-            Fault::Pause { node } => self.pause(node),
-            Fault::Resume { node } => self.resume(node),
+            Fault::Crash { node } => self.crash(node, Some((label, text))),
+            Fault::Restart { node } => self.restart(node, Some((label, text))),
+            Fault::Pause { node } => self.pause(node, Some((label, text))),
+            Fault::Resume { node } => self.resume(node, Some((label, text))),
             other => {
-                let text = other.describe();
                 let node = other.nodes().first().copied().unwrap_or(0);
                 match &other {
                     Fault::Partition { groups } => self.net.partition(groups),
@@ -40,18 +46,30 @@ impl<P: Proto> Sim<P> {
                 }
                 let rec = Rec::new(self.now_ns, EventKind::Fault, node);
                 self.trace
-                    .record(rec, text_payload(&text), || (label_of(&text), text.clone()));
+                    .record(rec, text_payload(&text), || (label, text.clone()));
             }
         }
     }
 
-    /// Records a node fault (crash, restart, pause, resume) and returns its trace index.
-    fn record_node_fault(&mut self, kind: EventKind, node: NodeId) -> u64 {
+    /// Records a node fault (crash, restart, pause, resume) and returns its trace index;
+    /// `spelled` is its (label, spelling) when a fault caused it, none for the heal at
+    /// the end of the fault phase.
+    fn record_node_fault(
+        &mut self,
+        kind: EventKind,
+        node: NodeId,
+        spelled: Option<(String, String)>,
+    ) -> u64 {
         let rec = Rec::new(self.now_ns, kind, node);
-        self.trace.record(rec, no_payload, Default::default)
+        match spelled {
+            Some((label, text)) => self
+                .trace
+                .record(rec, text_payload(&text), || (label, text.clone())),
+            None => self.trace.record(rec, no_payload, Default::default),
+        }
     }
 
-    fn crash(&mut self, node: NodeId) {
+    fn crash(&mut self, node: NodeId, spelled: Option<(String, String)>) {
         let slot = &mut self.slots[node as usize];
         if slot.status == Status::Down {
             return;
@@ -62,7 +80,7 @@ impl<P: Proto> Sim<P> {
         slot.disk.crash();
         slot.timers.clear();
         let held = std::mem::take(&mut slot.held);
-        self.record_node_fault(EventKind::Crash, node);
+        self.record_node_fault(EventKind::Crash, node, spelled);
         // Messages a paused node was holding die with it; its held timers are gone with
         // the live list above and never fire.
         for queued in held {
@@ -78,7 +96,7 @@ impl<P: Proto> Sim<P> {
         }
     }
 
-    fn restart(&mut self, node: NodeId) {
+    fn restart(&mut self, node: NodeId, spelled: Option<(String, String)>) {
         let slot = &self.slots[node as usize];
         if slot.status != Status::Down {
             return;
@@ -88,28 +106,28 @@ impl<P: Proto> Sim<P> {
         let slot = &mut self.slots[node as usize];
         slot.node = Some(fresh);
         slot.status = Status::Up;
-        let event = self.record_node_fault(EventKind::Restart, node);
+        let event = self.record_node_fault(EventKind::Restart, node, spelled);
         self.call(node, event, None, |node, ctx| node.on_start(ctx));
     }
 
-    fn pause(&mut self, node: NodeId) {
+    fn pause(&mut self, node: NodeId, spelled: Option<(String, String)>) {
         if self.slots[node as usize].status == Status::Up {
             self.slots[node as usize].status = Status::Paused;
-            self.record_node_fault(EventKind::Pause, node);
+            self.record_node_fault(EventKind::Pause, node, spelled);
             for invariant in &mut self.invariants {
                 invariant.on_pause(node, self.now_ns);
             }
         }
     }
 
-    fn resume(&mut self, node: NodeId) {
+    fn resume(&mut self, node: NodeId, spelled: Option<(String, String)>) {
         let slot = &mut self.slots[node as usize];
         if slot.status != Status::Paused {
             return;
         }
         slot.status = Status::Up;
         let held = std::mem::take(&mut slot.held);
-        self.record_node_fault(EventKind::Resume, node);
+        self.record_node_fault(EventKind::Resume, node, spelled);
         for invariant in &mut self.invariants {
             invariant.on_resume(node, self.now_ns);
         }
@@ -126,8 +144,8 @@ impl<P: Proto> Sim<P> {
         self.net.heal();
         for node in 0..self.slots.len() as NodeId {
             match self.slots[node as usize].status {
-                Status::Paused => self.resume(node),
-                Status::Down => self.restart(node),
+                Status::Paused => self.resume(node, None),
+                Status::Down => self.restart(node, None),
                 Status::Up => {}
             }
         }

@@ -26,7 +26,6 @@ mod queue;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
@@ -51,19 +50,12 @@ pub const FINDINGS_MAX: u32 = 64;
 pub const METRIC_SAMPLES_MAX: u32 = 1_000_000;
 /// Events held for one paused node before the run stops with a limit finding.
 pub const HELD_EVENTS_MAX: u32 = 1_000_000;
+/// Nemesis faults a run records (for its report and for shrinking); a run that injects
+/// more says so with a limit finding rather than keep a schedule it cannot replay.
+pub const INJECTED_MAX: usize = 100_000;
 
-/// Random stream ids: nodes use their id; subsystems live above `u32::MAX`.
-const STREAM_DISK_BASE: u64 = 1 << 32;
-const STREAM_NET: u64 = 2 << 32;
-const STREAM_NEMESIS: u64 = (2 << 32) + 1;
-
-/// A random stream derived from the run seed; the same (seed, stream) always gives the
-/// same numbers on every target.
-pub fn stream(seed: u64, stream_id: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(stream_id);
-    rng
-}
+pub use crate::rng::stream;
+use crate::rng::{STREAM_DISK_BASE, STREAM_NEMESIS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -216,6 +208,10 @@ pub struct RunReport {
     pub findings: Vec<Finding>,
     /// Counts the invariants report besides violations (see `Invariant::stats`).
     pub stats: std::collections::BTreeMap<String, u64>,
+    /// Every fault the nemesis injected, in `--fault` spelling and in order: the
+    /// schedule that replaces the nemesis when the run is replayed or shrunk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nemesis_faults: Vec<String>,
 }
 
 /// A run with its protocol types erased, so the CLI and the browser drive any scenario.
@@ -231,6 +227,8 @@ pub trait Run {
     /// The run's metric samples in time order (see `Ctx::metric`).
     fn metrics(&self) -> &[MetricSample];
     fn nodes(&self) -> Vec<NodeView>;
+    /// The faults the nemesis injected so far, in order.
+    fn injected(&self) -> &[ScheduledFault];
     /// Partition side of each node; all equal when the network is whole.
     fn sides(&self) -> Vec<u32>;
     /// Ends the run with a finding because a node panicked (see `run_to_end`).
@@ -295,6 +293,8 @@ pub struct Sim<P: Proto> {
     samples: Vec<(NodeId, &'static str, u64)>,
     net: Net,
     nemesis: Option<Nemesis>,
+    /// What the nemesis injected (at most `INJECTED_MAX`).
+    injected: Vec<ScheduledFault>,
     trace: Trace,
     finished: bool,
 }
@@ -312,7 +312,7 @@ impl<P: Proto> Sim<P> {
         assert!(config.limits.queue_max <= QUEUE_MAX);
         const _: () = assert!(QUEUE_MAX < QUEUE_SLOTS_MAX);
         let seed = config.seed;
-        let mut net = Net::new(node_count, config.link, stream(seed, STREAM_NET));
+        let mut net = Net::new(node_count, config.link, seed);
         for (from, to, model) in &config.links {
             net.set_link(*from, *to, *model);
         }
@@ -331,7 +331,7 @@ impl<P: Proto> Sim<P> {
         let nemesis = config
             .nemesis
             .clone()
-            .map(|nemesis| Nemesis::new(nemesis, node_count, stream(seed, STREAM_NEMESIS)));
+            .map(|nemesis| Nemesis::new(nemesis, &config.kinds, stream(seed, STREAM_NEMESIS)));
         let trace = Trace::new(config.retain_trace, config.limits.trace_events_max);
         let invariant_failed = vec![false; invariants.len()];
         let mut sim = Self {
@@ -354,6 +354,7 @@ impl<P: Proto> Sim<P> {
             samples: Vec::new(),
             net,
             nemesis,
+            injected: Vec::new(),
             trace,
             finished: false,
         };
@@ -444,7 +445,7 @@ impl<P: Proto> Sim<P> {
                 incarnation,
                 timer,
             } => self.fire_timer(node, incarnation, timer, queued.time_ns, queued.seq),
-            Event::Fault(fault) => self.apply_fault(*fault),
+            Event::Fault(fault) => self.apply_fault(*fault, false),
             Event::Nemesis => {
                 if self.now_ns >= self.config.fault_phase_ns {
                     return;
@@ -455,7 +456,16 @@ impl<P: Proto> Sim<P> {
                     .expect("nemesis events need a nemesis");
                 let (faults, delay_ns) = nemesis.act();
                 for fault in faults {
-                    self.apply_fault(fault);
+                    if self.injected.len() >= INJECTED_MAX {
+                        let message = format!("the nemesis injected over {INJECTED_MAX} faults");
+                        self.stop_at_limit("limit.nemesis", message);
+                        return;
+                    }
+                    self.injected.push(ScheduledFault {
+                        at_ns: self.now_ns,
+                        fault: fault.clone(),
+                    });
+                    self.apply_fault(fault, true);
                 }
                 self.push(self.now_ns + delay_ns, Event::Nemesis);
             }
@@ -574,6 +584,10 @@ impl<P: Proto> Run for Sim<P> {
         views
     }
 
+    fn injected(&self) -> &[ScheduledFault] {
+        &self.injected
+    }
+
     fn sides(&self) -> Vec<u32> {
         self.net.sides().to_vec()
     }
@@ -598,6 +612,7 @@ impl<P: Proto> Run for Sim<P> {
                 .iter()
                 .flat_map(|invariant| invariant.stats())
                 .collect(),
+            nemesis_faults: self.injected.iter().map(ScheduledFault::spec).collect(),
         }
     }
 }

@@ -57,7 +57,7 @@ impl<P: Proto> Harness<P> {
     /// `seed`. Nothing runs until `start`.
     pub fn new(id: NodeId, node_count: u32, seed: u64, node: Box<dyn Node<P>>) -> Self {
         assert!(id < node_count);
-        let mut disk = Disk::new(stream(seed, (1 << 32) + id as u64));
+        let mut disk = Disk::new(stream(seed, crate::rng::STREAM_DISK_BASE + id as u64));
         disk.keep_journal();
         Self {
             id,

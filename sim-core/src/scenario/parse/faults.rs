@@ -169,7 +169,11 @@ impl Reader<'_> {
         Some(groups)
     }
 
-    pub(super) fn nemesis(&mut self, root: &DeTable<'_>) -> Option<NemesisConfig> {
+    pub(super) fn nemesis(
+        &mut self,
+        root: &DeTable<'_>,
+        nodes: &[NodeGroup],
+    ) -> Option<NemesisConfig> {
         let (table, at) = self.table(root, "nemesis")?;
         self.check_keys(table, NEMESIS_KEYS, "[nemesis]");
         let names: Vec<&str> = NemesisKind::ALL.iter().map(|k| k.name()).collect();
@@ -201,6 +205,20 @@ impl Reader<'_> {
             self.error(at, "the nemesis needs at least one fault kind".into());
             return None;
         }
+        let present: Vec<&str> = nodes.iter().map(|group| group.kind.as_str()).collect();
+        let mut targets = self.name_list(table, "targets", Some(&present), "nemesis target kind");
+        targets.sort();
+        targets.dedup();
+        let none_named = get(table, "targets")
+            .is_some_and(|v| matches!(v.get_ref(), DeValue::Array(items) if items.is_empty()));
+        if none_named {
+            let at = get(table, "targets").map(|v| v.span().start).unwrap_or(at);
+            self.error(
+                at,
+                "`targets` must name at least one node kind of this scenario".into(),
+            );
+            return None;
+        }
         Some(NemesisConfig {
             kinds,
             interval_ns_min,
@@ -208,6 +226,7 @@ impl Reader<'_> {
             fault_ns_min,
             fault_ns_max,
             skew_ns_max,
+            targets,
         })
     }
 

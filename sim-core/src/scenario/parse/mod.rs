@@ -59,6 +59,7 @@ const NEMESIS_KEYS: &[&str] = &[
     "fault_min",
     "fault_max",
     "skew_max",
+    "targets",
 ];
 const LIMIT_KEYS: &[&str] = &["events_max", "queue_max", "trace_events_max", "history_max"];
 const CONNECTION_KEYS: &[&str] = &[
@@ -178,7 +179,7 @@ impl<'t> Reader<'t> {
             duration_ns.unwrap_or(DURATION_NS_MAX as u64),
         );
         let duration_ns = duration_ns.unwrap_or(1_000);
-        let nemesis = self.nemesis(root);
+        let nemesis = self.nemesis(root, &nodes);
         let protocol = spec.map(|s| s.name).unwrap_or_default();
         let components = components_of(protocol, &nodes);
         let invariants: Vec<&str> = components
