@@ -10,9 +10,11 @@
 
 mod builtin;
 mod parse;
+mod write;
 
 pub use builtin::{builtin, builtin_names, BUILTINS};
 pub use parse::parse;
+pub use write::to_toml;
 
 use std::collections::BTreeMap;
 use std::fmt;
