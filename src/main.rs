@@ -34,6 +34,8 @@ enum Command {
     Replay(cmd::replay::Args),
     /// Run many seeds of a scenario on all cores.
     Swarm(cmd::swarm::Args),
+    /// Shrink a failing run to the smallest scenario that still fails the same way.
+    Shrink(cmd::shrink::Args),
     /// List the planted bugs (the bug zoo).
     Bugs(cmd::bugs::Args),
     /// Check client histories for linearizability.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Replay(args) => cmd::replay::run(args),
         Command::Swarm(args) => cmd::swarm::run(args),
+        Command::Shrink(args) => cmd::shrink::run(args),
         Command::Bugs(args) => cmd::bugs::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Bench(args) => cmd::bench::run(args),

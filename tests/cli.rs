@@ -1652,3 +1652,128 @@ fn history_numbers_compare_exactly() {
         stdout(&output)
     );
 }
+
+#[test]
+fn a_planted_bug_goes_from_swarm_to_shrunk_file_to_browser_address() {
+    let bug = "zab.commit-without-quorum";
+    let swarm = faultline(&[
+        "swarm",
+        "registry-partition-minority",
+        "--seeds",
+        "40",
+        "--bug",
+        bug,
+        "--json",
+    ]);
+    assert_eq!(swarm.status.code(), Some(1));
+    let report = json(&swarm);
+    let seed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["invariant"] == "zab.agreement")
+        .map(|f| f["seed"].as_u64().unwrap())
+        .min()
+        .expect("the swarm finds the bug");
+    let file = temp("shrunk.toml");
+    let seed_text = seed.to_string();
+    let file_text = file.to_str().unwrap();
+    let args = [
+        "shrink",
+        "registry-partition-minority",
+        "--seed",
+        &seed_text,
+        "--bug",
+        bug,
+        "--out",
+        file_text,
+    ];
+    let shrunk = faultline(&args);
+    assert_eq!(shrunk.status.code(), Some(0), "{}", stderr(&shrunk));
+    let text = stdout(&shrunk);
+    assert!(text.contains("fails zab.agreement"), "{text}");
+    assert!(
+        text.contains(&format!("replay: faultline run {file_text}")),
+        "{text}"
+    );
+    let url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("watch:  "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(url.starts_with("http://127.0.0.1:8080/?seed="), "{url}");
+    assert!(
+        url.contains("&toml=name%20%3D%20") && url.contains("&event="),
+        "{url}"
+    );
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let report = json(&faultline(&with_json));
+    let (before, after) = (&report["before"], &report["after"]);
+    assert!(
+        after["faults"].as_u64() < before["faults"].as_u64(),
+        "{report}"
+    );
+    assert!(
+        after["events"].as_u64() < before["events"].as_u64(),
+        "{report}"
+    );
+    assert_eq!(report["invariant"], "zab.agreement");
+    // The file alone reproduces the failure: its seed and bug are in it.
+    let replay = faultline(&["run", file_text, "--json"]);
+    assert_eq!(replay.status.code(), Some(1));
+    let replayed = json(&replay);
+    assert_eq!(replayed["events"], after["events"]);
+    assert!(replayed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["invariant"] == "zab.agreement"));
+}
+
+#[test]
+fn shrink_refuses_a_clean_run_and_bad_input() {
+    let clean = faultline(&[
+        "shrink",
+        "broker-topics",
+        "--seed",
+        "0",
+        "--out",
+        temp("clean.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(clean.status.code(), Some(1), "{}", stderr(&clean));
+    assert!(stdout(&clean).contains("did not fail: nothing to shrink"));
+    assert!(!temp("clean.toml").exists(), "nothing written");
+    assert_bad_input(
+        &[
+            "shrink",
+            "broker-topics",
+            "--seed",
+            "0",
+            "--budget",
+            "forever",
+        ],
+        "expected a number of runs (e.g. 300) or a time",
+    );
+    assert_bad_input(
+        &[
+            "shrink",
+            "broker-topics",
+            "--seed",
+            "0",
+            "--invariant",
+            "broker.no-duplicate",
+        ],
+        "did you mean `broker.no-duplicates`?",
+    );
+    assert_bad_input(
+        &[
+            "shrink",
+            "broker-topics",
+            "--seed",
+            "0",
+            "--out",
+            "no-such-folder/x.toml",
+        ],
+        "no such folder",
+    );
+}

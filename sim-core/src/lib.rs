@@ -22,6 +22,7 @@ pub mod params;
 pub mod proto;
 pub mod rng;
 pub mod scenario;
+pub mod shrink;
 pub mod testing;
 pub mod trace;
 pub mod units;

@@ -10,4 +10,5 @@ pub mod merge;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod shrink;
 pub mod swarm;

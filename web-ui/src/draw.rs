@@ -128,6 +128,7 @@ fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
             let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
             let mut request = here.clone();
             request.scenario = Some(select.value());
+            request.toml = None;
             request.bugs.clear();
             request.faults.clear();
             Msg::Navigate(request)
@@ -160,8 +161,13 @@ fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
             <div>
                 <label>{ "scenario " }
                     <select onchange={ on_scenario } data-testid="scenario-select">
+                    if here.toml.is_some() {
+                        // A file from the address (a shrunk or pasted run): named, not listed.
+                        <option value="" selected=true disabled=true>
+                            { format!("{} (file in the address)", scenario.name) }</option>
+                    }
                     { for builtin_names().into_iter().map(|name| html! {
-                        <option value={ name } selected={ name == scenario.name }>{ name }</option>
+                        <option value={ name } selected={ here.toml.is_none() && name == scenario.name }>{ name }</option>
                     }) }
                     </select></label>
                 <label>{ " seed " }<input type="number" min="0" value={ session.seed().to_string() }
@@ -234,6 +240,15 @@ fn bug_toggles(session: &Session, here: &crate::query::Request, link: &Scope<App
     html! {
         <div class="bugs">{ "planted bugs: " }
         { for bugs.into_iter().map(|bug| {
+            // A bug the scenario file itself switches on is shown on and stays on.
+            let in_file = session.scenario().bugs.iter().any(|b| b == bug.name);
+            if in_file {
+                return html! {
+                    <label title={ format!("{} (caught by {}; set by the scenario file)", bug.description, bug.caught_by) }>
+                        <input type="checkbox" checked=true disabled=true />
+                        { bug.name }{ " " }</label>
+                };
+            }
             let on = here.bugs.iter().any(|b| b == bug.name);
             let mut request = here.clone();
             if on {

@@ -3,14 +3,16 @@
 //!
 //! `?scenario=NAME&seed=N&bug=NAME&fault=crash:3@1.2s&event=K`; all optional, `bug` and
 //! `fault` repeatable (faults in `ScheduledFault::parse_spec` syntax, the CLI's
-//! `--fault`). Unknown keys are ignored, so later additions do not break older links. Bad
+//! `--fault`). `toml=TEXT` carries a whole scenario file instead of a built-in's name
+//! (what `faultline shrink` prints, and the address of a pasted scenario). Unknown keys are ignored, so later additions do not break older links. Bad
 //! values are error text for the page, never a panic: a URL is user input. `to_query`
 //! writes a request back, so the page's address always replays what it shows.
 
 use sim_core::fault::ScheduledFault;
 
-/// Longer than any link a person would type or share; bounds the parsing work.
-pub const QUERY_BYTES_MAX: usize = 4096;
+/// Room for a scenario file in `toml=` (a shrunk one is 1-3 KB escaped); bounds the
+/// parsing work.
+pub const QUERY_BYTES_MAX: usize = 32 * 1024;
 /// Injected faults one URL may carry.
 pub const FAULTS_MAX: usize = 64;
 
@@ -18,6 +20,8 @@ pub const FAULTS_MAX: usize = 64;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
     pub scenario: Option<String>,
+    /// A scenario file's text, instead of a built-in's name.
+    pub toml: Option<String>,
     pub seed: Option<u64>,
     pub bugs: Vec<String>,
     pub faults: Vec<ScheduledFault>,
@@ -42,6 +46,12 @@ pub fn parse_query(search: &str) -> Result<Request, String> {
                 }
                 request.scenario = Some(value);
             }
+            "toml" => {
+                if value.trim().is_empty() {
+                    return Err("`toml=` needs a scenario file's text".into());
+                }
+                request.toml = Some(value);
+            }
             "seed" => request.seed = Some(parse_seed(&value)?),
             "bug" => request.bugs.push(value),
             "fault" => {
@@ -65,7 +75,9 @@ pub fn parse_query(search: &str) -> Result<Request, String> {
 /// The query that asks for `request` again (with a leading `?`).
 pub fn to_query(request: &Request) -> String {
     let mut pairs = Vec::new();
-    if let Some(name) = &request.scenario {
+    if let Some(text) = &request.toml {
+        pairs.push(format!("toml={}", percent_encode(text)));
+    } else if let Some(name) = &request.scenario {
         pairs.push(format!("scenario={}", percent_encode(name)));
     }
     if let Some(seed) = request.seed {

@@ -57,6 +57,16 @@ impl Session {
     /// Builds the run the URL query asks for, or says in a sentence why it cannot.
     pub fn open(search: &str) -> Result<Session, String> {
         let request = parse_query(search)?;
+        if let Some(text) = &request.toml {
+            let parsed = scenario::parse("address.toml", text).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                format!(
+                    "the scenario in the address does not parse: {}",
+                    lines.join("; ")
+                )
+            })?;
+            return Self::start(parsed, request);
+        }
         let name = request
             .scenario
             .clone()
@@ -80,8 +90,10 @@ impl Session {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
             lines.join("\n")
         })?;
+        // The address carries the file itself, so a pasted run can be shared too.
         let request = Request {
             seed,
+            toml: Some(scenario::to_toml(&parsed)),
             ..Request::default()
         };
         Self::start(parsed, request)
@@ -196,9 +208,6 @@ impl Session {
                 format_duration(self.scenario.duration_ns)
             ));
         }
-        if self.request.scenario.is_none() && scenario::builtin(&self.scenario.name).is_none() {
-            return Err("a pasted scenario has no address; add the fault to its file".into());
-        }
         let mut request = self.request_here();
         if request.faults.len() + faults.len() > FAULTS_MAX {
             return Err(format!("at most {FAULTS_MAX} injected faults"));
@@ -217,6 +226,7 @@ impl Session {
     pub fn request_here(&self) -> Request {
         Request {
             scenario: Some(self.scenario.name.clone()),
+            toml: self.request.toml.clone(),
             seed: Some(self.seed),
             bugs: self.request.bugs.clone(),
             faults: self.request.faults.clone(),
@@ -418,5 +428,42 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.contains("names node 99"), "{error}");
+    }
+
+    /// `faultline shrink` prints an address holding the file: the page runs that file.
+    #[test]
+    fn a_scenario_in_the_address_runs_as_the_file_does_and_keeps_its_address() {
+        let text = scenario::builtin("broker-topics").unwrap();
+        let parsed = scenario::parse("x.toml", text).unwrap();
+        let request = Request {
+            toml: Some(scenario::to_toml(&parsed)),
+            seed: Some(4),
+            ..Request::default()
+        };
+        let mut session = Session::open(&to_query(&request)).unwrap();
+        finish(&mut session);
+        let mut whole = parsed.build(&RunOptions {
+            seed: Some(4),
+            ..Default::default()
+        });
+        assert_eq!(
+            session.trace_hash(),
+            Some(run_to_end(whole.as_mut()).trace_hash)
+        );
+        let here = session.request_here();
+        assert_eq!(here.toml, request.toml, "the address still holds the file");
+        assert!(to_query(&here).contains("toml=name%20%3D"));
+        let error = Session::open("?toml=name%20%3D%201").err().unwrap();
+        assert!(error.contains("address.toml:1:8"), "{error}");
+    }
+
+    #[test]
+    fn a_pasted_scenario_gets_an_address_and_takes_injected_faults() {
+        let text = scenario::builtin("ping-pong").unwrap();
+        let session = Session::open_text(text, Some(2)).unwrap();
+        let address = session.inject(&[Fault::Crash { node: 0 }]).unwrap();
+        assert!(address.contains("toml=") && address.contains("fault=crash:0@0ns"));
+        let again = Session::open(&address).unwrap();
+        assert_eq!(again.scenario().name, "ping-pong");
     }
 }

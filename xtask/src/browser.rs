@@ -54,6 +54,7 @@ fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
         crash_click_changes_the_run(&browser, base, &shots)?;
         rpc_calls_show_load_and_span_trees(&browser, base, &shots)?;
         bank_beside_shop_in_the_cap_panel(&browser, base, &shots)?;
+        a_shrunk_run_opens_at_its_finding(&browser, base, &shots)?;
         Ok(())
     })();
     browser.close();
@@ -254,6 +255,67 @@ fn bank_beside_shop_in_the_cap_panel(
     browser.screenshot(&shots.join("cap-partition.png"))?;
     browser.no_console_errors("cap panel")?;
     println!("  cap panel: {}", lines.replace('\n', " / "));
+    Ok(())
+}
+
+/// `faultline shrink` prints an address holding the shrunk file: the page runs that file
+/// to the hash the CLI computes for it and opens at the finding.
+fn a_shrunk_run_opens_at_its_finding(
+    browser: &Browser,
+    base: &str,
+    shots: &Path,
+) -> anyhow::Result<()> {
+    let file = root().join("target/browser/shrunk.toml");
+    let printed = crate::capture(crate::cargo().args([
+        "run",
+        "-q",
+        "-p",
+        "faultline",
+        "--",
+        "shrink",
+        "registry-partition-minority",
+        "--seed",
+        "0",
+        "--bug",
+        "zab.commit-without-quorum",
+        "--budget",
+        "100",
+        "--json",
+        "--web-base",
+        base,
+        "--out",
+        file.to_str().ok_or_else(|| anyhow!("a UTF-8 path"))?,
+    ]))?;
+    let report: Value = serde_json::from_str(&printed)?;
+    let url = report["web_url"].as_str().unwrap_or_default();
+    if !url.starts_with(base) || !url.contains("toml=") {
+        bail!("shrink printed no address of this page: {printed}");
+    }
+    let text = std::fs::read_to_string(&file)?;
+    let parsed = scenario::parse("shrunk.toml", &text).map_err(|e| anyhow!("{e:?}"))?;
+    let native = run_to_end(parsed.build(&RunOptions::default()).as_mut());
+    browser.open(url)?;
+    let shown = browser.wait_done()?;
+    if shown != native.trace_hash {
+        bail!(
+            "the shrunk run shows {shown}; the engine computes {}",
+            native.trace_hash
+        );
+    }
+    let findings = browser
+        .script("return document.querySelectorAll('[data-testid=findings] li.finding').length")?;
+    if findings.as_u64().unwrap_or(0) == 0 {
+        bail!("the shrunk run's page shows no finding");
+    }
+    browser.screenshot(&shots.join("shrunk.png"))?;
+    browser.no_console_errors("shrunk run")?;
+    println!(
+        "  shrunk run: {} faults -> {}, {} events -> {}, hash {shown}",
+        report["before"]["faults"],
+        report["after"]["faults"],
+        report["before"]["events"],
+        report["after"]["events"]
+    );
     Ok(())
 }
 
