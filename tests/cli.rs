@@ -300,6 +300,90 @@ fn swarm_reports_seeds_findings_and_speed() {
         finding["reproduce"],
         format!("faultline run broadcast --seed {seed} --bug broadcast.no-retransmit")
     );
+    // Grouped by invariant: exact counts, the smallest seed and its commands.
+    let groups = report["groups"].as_array().unwrap();
+    assert!(!groups.is_empty());
+    for group in groups {
+        let invariant = group["invariant"].as_str().unwrap();
+        let seeds: Vec<u64> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["invariant"] == invariant)
+            .map(|f| f["seed"].as_u64().unwrap())
+            .collect();
+        let mut distinct = seeds.clone();
+        distinct.dedup();
+        assert_eq!(group["seeds"], distinct.len() as u64, "{group}");
+        let smallest = *seeds.iter().min().unwrap();
+        assert_eq!(group["smallest_seed"], smallest);
+        assert_eq!(
+            group["reproduce"],
+            format!("faultline run broadcast --seed {smallest} --bug broadcast.no-retransmit")
+        );
+        assert!(group["web_url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("seed={smallest}")));
+    }
+    let text = stdout(&faultline(&[
+        "swarm",
+        "broadcast",
+        "--seeds",
+        "20",
+        "--bug",
+        "broadcast.no-retransmit",
+    ]));
+    assert!(
+        text.contains("findings by invariant:\n  broadcast."),
+        "{text}"
+    );
+}
+
+#[test]
+fn swarm_shrink_shrinks_the_smallest_seed_of_each_group() {
+    let dir = temp("swarm-shrink");
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = faultline(&[
+        "swarm",
+        "broker-topics",
+        "--seeds",
+        "6",
+        "--bug",
+        "broker.route-duplicates",
+        "--shrink",
+        "--shrink-dir",
+        dir.to_str().unwrap(),
+        "--shrink-budget",
+        "30",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let group = &report["groups"][0];
+    assert_eq!(group["invariant"], "broker.no-duplicates");
+    let shrunk = &group["shrunk"];
+    assert_eq!(shrunk["seed"], group["smallest_seed"]);
+    assert!(shrunk["runs"].as_u64().unwrap() <= 30);
+    assert!(shrunk["after"]["events"].as_u64() < shrunk["before"]["events"].as_u64());
+    let file = shrunk["file"].as_str().unwrap();
+    assert!(
+        file.ends_with("-broker.no-duplicates-shrunk.toml"),
+        "{file}"
+    );
+    let run = faultline(&["run", file, "--json"]);
+    assert_eq!(run.status.code(), Some(1), "the shrunk file still fails");
+    assert_bad_input(
+        &[
+            "swarm",
+            "broker-topics",
+            "--seeds",
+            "2",
+            "--shrink-dir",
+            "x",
+        ],
+        "--shrink",
+    );
 }
 
 #[test]
@@ -659,6 +743,10 @@ fn swarm_merge_combines_shards_into_the_whole_swarms_report() {
     assert_eq!(merged["failing_seeds"], whole["failing_seeds"]);
     assert_eq!(merged["events"], whole["events"]);
     assert_eq!(merged["findings"], whole["findings"]);
+    assert_eq!(
+        merged["groups"], whole["groups"],
+        "merge keeps the grouping"
+    );
 
     let other = temp("other-shard.json");
     let output = faultline(&["swarm", "ping-pong", "--seeds", "2", "--json"]);

@@ -42,10 +42,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         events: 0,
         findings: Vec::new(),
         findings_truncated: false,
+        groups: Vec::new(),
         stopped_early: false,
         interrupted: false,
     };
+    let mut groups = super::groups::Groups::default();
     for (_, shard) in shards {
+        groups.merge(shard.groups);
         merged.seeds += shard.seeds;
         merged.failing_seeds += shard.failing_seeds;
         merged.seeds_per_sec += shard.seeds_per_sec;
@@ -56,6 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         merged.findings.extend(shard.findings);
     }
     merged.findings.sort_by_key(|f| f.seed);
+    merged.groups = groups.into_vec();
     // The same cap as one unsharded swarm, so both reports agree.
     if merged.findings.len() > FINDINGS_LISTED_MAX {
         merged.findings.truncate(FINDINGS_LISTED_MAX);

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bugs;
 pub mod check;
+pub mod groups;
 pub mod k8s;
 pub mod list;
 pub mod log;

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sim_core::scenario::{self, Scenario};
 use sim_core::shrink::{self, Shrunk, Size, BUDGET_MAX};
 use sim_core::units::format_duration;
+use sim_core::RunReport;
 
 use crate::load;
 use crate::output::{paint, BOLD, GREEN};
@@ -87,19 +88,20 @@ impl std::fmt::Display for Budget {
     }
 }
 
-#[derive(Serialize)]
-struct Report {
-    scenario: String,
-    seed: u64,
-    invariant: String,
-    before: Size,
-    after: Size,
-    runs: u32,
-    wall_s: f64,
-    cut_short: bool,
-    file: String,
-    replay: String,
-    web_url: String,
+/// What one shrink found, as `--json` prints it (and `swarm --shrink` per group).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Report {
+    pub(crate) scenario: String,
+    pub(crate) seed: u64,
+    pub(crate) invariant: String,
+    pub(crate) before: Size,
+    pub(crate) after: Size,
+    pub(crate) runs: u32,
+    pub(crate) wall_s: f64,
+    pub(crate) cut_short: bool,
+    pub(crate) file: String,
+    pub(crate) replay: String,
+    pub(crate) web_url: String,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -108,48 +110,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(name) = &args.invariant {
         check_invariant(name, &loaded.scenario)?;
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = loaded
-            .scenario
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>();
-        PathBuf::from(format!("{stem}-seed{}-shrunk.toml", args.seed))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_file(&loaded.scenario, args.seed));
     load::check_output("--out", &out)?;
     crate::interrupt::catch();
-    let started = Instant::now();
-    let (runs, deadline) = match args.budget {
-        Budget::Runs(runs) => (runs, None),
-        Budget::Time(time) => (BUDGET_MAX, Some(started + time)),
+    let job = Job {
+        loaded: &loaded,
+        seed: args.seed,
+        bugs: &args.bugs,
+        invariant: args.invariant.as_deref(),
+        budget: args.budget,
+        out: &out,
+        web_base: &load::web_base(args.web_base.as_deref()),
+        show_progress: !args.json,
     };
-    let bar = progress_bar(deadline.is_none().then_some(runs), args.json);
-    let mut control = |done: u32, best: &Size| {
-        bar.set_position(done as u64);
-        bar.set_message(format!(
-            "best: {} faults, {} nodes, {} events",
-            best.faults, best.nodes, best.events
-        ));
-        !crate::interrupt::requested() && deadline.is_none_or(|at| Instant::now() < at)
-    };
-    let result = shrink::shrink(
-        &loaded.scenario,
-        args.seed,
-        &args.bugs,
-        args.invariant.as_deref(),
-        runs,
-        &mut control,
-    );
-    bar.finish_and_clear();
-    let shrunk = match result {
-        Ok(shrunk) => shrunk,
+    match job.run()? {
+        Ok((report, shrunk)) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print_report(&report, &shrunk);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Err(report) => {
             if args.json {
                 println!(
@@ -182,46 +167,105 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     report.trace_hash
                 );
             }
-            return Ok(ExitCode::from(1));
+            Ok(ExitCode::from(1))
         }
-    };
-    let wall_s = started.elapsed().as_secs_f64();
-    let mut written = shrunk.scenario.clone();
-    written.name = format!("{}-seed{}-shrunk", loaded.scenario.name, args.seed);
-    written.description = describe(&loaded.argument, args.seed, &shrunk);
-    let text = scenario::to_toml(&written);
-    debug_assert_eq!(scenario::parse("check.toml", &text).as_ref(), Ok(&written));
-    let header = format!(
-        "# Shrunk by `faultline shrink {} --seed {}` in {} runs: fails `{}`.\n",
-        load::shell_quote(&loaded.argument),
-        args.seed,
-        shrunk.runs,
-        shrunk.invariant
-    );
-    load::write_whole(&out, (header + &text).as_bytes())?;
-    let file = out.display().to_string();
-    let replay = format!("faultline run {}", load::shell_quote(&file));
-    let base = load::web_base(args.web_base.as_deref());
-    let web_url = web_url(&base, &written, first_event(&shrunk));
-    let report = Report {
-        scenario: loaded.argument.clone(),
-        seed: args.seed,
-        invariant: shrunk.invariant.clone(),
-        before: shrunk.before,
-        after: shrunk.after,
-        runs: shrunk.runs,
-        wall_s,
-        cut_short: shrunk.cut_short,
-        file,
-        replay,
-        web_url,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print_report(&report, &shrunk);
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME-seedN-shrunk.toml`, the name made safe for a file name.
+pub(crate) fn default_file(scenario: &Scenario, seed: u64) -> PathBuf {
+    let stem: String = scenario
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from(format!("{stem}-seed{seed}-shrunk.toml"))
+}
+
+/// One shrink, as `faultline shrink` and `swarm --shrink` run it.
+pub(crate) struct Job<'a> {
+    pub(crate) loaded: &'a load::Loaded,
+    pub(crate) seed: u64,
+    pub(crate) bugs: &'a [String],
+    pub(crate) invariant: Option<&'a str>,
+    pub(crate) budget: Budget,
+    pub(crate) out: &'a std::path::Path,
+    pub(crate) web_base: &'a str,
+    pub(crate) show_progress: bool,
+}
+
+impl Job<'_> {
+    /// Shrinks and writes the file; `Ok(Err(report))` when the run does not fail.
+    pub(crate) fn run(&self) -> Result<Result<(Report, Shrunk), Box<RunReport>>> {
+        let started = Instant::now();
+        let (runs, deadline) = match self.budget {
+            Budget::Runs(runs) => (runs, None),
+            Budget::Time(time) => (BUDGET_MAX, Some(started + time)),
+        };
+        let bar = progress_bar(deadline.is_none().then_some(runs), !self.show_progress);
+        let mut control = |done: u32, best: &Size| {
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "best: {} faults, {} nodes, {} events",
+                best.faults, best.nodes, best.events
+            ));
+            !crate::interrupt::requested() && deadline.is_none_or(|at| Instant::now() < at)
+        };
+        let result = shrink::shrink(
+            &self.loaded.scenario,
+            self.seed,
+            self.bugs,
+            self.invariant,
+            runs,
+            &mut control,
+        );
+        bar.finish_and_clear();
+        let shrunk = match result {
+            Ok(shrunk) => shrunk,
+            Err(report) => return Ok(Err(report)),
+        };
+        let wall_s = started.elapsed().as_secs_f64();
+        let argument = &self.loaded.argument;
+        let mut written = shrunk.scenario.clone();
+        written.name = format!("{}-seed{}-shrunk", self.loaded.scenario.name, self.seed);
+        written.description = describe(argument, self.seed, &shrunk);
+        let text = scenario::to_toml(&written);
+        debug_assert_eq!(scenario::parse("check.toml", &text).as_ref(), Ok(&written));
+        let bugs: String = self
+            .bugs
+            .iter()
+            .map(|bug| format!(" --bug {bug}"))
+            .collect();
+        let header = format!(
+            "# Shrunk by `faultline shrink {} --seed {}{bugs}` in {} runs: fails `{}`.\n",
+            load::shell_quote(argument),
+            self.seed,
+            shrunk.runs,
+            shrunk.invariant
+        );
+        load::write_whole(self.out, (header + &text).as_bytes())?;
+        let file = self.out.display().to_string();
+        let report = Report {
+            scenario: argument.clone(),
+            seed: self.seed,
+            invariant: shrunk.invariant.clone(),
+            before: shrunk.before,
+            after: shrunk.after,
+            runs: shrunk.runs,
+            wall_s,
+            cut_short: shrunk.cut_short,
+            replay: format!("faultline run {}", load::shell_quote(&file)),
+            file,
+            web_url: web_url(self.web_base, &written, first_event(&shrunk)),
+        };
+        Ok(Ok((report, shrunk)))
+    }
 }
 
 /// Refuses an invariant no component of the scenario checks (a typo would otherwise
@@ -306,7 +350,7 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
-fn print_report(report: &Report, shrunk: &Shrunk) {
+pub(crate) fn print_report(report: &Report, shrunk: &Shrunk) {
     let (before, after) = (&report.before, &report.after);
     println!(
         "{} {} seed {} fails {}",

@@ -92,6 +92,15 @@ pub struct Args {
     /// Stop once this many seeds have failed (after the chunk of seeds running then).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_findings: Option<u64>,
+    /// Shrink the smallest failing seed of each invariant's group (`faultline shrink`).
+    #[arg(long)]
+    shrink: bool,
+    /// With --shrink: the folder the shrunk scenarios are written to.
+    #[arg(long, value_name = "DIR", default_value = ".", requires = "shrink")]
+    shrink_dir: std::path::PathBuf,
+    /// With --shrink: runs (or a time) each shrink may spend.
+    #[arg(long, value_name = "RUNS|TIME", default_value_t = super::shrink::Budget::Runs(400), requires = "shrink")]
+    shrink_budget: super::shrink::Budget,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -136,6 +145,9 @@ pub(crate) struct Report {
     pub(crate) events: u64,
     pub(crate) findings: Vec<SeedFinding>,
     pub(crate) findings_truncated: bool,
+    /// The findings grouped by invariant, with exact counts and the smallest seed each.
+    #[serde(default)]
+    pub(crate) groups: Vec<super::groups::Group>,
     /// `--max-findings` stopped the swarm before its last seed: `seeds` were run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) stopped_early: bool,
@@ -192,8 +204,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         events: 0,
         findings: Vec::new(),
         findings_truncated: false,
+        groups: Vec::new(),
         stopped_early: false,
         interrupted: false,
+    };
+    if args.shrink {
+        load::check_output_dir("--shrink-dir", &args.shrink_dir)?;
+    }
+    let mut groups = super::groups::Groups::default();
+    let commands = |seed: u64| {
+        let reproduce = load::reproduce(&loaded.argument, seed, &bugs, &[]);
+        let web_url = load::web_url(&base, &loaded.argument, seed, &bugs, &[], None);
+        (reproduce, web_url)
     };
     crate::interrupt::catch();
     // Small chunks when stopping early is asked for, so few seeds run past the Nth.
@@ -228,6 +250,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         for (seed, events, findings) in results {
             report.events += events;
             report.failing_seeds += !findings.is_empty() as u64;
+            let invariants = findings.iter().map(|f| f.invariant.as_str());
+            groups.add_seed(seed, invariants, &commands);
             for finding in findings {
                 if report.findings.len() >= FINDINGS_LISTED_MAX {
                     report.findings_truncated = true;
@@ -260,6 +284,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     progress.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();
     report.seeds_per_sec = report.seeds as f64 / wall_s.max(1e-9);
+    report.groups = groups.into_vec();
+    if args.shrink && !report.interrupted {
+        shrink_groups(&args, &loaded, &base, &mut report.groups)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -272,6 +300,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--shrink`: the smallest seed of each group, shrunk to a file in `--shrink-dir`.
+fn shrink_groups(
+    args: &Args,
+    loaded: &load::Loaded,
+    base: &str,
+    groups: &mut [super::groups::Group],
+) -> Result<()> {
+    for group in groups {
+        if crate::interrupt::requested() {
+            break;
+        }
+        let file = super::shrink::default_file(&loaded.scenario, group.smallest_seed);
+        let stem = file.to_string_lossy().replace("-shrunk.toml", "");
+        let name = format!("{stem}-{}-shrunk.toml", group.invariant);
+        let out = args.shrink_dir.join(name);
+        let job = super::shrink::Job {
+            loaded,
+            seed: group.smallest_seed,
+            bugs: &args.bugs,
+            invariant: Some(&group.invariant),
+            budget: args.shrink_budget,
+            out: &out,
+            web_base: base,
+            show_progress: !args.json,
+        };
+        if let Ok((shrunk, _)) = job.run()? {
+            group.shrunk = Some(shrunk);
+        }
+    }
+    Ok(())
 }
 
 /// Seeds timed here to size the Job's pods.
@@ -357,15 +417,7 @@ pub(crate) fn print_report(report: &Report, wall_s: f64) {
             &format!("{} seed(s) with findings", report.failing_seeds)
         )
     );
-    let mut counts = std::collections::BTreeMap::new();
-    for item in &report.findings {
-        *counts
-            .entry(item.finding.invariant.as_str())
-            .or_insert(0u64) += 1;
-    }
-    for (invariant, count) in counts {
-        println!("  {invariant}: {count}");
-    }
+    super::groups::print(&report.groups);
     for item in report.findings.iter().take(FINDINGS_PRINTED_MAX) {
         println!(
             "seed {}: {} at {}: {}\n    reproduce: {}\n    read it: {}",

@@ -24,7 +24,7 @@ use crate::scenario::{parse, to_toml, RunOptions, Scenario};
 pub const BUDGET_MAX: u32 = 100_000;
 
 /// How big a failing run is: what shrinking makes smaller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Size {
     /// Scheduled faults plus the faults the nemesis injected.
     pub faults: usize,
