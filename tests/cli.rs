@@ -1865,3 +1865,84 @@ fn shrink_refuses_a_clean_run_and_bad_input() {
         "no such folder",
     );
 }
+
+#[test]
+fn a_swarm_counts_the_seeds_that_reached_each_rare_path_and_names_the_others() {
+    let report = json(&faultline(&[
+        "swarm",
+        "registry-tour",
+        "--seeds",
+        "3",
+        "--json",
+    ]));
+    let marks = report["marks"].as_array().unwrap();
+    let count = |name: &str| {
+        marks
+            .iter()
+            .find(|m| m["mark"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {marks:?}"))["seeds"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(count("zab.sync-diff"), 3, "every seed syncs a follower");
+    assert_eq!(
+        count("registry.read-only-session"),
+        0,
+        "read-only mode is off"
+    );
+    assert!(marks
+        .iter()
+        .all(|m| !m["hint"].as_str().unwrap().is_empty()));
+    let text = stdout(&faultline(&["swarm", "registry-tour", "--seeds", "3"]));
+    assert!(
+        text.contains("rare paths (seeds that reached each, of 3):"),
+        "{text}"
+    );
+    assert!(text.contains("NOT REACHED by any seed"), "{text}");
+    assert!(
+        text.contains("registry.read-only-session: a cut-off server accepted a read-only session\n      to reach it: read_only = true"),
+        "{text}"
+    );
+    // A scenario whose rare paths all show up says so and names none.
+    let calm = stdout(&faultline(&["swarm", "ping-pong-lossy", "--seeds", "2"]));
+    assert!(calm.contains("every rare path was reached"), "{calm}");
+    assert!(!calm.contains("NOT REACHED"), "{calm}");
+}
+
+#[test]
+fn a_run_exports_to_perfetto_and_shiviz() {
+    let perfetto = temp("run.perfetto.json");
+    let shiviz = temp("run.shiviz.log");
+    let output = faultline(&[
+        "run",
+        "registry-tour",
+        "--perfetto",
+        perfetto.to_str().unwrap(),
+        "--shiviz",
+        shiviz.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("ui.perfetto.dev"));
+    let document: Value =
+        serde_json::from_str(&std::fs::read_to_string(&perfetto).unwrap()).unwrap();
+    let events = document["traceEvents"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["ph"] == "s") && events.iter().any(|e| e["ph"] == "f"));
+    assert!(events
+        .iter()
+        .any(|e| e["ph"] == "M" && e["args"]["name"] == "n0 server"));
+    let log = std::fs::read_to_string(&shiviz).unwrap();
+    let mut lines = log.lines();
+    assert!(lines.next().unwrap().starts_with("(?<host>"));
+    assert_eq!(lines.next(), Some(""));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("n0 {\"n0\":1} 0.000000s boot"),
+        "{log:.300}"
+    );
+    assert_bad_input(
+        &["run", "ping-pong", "--perfetto", "no-such-folder/x.json"],
+        "no such folder",
+    );
+}

@@ -12,6 +12,7 @@ pub mod check;
 pub mod conn;
 pub mod disk;
 pub mod engine;
+pub mod export;
 pub mod fault;
 pub mod hash;
 pub mod ids;

@@ -117,6 +117,8 @@ pub enum Intent<P: Proto> {
         name: String,
         value: u64,
     },
+    /// A rare path was reached (see `Ctx::sometimes`).
+    Sometimes(&'static str),
 }
 
 /// The counters a `Ctx` draws identities from; the engine owns them.
@@ -322,6 +324,15 @@ impl<'a, P: Proto> Ctx<'a, P> {
             name: name.into(),
             value,
         });
+    }
+
+    /// Marks a rare path as reached ("sometimes" assertions, as Antithesis and
+    /// FoundationDB's simulator have them): a swarm reports how many seeds reached each
+    /// mark a component declares, and loudly the marks no seed reached. Marks describe
+    /// coverage; they are neither in the trace nor in its hash.
+    pub fn sometimes(&mut self, mark: &'static str) {
+        debug_assert!(mark.contains('.'), "marks are named component.path: {mark}");
+        self.intents.push(Intent::Sometimes(mark));
     }
 
     /// A free-text note in the trace, for humans reading a run.

@@ -43,12 +43,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         findings: Vec::new(),
         findings_truncated: false,
         groups: Vec::new(),
+        marks: Vec::new(),
         stopped_early: false,
         interrupted: false,
     };
     let mut groups = super::groups::Groups::default();
     for (_, shard) in shards {
         groups.merge(shard.groups);
+        super::marks::merge(&mut merged.marks, shard.marks);
         merged.seeds += shard.seeds;
         merged.failing_seeds += shard.failing_seeds;
         merged.seeds_per_sec += shard.seeds_per_sec;

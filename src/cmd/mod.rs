@@ -7,6 +7,7 @@ pub mod groups;
 pub mod k8s;
 pub mod list;
 pub mod log;
+pub mod marks;
 pub mod merge;
 pub mod replay;
 pub mod report;

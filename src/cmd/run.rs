@@ -33,6 +33,14 @@ pub struct Args {
     /// which Zipkin and Jaeger import.
     #[arg(long, value_name = "FILE")]
     spans: Option<PathBuf>,
+    /// Write the run as Chrome trace-event JSON (a track per node, messages as flows),
+    /// which ui.perfetto.dev and chrome://tracing open.
+    #[arg(long, value_name = "FILE")]
+    perfetto: Option<PathBuf>,
+    /// Write the run as a ShiViz log (vector clocks), which ShiViz draws as a space-time
+    /// diagram.
+    #[arg(long, value_name = "FILE")]
+    shiviz: Option<PathBuf>,
     /// Write a bug report into this folder: the summary, the event log, the client
     /// history and a space-time diagram (SVG), readable without a browser.
     #[arg(long, value_name = "DIR")]
@@ -72,7 +80,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let options = RunOptions {
         seed: args.seed,
         bugs: bugs.clone(),
-        retain_trace: args.trace.is_some() || args.spans.is_some() || args.report.is_some(),
+        retain_trace: args.trace.is_some()
+            || args.spans.is_some()
+            || args.report.is_some()
+            || args.perfetto.is_some()
+            || args.shiviz.is_some(),
         extra_faults: faults.clone(),
     };
     let outputs = [
@@ -80,6 +92,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("--trace", &args.trace),
         ("--spans", &args.spans),
         ("--metrics", &args.metrics),
+        ("--perfetto", &args.perfetto),
+        ("--shiviz", &args.shiviz),
     ];
     for (flag, path) in outputs {
         if let Some(path) = path {
@@ -88,6 +102,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(dir) = &args.report {
         load::check_output_dir("--report", dir)?;
+    }
+    let nodes = loaded.scenario.node_count();
+    if args.shiviz.is_some() && nodes > SHIVIZ_NODES_MAX {
+        anyhow::bail!(
+            "--shiviz: the scenario has {nodes} nodes; a ShiViz log holds at most \
+             {SHIVIZ_NODES_MAX} (a vector clock per event, and a diagram a person can read)"
+        );
     }
     let mut run = loaded.scenario.build(&options);
     let mut report = run_to_end(run.as_mut());
@@ -153,6 +174,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         load::write_whole(path, &json_lines(run.metrics())?)?;
         wrote("metrics", path);
     }
+    let title = format!("{} seed {}", loaded.scenario.name, report.seed);
+    if let Some(path) = &args.perfetto {
+        let kinds = loaded.scenario.qualified_kinds();
+        let text = sim_core::export::perfetto(run.trace().retained(), &kinds, &title);
+        load::write_whole(path, text.as_bytes())?;
+        wrote("Chrome/Perfetto trace (open it in ui.perfetto.dev)", path);
+        warn_if_truncated(run.as_ref());
+    }
+    if let Some(path) = &args.shiviz {
+        let text = sim_core::export::shiviz(run.trace().retained(), nodes);
+        load::write_whole(path, text.as_bytes())?;
+        wrote("ShiViz log (open it in ShiViz: Try it, then upload)", path);
+        warn_if_truncated(run.as_ref());
+    }
     if let Some(dir) = &args.report {
         let plain = |_: &str, text: &str| text.to_string();
         let log = report_log.or_else(|| {
@@ -204,6 +239,20 @@ pub fn json_lines<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {
         bytes.push(b'\n');
     }
     Ok(bytes)
+}
+
+/// The most nodes a ShiViz export may have.
+const SHIVIZ_NODES_MAX: u32 = 256;
+
+/// Exports come from the retained trace: say so when it was capped.
+fn warn_if_truncated(run: &dyn Run) {
+    if run.trace().truncated() {
+        eprintln!(
+            "the export holds the first {} events of {}; raise [limits] trace_events_max for all",
+            run.trace().retained().len(),
+            run.trace().events()
+        );
+    }
 }
 
 fn write_spans(path: &std::path::Path, run: &dyn Run) -> Result<()> {

@@ -148,6 +148,10 @@ pub(crate) struct Report {
     /// The findings grouped by invariant, with exact counts and the smallest seed each.
     #[serde(default)]
     pub(crate) groups: Vec<super::groups::Group>,
+    /// Each rare-path mark the scenario's components declare, with the seeds that
+    /// reached it.
+    #[serde(default)]
+    pub(crate) marks: Vec<super::marks::MarkCount>,
     /// `--max-findings` stopped the swarm before its last seed: `seeds` were run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) stopped_early: bool,
@@ -205,6 +209,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         findings: Vec::new(),
         findings_truncated: false,
         groups: Vec::new(),
+        marks: super::marks::declared(&loaded.scenario),
         stopped_early: false,
         interrupted: false,
     };
@@ -230,7 +235,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(|k| args.start + shard.index + k * shard.count)
             .collect();
         k += chunk.len() as u64;
-        let results: Vec<(u64, u64, Vec<Finding>)> = chunk
+        type Outcome = (
+            u64,
+            u64,
+            Vec<Finding>,
+            std::collections::BTreeMap<String, u64>,
+        );
+        let results: Vec<Outcome> = chunk
             .par_iter()
             .filter(|_| !crate::interrupt::requested())
             .map(|&seed| {
@@ -243,11 +254,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 let mut report = run_to_end(run.as_mut());
                 super::run::add_panic_location(&mut report);
                 progress.inc(1);
-                (seed, report.events, report.findings)
+                (seed, report.events, report.findings, report.marks)
             })
             .collect();
         report.seeds += results.len() as u64;
-        for (seed, events, findings) in results {
+        for (seed, events, findings, marks) in results {
+            super::marks::add_seed(&mut report.marks, &marks);
             report.events += events;
             report.failing_seeds += !findings.is_empty() as u64;
             let invariants = findings.iter().map(|f| f.invariant.as_str());
@@ -406,6 +418,7 @@ pub(crate) fn print_report(report: &Report, wall_s: f64) {
     if report.interrupted {
         println!("interrupted (Ctrl-C): {} seeds run", report.seeds);
     }
+    super::marks::print(&report.marks, report.seeds);
     if report.failing_seeds == 0 {
         println!("{}", paint(GREEN, "no findings in any seed"));
         return;

@@ -111,6 +111,7 @@ impl<P: Proto> Sim<P> {
                         .record(rec, text_payload(&text), || (String::new(), text.clone()));
                 }
                 Intent::Metric { name, value } => self.record_metric(id, name, value),
+                Intent::Sometimes(mark) => *self.marks.entry(mark).or_insert(0) += 1,
             }
         }
         debug_assert!(self.intents.is_empty(), "draining records no new intents");

@@ -212,6 +212,9 @@ pub struct RunReport {
     /// schedule that replaces the nemesis when the run is replayed or shrunk.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nemesis_faults: Vec<String>,
+    /// The rare-path marks the run reached, with how often (see `Ctx::sometimes`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub marks: std::collections::BTreeMap<String, u64>,
 }
 
 /// A run with its protocol types erased, so the CLI and the browser drive any scenario.
@@ -295,6 +298,9 @@ pub struct Sim<P: Proto> {
     nemesis: Option<Nemesis>,
     /// What the nemesis injected (at most `INJECTED_MAX`).
     injected: Vec<ScheduledFault>,
+    /// How often each rare-path mark was reached (`Ctx::sometimes`); names are static,
+    /// so the map is bounded by the marks the code declares.
+    marks: std::collections::BTreeMap<&'static str, u64>,
     trace: Trace,
     finished: bool,
 }
@@ -355,6 +361,7 @@ impl<P: Proto> Sim<P> {
             net,
             nemesis,
             injected: Vec::new(),
+            marks: std::collections::BTreeMap::new(),
             trace,
             finished: false,
         };
@@ -613,6 +620,11 @@ impl<P: Proto> Run for Sim<P> {
                 .flat_map(|invariant| invariant.stats())
                 .collect(),
             nemesis_faults: self.injected.iter().map(ScheduledFault::spec).collect(),
+            marks: self
+                .marks
+                .iter()
+                .map(|(mark, count)| (mark.to_string(), *count))
+                .collect(),
         }
     }
 }

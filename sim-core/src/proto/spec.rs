@@ -37,6 +37,19 @@ pub struct ComponentSpec {
     /// read-only server); they never report a finding.
     pub gauges: &'static [&'static str],
     pub bugs: &'static [BugInfo],
+    /// Rare paths the component marks with `Ctx::sometimes`; a swarm reports which of
+    /// them its seeds reached.
+    pub marks: &'static [Mark],
+}
+
+/// A rare path worth reaching, and how to reach it when no seed did.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    /// `component.path`, as the code passes it to `Ctx::sometimes`.
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// A scenario setting that reaches it (a nemesis fault kind, a parameter).
+    pub hint: &'static str,
 }
 
 pub struct ProtocolSpec<P: Proto> {

@@ -217,6 +217,10 @@ impl<P: Proto> Harness<P> {
             while let Some((_, op)) = journal.next_if(|(mark, _)| *mark as usize <= index) {
                 writeln!(out, "disk {op}").expect("writing to a string");
             }
+            // Rare-path marks are coverage, not behaviour: steps do not list them.
+            if matches!(intent, Intent::Sometimes(_)) {
+                continue;
+            }
             let line = self.describe(intent);
             writeln!(out, "{line}").expect("writing to a string");
         }
@@ -247,6 +251,7 @@ impl<P: Proto> Harness<P> {
             Intent::Annotate { key, value } => format!("annotate {key}={value}"),
             Intent::Note(text) => format!("note {text}"),
             Intent::Metric { name, value } => format!("metric {name}={value}"),
+            Intent::Sometimes(mark) => format!("sometimes {mark}"),
         }
     }
 }

@@ -26,7 +26,7 @@ pub use peer::Peer;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{NodeId, Proto, Wraps};
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 
 pub const COMPONENT: ComponentSpec = ComponentSpec {
     name: "broadcast",
@@ -34,6 +34,30 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     invariants: &[invariants::INTEGRITY, invariants::AGREEMENT],
     gauges: &[],
     bugs: bugs::BUGS,
+    marks: &[
+        Mark {
+            name: "broadcast.retransmitted",
+            doc: "a peer sent a message again to peers that had not acked it",
+            hint: "loss or partitions (network loss, nemesis partition)",
+        },
+        Mark {
+            name: "broadcast.gave-up",
+            doc: "a peer stopped retransmitting a message after RETRANSMITS_MAX tries",
+            hint: "cut one peer off for longer than 10,000 retransmits (a partition of \
+                   retransmit x 10,000): beyond every built-in's duration",
+        },
+        Mark {
+            name: "broadcast.resent-after-restart",
+            doc: "a restarted peer sent its own logged messages to everyone again",
+            hint: "crash peers that have broadcast (nemesis crash)",
+        },
+        Mark {
+            name: "broadcast.torn-log",
+            doc: "a restarted peer found a torn record at the end of its log and cut it off",
+            hint: "only with a record unsynced at a crash: a correct peer syncs each record \
+                   at once; torn_writes with bug broadcast.deliver-before-sync reach it",
+        },
+    ],
 };
 
 /// What a node hosting a broadcast peer needs of its host's types.

@@ -134,6 +134,9 @@ impl Peer {
             }
         }
         if !ctx.bug(NO_RETRANSMIT) {
+            if !self.pending.is_empty() {
+                ctx.sometimes("broadcast.retransmitted");
+            }
             let mut exhausted = Vec::new();
             for (id, pending) in &mut self.pending {
                 for peer in &pending.unacked {
@@ -152,6 +155,7 @@ impl Peer {
                 }
             }
             for id in exhausted {
+                ctx.sometimes("broadcast.gave-up");
                 ctx.note(format!(
                     "giving up on message {id:?} after {RETRANSMITS_MAX} retransmits"
                 ));
@@ -193,6 +197,7 @@ impl<H: Host> Node<H> for Peer {
     fn on_start(&mut self, ctx: &mut Ctx<'_, H>) {
         let (records, torn) = ctx.disk().read_records::<LogRecord>(LOG_FILE);
         if torn {
+            ctx.sometimes("broadcast.torn-log");
             ctx.disk().truncate_torn_records(LOG_FILE);
             ctx.disk().sync();
         }
@@ -208,6 +213,7 @@ impl<H: Host> Node<H> for Peer {
         // Acks are not persisted, so we resend our own messages to everyone. Relayed ones
         // need no resend: their origin retransmits until every peer has acked.
         for record in records.into_iter().filter(|record| record.origin == me) {
+            ctx.sometimes("broadcast.resent-after-restart");
             let to = self.others(&[me]);
             self.start_sending(ctx, (record.origin, record.seq), record.payload, to);
         }

@@ -524,6 +524,7 @@ impl Client {
         // unconfirmed for good). The Java client throws to the caller instead.
         if let Some(unanswered) = self.in_flight.take() {
             if !self.topology.contains(&unanswered) {
+                ctx.sometimes("broker.client-call-sent-again");
                 self.waiting.push_front(unanswered);
             }
         }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::conn;
 use crate::node::{NodeId, Proto, Wraps};
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 
 pub const COMPONENT: ComponentSpec = ComponentSpec {
     name: "broker",
@@ -55,6 +55,48 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     ],
     gauges: &[],
     bugs: bugs::BUGS,
+    marks: &[
+        Mark {
+            name: "broker.publish-nacked",
+            doc: "a publish a full reject-publish queue refused was nacked",
+            hint: "overflow = \"reject-publish\" with a small max_length (params)",
+        },
+        Mark {
+            name: "broker.dead-letter-expired",
+            doc: "a message whose TTL ran out was dead-lettered",
+            hint: "a queue with message_ttl and a dead-letter exchange (params)",
+        },
+        Mark {
+            name: "broker.dead-letter-max-length",
+            doc: "a head dropped from a full queue was dead-lettered",
+            hint: "a queue with max_length and a dead-letter exchange (params)",
+        },
+        Mark {
+            name: "broker.dead-letter-rejected",
+            doc: "a message a consumer rejected without requeue was dead-lettered",
+            hint: "reject_every above 0 with a dead-letter exchange (params)",
+        },
+        Mark {
+            name: "broker.dead-letter-cycle",
+            doc: "a dead-letter that would have looped back to its queue was dropped",
+            hint: "a dead-letter queue that dead-letters back to its source (params)",
+        },
+        Mark {
+            name: "broker.requeued-after-connection-died",
+            doc: "a dead consumer's unacked deliveries went back to their queue",
+            hint: "crash consumers holding manual-ack work (nemesis crash)",
+        },
+        Mark {
+            name: "broker.message-recovered-from-disk",
+            doc: "a restarted broker recovered a persistent message from its log",
+            hint: "crash the broker with durable queues under load (nemesis crash)",
+        },
+        Mark {
+            name: "broker.client-call-sent-again",
+            doc: "a client sent again a synchronous call its broken connection left unanswered",
+            hint: "crash the broker while clients declare or select confirms (nemesis crash)",
+        },
+    ],
 };
 
 /// What a node hosting the broker client library needs of its host's types: AMQP frames

@@ -16,7 +16,7 @@ pub mod spec;
 use serde::Serialize;
 
 use crate::node::{Ctx, Node, NodeId, Proto, TimerId, Wraps};
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 
 pub const COMPONENT: ComponentSpec = ComponentSpec {
     name: "ping-pong",
@@ -24,6 +24,18 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     invariants: &[invariants::ORDER, invariants::PROGRESS],
     gauges: &[],
     bugs: bugs::BUGS,
+    marks: &[
+        Mark {
+            name: "ping-pong.retransmit",
+            doc: "a client's ping went unanswered until its timeout and was sent again",
+            hint: "loss on the links and a timeout (network loss, params timeout)",
+        },
+        Mark {
+            name: "ping-pong.stale-pong",
+            doc: "a client ignored a duplicate or late pong of an earlier round",
+            hint: "duplication or a retransmission racing a slow pong (network duplicate)",
+        },
+    ],
 };
 
 /// Ping-pong run on its own: the benchmark's protocol.
@@ -108,6 +120,7 @@ impl<H: Host> Node<H> for Client {
         };
         // A duplicate, or a late answer to a retransmission, is not this round's pong.
         if round != self.round && !ctx.bug(bugs::ACCEPT_ANY_PONG) {
+            ctx.sometimes("ping-pong.stale-pong");
             return;
         }
         if let Some(timer) = self.timer.take() {
@@ -128,6 +141,7 @@ impl<H: Host> Node<H> for Client {
         };
         self.timer = None;
         if self.round < self.rounds() {
+            ctx.sometimes("ping-pong.retransmit");
             self.ping(ctx);
         }
     }

@@ -601,6 +601,9 @@ impl<H: Host> Node<H> for Resource {
             return;
         };
         let accepted = ctx.bug(NO_FENCING) || token >= self.highest_token;
+        if token < self.highest_token {
+            ctx.sometimes("lock.stale-token");
+        }
         if accepted {
             self.highest_token = self.highest_token.max(token);
             self.writes += 1;

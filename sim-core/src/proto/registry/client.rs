@@ -383,6 +383,7 @@ impl Client {
                     && self.child_watches.is_empty());
                 // Bug zoo: `registry.watches-lost-on-reconnect` forgets to set them again.
                 if resumed && watching && !ctx.bug(WATCHES_LOST_ON_RECONNECT) {
+                    ctx.sometimes("registry.watches-set-again");
                     let set = Msg::SetWatches {
                         session,
                         last_zxid: self.last_zxid,
@@ -395,6 +396,7 @@ impl Client {
                 events.push(Event::Connected { read_only });
             }
             Msg::Closed { expired: true } => {
+                ctx.sometimes("registry.client-sees-expiry");
                 self.state = State::Expired;
                 if let Some(conn) = self.conn.take() {
                     self.endpoint.abort(ctx, conn);

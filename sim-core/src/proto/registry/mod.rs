@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::conn;
 use crate::node::{NodeId, Proto, Wraps};
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 use crate::proto::zab::{self, Zxid};
 use state::Registry;
 use tree::{CreateMode, Stat, ZkError};
@@ -51,6 +51,38 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     ],
     gauges: &[invariants::STALENESS],
     bugs: bugs::BUGS,
+    marks: &[
+        Mark {
+            name: "registry.session-expired",
+            doc: "the leader expired a silent session (closing it by a transaction)",
+            hint: "crash or pause a client longer than session_timeout (nemesis crash, pause)",
+        },
+        Mark {
+            name: "registry.client-sees-expiry",
+            doc: "a client reconnected to learn its session had expired",
+            hint: "pause a client longer than session_timeout, then resume it (nemesis pause)",
+        },
+        Mark {
+            name: "registry.refused-client-from-the-future",
+            doc: "a server refused a client that had seen a later state than its own",
+            hint: "partition a lagging server while clients move (nemesis partition)",
+        },
+        Mark {
+            name: "registry.read-only-session",
+            doc: "a cut-off server accepted a read-only session",
+            hint: "read_only = true and partitions (nemesis partition)",
+        },
+        Mark {
+            name: "registry.write-refused-read-only",
+            doc: "a read-only server refused a write with NotReadOnly",
+            hint: "read_only = true and partitions during writes (nemesis partition)",
+        },
+        Mark {
+            name: "registry.watches-set-again",
+            doc: "a client that lost its connection set its watches again on another server",
+            hint: "crash or cut off the server a watching client uses (nemesis crash, partition)",
+        },
+    ],
 };
 
 /// The lock recipe: a fencing token guards the resource its holders write to.
@@ -60,6 +92,18 @@ pub const LOCK_COMPONENT: ComponentSpec = ComponentSpec {
     invariants: &[invariants::FENCED],
     gauges: &[],
     bugs: bugs::LOCK_BUGS,
+    marks: &[
+        Mark {
+            name: "lock.stale-token",
+            doc: "the resource saw a write with an older fencing token than one it accepted",
+            hint: "pause a lock holder past its session timeout (nemesis pause)",
+        },
+        Mark {
+            name: "lock.recovering-after-reconnect",
+            doc: "a contender lost its connection mid-create and looked for its own node",
+            hint: "crash the server a locker uses (nemesis crash)",
+        },
+    ],
 };
 
 /// What a node hosting the registry client library needs of its host's types: client

@@ -135,6 +135,9 @@ impl Lock {
     }
 
     fn list<H: ClientHost>(&mut self, ctx: &mut Ctx<'_, H>, client: &mut Client, recovering: bool) {
+        if recovering {
+            ctx.sometimes("lock.recovering-after-reconnect");
+        }
         self.state = if recovering {
             LockState::Recovering
         } else {

@@ -257,11 +257,13 @@ impl Server {
         // ZooKeeper refuses a client that has seen a later state than this server's
         // (`processConnectRequest`), read-only or not: it would go back in time.
         if last_zxid > self.zab.applied() && !ctx.bug(CONNECT_TO_THE_PAST) {
+            ctx.sometimes("registry.refused-client-from-the-future");
             self.close(ctx, client, false);
             return;
         }
         if !self.zab.is_serving() {
             if read_only && self.read_only_active() {
+                ctx.sometimes("registry.read-only-session");
                 self.accept(ctx, client, session, true);
             } else {
                 self.close(ctx, client, false);
@@ -333,6 +335,7 @@ impl Server {
             return;
         }
         if read_only {
+            ctx.sometimes("registry.write-refused-read-only");
             let refused = Msg::Response {
                 xid,
                 zxid: self.zab.applied(),
@@ -715,6 +718,7 @@ impl Server {
                 .map(|(s, _)| *s)
                 .collect();
             for session in expired {
+                ctx.sometimes("registry.session-expired");
                 let txn = Txn {
                     origin: self.origin(ctx, ctx.id(), 0, 0),
                     op: TxnOp::CloseSession { session },

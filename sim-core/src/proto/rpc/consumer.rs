@@ -313,9 +313,13 @@ impl Consumer {
         // list per call; calling a provider known to be gone only adds a failure).
         let providers = &self.providers;
         for state in self.calls.values_mut() {
+            let before = state.queue.len();
             state
                 .queue
                 .retain(|node| providers.iter().any(|p| p.node == *node));
+            if state.queue.len() < before {
+                ctx.sometimes("rpc.broadcast-skips-a-removed-provider");
+            }
         }
     }
 
@@ -661,6 +665,8 @@ impl Consumer {
                     state.failures += 1;
                     if state.failures >= state.forks {
                         self.finish(ctx, call, Err(error), events);
+                    } else {
+                        ctx.sometimes("rpc.fork-failed-another-may-answer");
                     }
                 }
             },
@@ -675,7 +681,8 @@ impl Consumer {
                 let stop = self
                     .policy
                     .broadcast_stop(state.invoked.len() + state.queue.len());
-                if stop > 0 && state.failures as usize >= stop {
+                if stop > 0 && state.failures as usize >= stop && !state.queue.is_empty() {
+                    ctx.sometimes("rpc.broadcast-stops-early");
                     state.queue.clear();
                 }
                 self.broadcast_next(ctx, call, events);
@@ -689,6 +696,7 @@ impl Consumer {
                     let retry = self.policy.retry_after(&error, made, idempotent || writes);
                     match self.policy.mode {
                         Mode::Failover if retry => {
+                            ctx.sometimes("rpc.failover-retry");
                             let tried = state.invoked.clone();
                             match self.select(ctx, call, &tried) {
                                 Some(provider) => self.send(ctx, call, provider, events),
@@ -764,6 +772,7 @@ impl Consumer {
             return;
         };
         state.failback_timer = None;
+        ctx.sometimes("rpc.failback-retry");
         let last: Vec<NodeId> = state.invoked.last().copied().into_iter().collect();
         match self.select(ctx, call, &last) {
             Some(provider) => self.send(ctx, call, provider, events),
@@ -780,6 +789,7 @@ impl Consumer {
         if let Some(state) = self.calls.get_mut(&call) {
             state.deadline = None;
             if !state.answered {
+                ctx.sometimes("rpc.deadline-exceeded");
                 self.finish(ctx, call, Err(RpcError::DeadlineExceeded), events);
             }
         }

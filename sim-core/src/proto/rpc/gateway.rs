@@ -168,6 +168,7 @@ impl Gateway {
             None if anonymous => "anonymous".to_string(),
             None => {
                 self.refused += 1;
+                ctx.sometimes("rpc.gateway-refused-a-credential");
                 let reason = match request.token {
                     Some(_) => "credential not recognised",
                     None => "no credential",
@@ -189,6 +190,7 @@ impl Gateway {
             .or_insert_with(|| limit.bucket(now));
         let cap = !ctx.bug(GATEWAY_BUCKET_UNBOUNDED);
         if !limit.take(bucket, now, cap) {
+            ctx.sometimes("rpc.gateway-rate-limited");
             self.limited += 1;
             ctx.observe(Obs::Limited {
                 caller,

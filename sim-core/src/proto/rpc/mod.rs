@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::conn;
 use crate::node::{NodeId, Proto, Wraps};
 use crate::proto::registry;
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 
 pub const COMPONENT: ComponentSpec = ComponentSpec {
     name: "rpc",
@@ -45,6 +45,50 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     ],
     gauges: &[invariants::LOAD],
     bugs: bugs::BUGS,
+    marks: &[
+        Mark {
+            name: "rpc.failover-retry",
+            doc: "failover retried a failed idempotent call on another provider",
+            hint: "clusters = [\"failover\"] and crash or pause providers (nemesis crash, pause)",
+        },
+        Mark {
+            name: "rpc.failback-retry",
+            doc: "failback retried a failed call in the background",
+            hint: "clusters = [\"failback\"] and pause providers (nemesis pause)",
+        },
+        Mark {
+            name: "rpc.fork-failed-another-may-answer",
+            doc: "a forking call lost one fork while another was still out",
+            hint: "clusters = [\"forking\"] and crash providers (nemesis crash)",
+        },
+        Mark {
+            name: "rpc.broadcast-stops-early",
+            doc: "a broadcast stopped once fail_percent of its providers had failed",
+            hint: "clusters = [\"broadcast\"] with a fail_percent one failure reaches (34 \
+                   of 3 providers) and a provider crash",
+        },
+        Mark {
+            name: "rpc.broadcast-skips-a-removed-provider",
+            doc: "a broadcast in progress skipped a provider the registry listing dropped",
+            hint: "clusters = [\"broadcast\"] and provider crashes past the session timeout",
+        },
+        Mark {
+            name: "rpc.deadline-exceeded",
+            doc: "a call reached its deadline unanswered",
+            hint: "pause every provider longer than deadline (nemesis pause with targets = \
+                   [\"provider\"])",
+        },
+        Mark {
+            name: "rpc.gateway-rate-limited",
+            doc: "the gateway refused a caller over its token bucket",
+            hint: "a gateway with a low rate and bursty callers (params rate, burst)",
+        },
+        Mark {
+            name: "rpc.gateway-refused-a-credential",
+            doc: "the gateway refused a call without a recognised credential",
+            hint: "a gateway with client_tokens that some callers lack (params)",
+        },
+    ],
 };
 
 /// What a node hosting an RPC provider or consumer needs of its host's types: RPC frames

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::conn;
 use crate::node::{Proto, Wraps};
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 use xa::{Amount, Gtrid, Heuristic, ShardIndex, Xid};
 
 pub use xa::Frame;
@@ -44,6 +44,38 @@ pub const XA_COMPONENT: ComponentSpec = ComponentSpec {
     invariants: &[invariants::ATOMIC, invariants::RESOLVED],
     gauges: &[invariants::BLOCKING],
     bugs: bugs::XA_BUGS,
+    marks: &[
+        Mark {
+            name: "xa.decision-redriven",
+            doc: "recovery sent phase two again for a logged commit decision",
+            hint: "crash the coordinator between its decision and phase two (nemesis crash)",
+        },
+        Mark {
+            name: "xa.orphan-rolled-back",
+            doc: "recovery rolled back a prepared branch no log entry decided",
+            hint: "crash the coordinator during prepare (nemesis crash)",
+        },
+        Mark {
+            name: "xa.heuristic-decision",
+            doc: "a shard decided a branch left in doubt on its own",
+            hint: "heuristic_after above 0 and cut the coordinator off (params, nemesis partition)",
+        },
+        Mark {
+            name: "xa.heuristic-found-by-recovery",
+            doc: "recovery found a shard's heuristic outcome and reported it",
+            hint: "heuristic_after above 0 and coordinator outages (params, nemesis crash)",
+        },
+        Mark {
+            name: "xa.one-phase-outcome-unknown",
+            doc: "a one-phase commit's shard became unreachable: a heuristic hazard",
+            hint: "single-shard transfers and shard crashes (nemesis crash)",
+        },
+        Mark {
+            name: "xa.reaper-rolled-back",
+            doc: "the transaction reaper rolled back a transaction still active at its timeout",
+            hint: "pause shards during the work phase (nemesis pause)",
+        },
+    ],
 };
 
 /// The bank on top of XA: its money must add up.
@@ -53,6 +85,7 @@ pub const BANK_COMPONENT: ComponentSpec = ComponentSpec {
     invariants: &[invariants::CONSERVATION],
     gauges: &[],
     bugs: &[],
+    marks: &[],
 };
 
 /// What a node of the bank needs of its host's types.

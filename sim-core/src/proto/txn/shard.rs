@@ -545,6 +545,7 @@ impl Shard {
         if self.branches.get(&xid).map(|b| b.state) != Some(State::Prepared) {
             return;
         }
+        ctx.sometimes("xa.heuristic-decision");
         let committed = self.cfg.heuristic_commit;
         let deltas = self.branches[&xid].deltas.clone();
         self.log(

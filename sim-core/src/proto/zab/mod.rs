@@ -42,7 +42,7 @@ use std::fmt::Debug;
 
 use crate::conn;
 use crate::node::{NodeId, Proto, Wraps};
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 
 pub const COMPONENT: ComponentSpec = ComponentSpec {
     name: "zab",
@@ -50,7 +50,51 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     invariants: &[invariants::ONE_LEADER_PER_EPOCH, invariants::AGREEMENT],
     gauges: &[],
     bugs: bugs::BUGS,
+    marks: MARKS,
 };
+
+const MARKS: &[Mark] = &[
+    Mark {
+        name: "zab.sync-diff",
+        doc: "a follower caught up from the leader's log (a non-empty DIFF)",
+        hint: "crash or partition a follower while clients write (nemesis crash, partition)",
+    },
+    Mark {
+        name: "zab.sync-trunc",
+        doc: "a follower truncated proposals the new leader never committed (TRUNC)",
+        hint: "crash or cut off a leader mid-write (registry-power-loss, nemesis crash)",
+    },
+    Mark {
+        name: "zab.sync-snap",
+        doc: "a follower too far behind got a snapshot (SNAP)",
+        hint: "a long outage of one server with a small log_retain (params)",
+    },
+    Mark {
+        name: "zab.second-newleader",
+        doc: "a follower got a NEWLEADER while already synchronising, and elected again",
+        hint: "duplication and reordering with leader crashes (network duplicate, nemesis crash)",
+    },
+    Mark {
+        name: "zab.follower-gives-up",
+        doc: "a serving follower heard nothing for sync_limit ticks and elected again",
+        hint: "pause or cut off the leader (nemesis pause, partition-one-way)",
+    },
+    Mark {
+        name: "zab.leader-drops-follower",
+        doc: "a leader dropped a follower slow to sync or to acknowledge",
+        hint: "pause a follower longer than sync_limit (nemesis pause, fault_max)",
+    },
+    Mark {
+        name: "zab.leader-steps-down",
+        doc: "a leader lost its quorum and stepped down",
+        hint: "cut the leader off with a minority (nemesis partition)",
+    },
+    Mark {
+        name: "zab.recovered-from-disk",
+        doc: "a server restarted with an epoch on disk and recovered from it",
+        hint: "crash servers (nemesis crash)",
+    },
+];
 
 /// What a node hosting a ZAB peer replicating `S` needs of its host's types: ZAB's
 /// messages travel over connections (`conn`), as ZooKeeper's quorum traffic runs over TCP.

@@ -107,6 +107,7 @@ impl Broker {
             if ctx.bug(SILENT_REFUSAL) {
                 return Ok(());
             }
+            ctx.sometimes("broker.publish-nacked");
             ctx.observe(Obs::Nacked { id: message.id });
             self.send(ctx, client, Frame::Confirm { seq, ack: false });
         } else if needs_sync && !ctx.bug(CONFIRM_BEFORE_SYNC) {
@@ -249,6 +250,13 @@ impl Broker {
             .and_then(|a| a.dead_letter_routing_key)
             .unwrap_or(routing_key);
         let dead = message.copy();
+        if exchange.is_some() {
+            ctx.sometimes(match reason {
+                DropReason::Expired => "broker.dead-letter-expired",
+                DropReason::MaxLength => "broker.dead-letter-max-length",
+                _ => "broker.dead-letter-rejected",
+            });
+        }
         record_death(&mut message, &source, reason);
         let targets = exchange
             .and_then(|exchange| self.route(ctx, &exchange, &key))
@@ -256,6 +264,7 @@ impl Broker {
         let mut needs_sync = false;
         for target in targets {
             if reason != DropReason::Rejected && is_cycle(&message, &target) {
+                ctx.sometimes("broker.dead-letter-cycle");
                 ctx.note(format!(
                     "dead-letter cycle: message {:#x} not sent back to `{target}`",
                     message.id
@@ -477,6 +486,9 @@ impl Broker {
         deliveries: Vec<Unacked>,
         connection_dead: bool,
     ) {
+        if connection_dead && !deliveries.is_empty() {
+            ctx.sometimes("broker.requeued-after-connection-died");
+        }
         let queues = touched(deliveries.iter().map(|d| d.queue.clone()));
         for delivery in deliveries {
             let Some(queue) = self.queues.get_mut(&delivery.queue) else {

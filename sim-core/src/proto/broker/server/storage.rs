@@ -94,6 +94,7 @@ impl Broker {
                     let Some(queue) = self.queues.get_mut(&queue) else {
                         continue;
                     };
+                    ctx.sometimes("broker.message-recovered-from-disk");
                     let queued = Queued {
                         message,
                         routing_key,

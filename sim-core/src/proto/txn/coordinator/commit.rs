@@ -172,6 +172,7 @@ impl Coordinator {
     /// Narayana reports as a heuristic hazard.
     pub(super) fn one_phase_lost<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, gtrid: Gtrid) {
         if let Some(tx) = self.txs.remove(&gtrid) {
+            ctx.sometimes("xa.one-phase-outcome-unknown");
             self.report(ctx, gtrid, Heuristic::Hazard);
             self.answer(ctx, tx.client, Answer::Heuristic(Heuristic::Hazard));
         }

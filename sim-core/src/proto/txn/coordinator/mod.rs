@@ -390,6 +390,7 @@ impl Coordinator {
         // The reaper rolls back only what is still active; once prepare has begun, two
         // phase commit or recovery finishes it.
         if tx.phase == Phase::Active {
+            ctx.sometimes("xa.reaper-rolled-back");
             ctx.note(format!("{gtrid} timed out while active: rolled back"));
             self.abort(ctx, gtrid, XaCode::RbTimeout);
         }

@@ -27,6 +27,9 @@ impl Coordinator {
                 }
             }
         }
+        if !open.is_empty() {
+            ctx.sometimes("xa.decision-redriven");
+        }
         for (gtrid, commit, shard) in open {
             let xid = Xid {
                 gtrid,
@@ -80,6 +83,7 @@ impl Coordinator {
                     self.send_shard(ctx, shard, phase_two(xid, commit));
                 }
                 (Some(commit), InDoubt::Heuristic { committed }) => {
+                    ctx.sometimes("xa.heuristic-found-by-recovery");
                     let result = if committed {
                         Err(XaCode::HeurCom)
                     } else {
@@ -92,6 +96,7 @@ impl Coordinator {
                     if now.saturating_sub(first) < self.cfg.orphan_safety_ns {
                         continue;
                     }
+                    ctx.sometimes("xa.orphan-rolled-back");
                     let presumed_commit = ctx.bug(PRESUME_COMMIT);
                     let presumed = if presumed_commit {
                         "presumed committed"

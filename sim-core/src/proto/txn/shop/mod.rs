@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::conn;
 use crate::node::{Proto, Wraps};
 use crate::proto::broker;
-use crate::proto::spec::ComponentSpec;
+use crate::proto::spec::{ComponentSpec, Mark};
 
 pub const COMPONENT: ComponentSpec = ComponentSpec {
     name: "shop",
@@ -35,6 +35,18 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
     ],
     gauges: &[],
     bugs: super::bugs::SHOP_BUGS,
+    marks: &[
+        Mark {
+            name: "shop.publish-unconfirmed-goes-again",
+            doc: "the relay's unconfirmed publishes were lost with its connection; the rows stay",
+            hint: "crash the broker while the relay publishes (nemesis crash)",
+        },
+        Mark {
+            name: "shop.redelivery-ignored",
+            doc: "the warehouse acked an order it had applied before and did nothing else",
+            hint: "crash the warehouse before its acks reach the broker (nemesis crash)",
+        },
+    ],
 };
 
 /// An order's id: the order service's node and its count of orders, so ids never repeat.

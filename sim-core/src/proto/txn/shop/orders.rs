@@ -182,6 +182,9 @@ impl Orders {
                 }
             }
             Event::Lost { unconfirmed } => {
+                if !unconfirmed.is_empty() {
+                    ctx.sometimes("shop.publish-unconfirmed-goes-again");
+                }
                 for message in unconfirmed {
                     self.in_flight.remove(&message.id);
                 }

@@ -91,6 +91,7 @@ impl Warehouse {
         if seen || item >= self.cfg.items {
             // A redelivery of an order applied before (or a malformed one): ack only.
             if seen {
+                ctx.sometimes("shop.redelivery-ignored");
                 ctx.observe(Obs::Redelivered { order });
             }
             self.broker.ack(ctx, channel, tag);

@@ -44,6 +44,7 @@ impl<S: StateMachine> Peer<S> {
         let leader = *leader;
         if *phase == Phase::Broadcast {
             if tick - last_heard_tick > sync_limit {
+                ctx.sometimes("zab.follower-gives-up");
                 ctx.note(format!("no word from leader {leader}; electing again"));
                 self.look(ctx);
             }
@@ -99,6 +100,7 @@ impl<S: StateMachine> Peer<S> {
             }
         }
         for (follower, why) in dropped {
+            ctx.sometimes("zab.leader-drops-follower");
             ctx.note(format!("follower {follower}: {why}; dropping it"));
             if let Role::Leading { links, .. } = &mut self.role {
                 links.remove(&follower);
@@ -113,6 +115,7 @@ impl<S: StateMachine> Peer<S> {
             .filter(|l| l.phase == LinkPhase::Ready && tick - l.last_heard_tick <= sync_limit)
             .count();
         if heard + 1 < self.config.quorum() {
+            ctx.sometimes("zab.leader-steps-down");
             ctx.note("lost the quorum; stepping down");
             self.look(ctx);
             return;

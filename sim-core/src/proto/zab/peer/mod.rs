@@ -439,6 +439,9 @@ impl<S: StateMachine> Peer<S> {
             self.log.windows(2).all(|w| w[0].0 < w[1].0),
             "log out of order"
         );
+        if self.accepted_epoch > 0 {
+            ctx.sometimes("zab.recovered-from-disk");
+        }
         ctx.observe(Obs::Loaded {
             zxid: self.applied,
             digest: self.digest,

@@ -71,6 +71,7 @@ impl<S: StateMachine> Peer<S> {
             return;
         };
         if *phase != Phase::AwaitingNewLeader {
+            ctx.sometimes("zab.second-newleader");
             ctx.note("a second NEWLEADER; electing again");
             self.look(ctx);
             return;
@@ -78,6 +79,9 @@ impl<S: StateMachine> Peer<S> {
         *phase = Phase::Sync;
         match sync {
             Sync::Diff(entries) => {
+                if !entries.is_empty() {
+                    ctx.sometimes("zab.sync-diff");
+                }
                 for (zxid, txn) in entries {
                     if zxid <= self.last_zxid() {
                         continue;
@@ -87,6 +91,7 @@ impl<S: StateMachine> Peer<S> {
                 }
             }
             Sync::Trunc(to) => {
+                ctx.sometimes("zab.sync-trunc");
                 if self.applied > to {
                     self.discard_everything(ctx, to);
                     return;
@@ -100,6 +105,7 @@ impl<S: StateMachine> Peer<S> {
                 state,
                 entries,
             } => {
+                ctx.sometimes("zab.sync-snap");
                 self.state = *state;
                 self.applied = zxid;
                 self.digest = digest;
