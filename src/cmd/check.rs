@@ -131,7 +131,7 @@ fn exit_code(reports: &[FileReport]) -> u8 {
 
 fn check_file(model: Model, path: &std::path::Path) -> FileReport {
     let file = path.display().to_string();
-    let operations = match read(path).and_then(|text| parse(model, &file, &text)) {
+    let operations = match parse(model, &file, path) {
         Ok(operations) => operations,
         Err(error) => {
             let errors = format!("{error:#}").lines().map(str::to_string).collect();
@@ -282,8 +282,26 @@ fn parse_lines(file: &str, text: &str) -> Result<Vec<Operation>> {
     })
 }
 
-fn parse(model: Model, file: &str, text: &str) -> Result<Vec<Operation>> {
-    let operations = parse_lines(file, text)?;
+/// Reads a register or kv history line by line: memory holds its operations, never the
+/// file (a ten-million-line history is read in a few hundred megabytes).
+fn parse(model: Model, file: &str, path: &std::path::Path) -> Result<Vec<Operation>> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?
+        .len();
+    if size > HISTORY_BYTES_MAX {
+        bail!("{shown}: {size} bytes is more than a history may hold");
+    }
+    let handle =
+        std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?;
+    let reader = std::io::BufReader::with_capacity(1 << 16, handle);
+    let operations = history::parse_reader(reader).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{file}:{}:{}: {}", e.line, e.column, e.message))
+            .collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })?;
     for op in &operations {
         if let Err(message) = model.check_supported(op) {
             bail!("{file}:{}:1: {message}", op.line);
@@ -291,7 +309,6 @@ fn parse(model: Model, file: &str, text: &str) -> Result<Vec<Operation>> {
     }
     Ok(operations)
 }
-
 fn failing_op(op: &Operation) -> FailingOp {
     let result = match (&op.output, op.completed) {
         (Some(output), true) => format!("ok {}", number::shown(output)),

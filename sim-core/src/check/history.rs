@@ -1,5 +1,6 @@
 //! Reading history files (DESIGN.md, History files) into operations, with every problem
-//! located as file:line:column, and pairing invocations with their completions.
+//! located as file:line:column, and pairing invocations with their completions. Files are
+//! read a line at a time (`parse_reader`), so memory holds operations, never the text.
 
 use serde_json::Value;
 
@@ -41,39 +42,30 @@ pub const HISTORY_ERRORS_MAX: usize = 100;
 
 /// Parses a whole history; on problems, returns them all (up to a bound).
 pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
-    // The wrong kind of file says so once, rather than one error per line.
-    let first = text
-        .lines()
-        .enumerate()
-        .find(|(_, line)| !line.trim().is_empty());
-    let Some((first_index, first_line)) = first else {
-        return Err(vec![error(
-            1,
-            1,
-            "empty history: no operations (one JSON object per line, an invoke and its \
-             completion per operation)"
-                .to_string(),
-        )]);
-    };
-    if let Ok(Value::Object(object)) = serde_json::from_str::<Value>(first_line) {
-        let trace_like = ["index", "time_ns", "kind", "node"]
-            .iter()
-            .all(|k| object.contains_key(*k))
-            || object.contains_key("faultline_trace");
-        if trace_like && !object.contains_key("process") {
-            return Err(vec![error(
-                first_index as u32 + 1,
-                1,
-                "this is a trace (`faultline run --trace`), not a history: write the history \
-                 with `--history FILE`"
-                    .to_string(),
-            )]);
-        }
-    }
-    // Each line is paired as it is read, so memory holds the operations, not the events.
+    parse_reader(text.as_bytes())
+}
+
+/// Parses a history line by line from `reader`: memory holds the operations read so
+/// far and one line, never the file. A line that is not UTF-8 or cannot be read is a
+/// located error.
+pub fn parse_reader(
+    mut reader: impl std::io::BufRead,
+) -> Result<Vec<Operation>, Vec<HistoryError>> {
     let mut errors = Vec::new();
     let mut pairer = Pairer::default();
-    for (index, line) in text.lines().enumerate() {
+    let mut bytes = Vec::new();
+    let mut seen_content = false;
+    let mut index: usize = 0;
+    loop {
+        bytes.clear();
+        match reader.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                errors.push(error(index as u32 + 1, 1, format!("cannot read: {e}")));
+                break;
+            }
+        }
         if index >= HISTORY_LINES_MAX {
             errors.push(error(
                 index as u32 + 1,
@@ -82,28 +74,73 @@ pub fn parse(text: &str) -> Result<Vec<Operation>, Vec<HistoryError>> {
             ));
             break;
         }
+        let number = index as u32 + 1;
+        index += 1;
+        let line = match std::str::from_utf8(&bytes) {
+            Ok(line) => line.trim_end_matches(['\n', '\r']),
+            Err(e) => {
+                let column = e.valid_up_to() as u32 + 1;
+                errors.push(error(number, column, "not UTF-8 text".to_string()));
+                if errors.len() >= HISTORY_ERRORS_MAX {
+                    break;
+                }
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
+        if !seen_content {
+            seen_content = true;
+            // The wrong kind of file says so once, rather than one error per line.
+            if let Some(problem) = wrong_kind(line) {
+                return Err(vec![error(number, 1, problem)]);
+            }
+        }
         match parse_line(line) {
             // After a malformed line only the other malformed lines are worth reporting.
-            Ok(event) if errors.is_empty() => pairer.event(index as u32 + 1, event),
+            Ok(event) if errors.is_empty() => pairer.event(number, event),
             Ok(_) => {}
-            Err((column, message)) => errors.push(error(index as u32 + 1, column, message)),
+            Err((column, message)) => errors.push(error(number, column, message)),
         }
         if errors.len() >= HISTORY_ERRORS_MAX {
             errors.push(error(
-                index as u32 + 1,
+                number,
                 1,
                 format!("stopped after {HISTORY_ERRORS_MAX} problems; fix these first"),
             ));
             break;
         }
     }
+    if !seen_content && errors.is_empty() {
+        return Err(vec![error(
+            1,
+            1,
+            "empty history: no operations (one JSON object per line, an invoke and its \
+             completion per operation)"
+                .to_string(),
+        )]);
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     pairer.finish()
+}
+
+/// Why the first line says this is not a history (a trace), if it does.
+fn wrong_kind(first_line: &str) -> Option<String> {
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(first_line) else {
+        return None;
+    };
+    let trace_like = ["index", "time_ns", "kind", "node"]
+        .iter()
+        .all(|k| object.contains_key(*k))
+        || object.contains_key("faultline_trace");
+    (trace_like && !object.contains_key("process")).then(|| {
+        "this is a trace (`faultline run --trace`), not a history: write the history with \
+         `--history FILE`"
+            .to_string()
+    })
 }
 
 /// Pairs a run's own history events (as `Ctx::history` recorded them) into operations;
@@ -475,5 +512,43 @@ mod order_tests {
         let errors = parse(&text).unwrap_err();
         assert_eq!(errors[0].line, 2);
         assert!(errors[0].message.contains("key \"y\""), "{errors:?}");
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_gives_what_the_text_gives_and_locates_bad_bytes() {
+        let text = concat!(
+            r#"{"process":1,"type":"invoke","f":"write","value":1}"#,
+            "\r\n\r\n",
+            r#"{"process":1,"type":"ok","f":"write","value":1}"#,
+            "\n"
+        );
+        let read = parse_reader(std::io::BufReader::with_capacity(7, text.as_bytes()));
+        assert_eq!(read, parse(text));
+        assert_eq!(read.unwrap()[0].line, 1);
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.extend_from_slice(b"{\"process\":2,\xff}\n");
+        let errors = parse_reader(&bytes[..]).unwrap_err();
+        assert_eq!((errors[0].line, errors[0].column), (4, 14), "{errors:?}");
+        assert!(errors[0].message.contains("not UTF-8"));
+        let empty = parse_reader(&b"\n  \n"[..]).unwrap_err();
+        assert!(empty[0].message.starts_with("empty history"));
+    }
+
+    struct Broken;
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk on fire"))
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_an_error_not_an_empty_history() {
+        let errors = parse_reader(std::io::BufReader::new(Broken)).unwrap_err();
+        assert!(errors[0].message.contains("disk on fire"), "{errors:?}");
     }
 }
