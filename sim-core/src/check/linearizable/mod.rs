@@ -6,10 +6,13 @@
 //! any point after its invocation or not at all: it returns at the end of time and its
 //! model step always succeeds (a cas that finds another value simply did not apply). The
 //! search is bounded by a step budget; past it the verdict is `Unknown`, never a hang.
+//! A key read and written with distinct values is decided by Gibbons and Korach's zones
+//! in O(n log n) (`zones.rs`); the search decides the rest.
 //! On failure, `shrink` cuts the failing key's history to its shortest failing prefix and
 //! shrinks it to a small core that still fails, with the writes its reads contradict.
 
 mod shrink;
+mod zones;
 
 use std::collections::BTreeMap;
 
@@ -149,6 +152,14 @@ pub fn check(model: Model, operations: &[Operation]) -> Verdict {
     })
 }
 
+/// `check` by the search alone, without the zones' shortcut for distinct-value
+/// registers: what tests compare the shortcut with.
+pub fn check_by_search(model: Model, operations: &[Operation]) -> Verdict {
+    let round =
+        |jobs: &mut [KeySearch], budget: u64| jobs.iter_mut().for_each(|job| job.run(budget));
+    check_keys(model, operations, &round, false)
+}
+
 /// `check`, with each round's searches run by `round` (which must call `run(budget)` on
 /// every job, in any order or in parallel: the CLI spreads them over its cores). Results
 /// are read in key order after the round, so the verdict is the same either way.
@@ -156,6 +167,15 @@ pub fn check_with(
     model: Model,
     operations: &[Operation],
     round: &dyn Fn(&mut [KeySearch], u64),
+) -> Verdict {
+    check_keys(model, operations, round, true)
+}
+
+fn check_keys(
+    model: Model,
+    operations: &[Operation],
+    round: &dyn Fn(&mut [KeySearch], u64),
+    zones: bool,
 ) -> Verdict {
     // Operations by key, as indices: a key's own copy is made only while it is searched.
     let mut by_key: BTreeMap<Option<&str>, Vec<u32>> = BTreeMap::new();
@@ -173,7 +193,14 @@ pub fn check_with(
         // A canonical order, so the search (its ties, its budget) does not depend on how
         // the file ordered lines of equal times.
         ops.sort_by_key(|op| (op.invoke_time, op.return_time, op.process, op.line));
+        // Distinct written values: the zones decide without a search.
+        let shortcut = if zones {
+            zones::linearizable(model, &ops)
+        } else {
+            None
+        };
         KeySearch {
+            shortcut,
             search: Searcher::new(&ops),
             states: States::new(model),
             key: key.map(str::to_string),
@@ -249,6 +276,8 @@ fn settle(
 
 /// One key's search across the rounds of `check_with`.
 pub struct KeySearch {
+    /// The zones' verdict, when they apply: nothing to search.
+    shortcut: Option<bool>,
     key: Option<String>,
     ops: Vec<Operation>,
     states: States,
@@ -259,6 +288,14 @@ pub struct KeySearch {
 impl KeySearch {
     /// Searches on until `budget` steps in all, or a verdict.
     pub fn run(&mut self, budget: u64) {
+        if let Some(linearizable) = self.shortcut {
+            self.outcome = Some(if linearizable {
+                Search::Linearizable
+            } else {
+                Search::NotLinearizable
+            });
+            return;
+        }
         self.outcome = Some(self.search.run(&mut self.states, &self.ops, budget));
     }
 }

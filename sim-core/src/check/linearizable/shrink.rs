@@ -18,6 +18,10 @@ pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Opti
     // A candidate whose search the remaining budget cannot finish counts as passing, so
     // the shrink keeps what it has and ends quickly.
     let fails = |candidate: &[Operation]| {
+        // Distinct written values: the zones' exact answer, no search.
+        if let Some(linearizable) = super::zones::linearizable(model, candidate) {
+            return !linearizable;
+        }
         let (verdict, steps) =
             search_bounded(&mut states.borrow_mut(), candidate, budget.get().max(1));
         budget.set(budget.get().saturating_sub(steps));
