@@ -28,6 +28,10 @@ pub struct Args {
     /// first read to complete].
     #[arg(long, value_name = "N")]
     total: Option<i64>,
+    /// Search N times the default budget (steps and cached states) before "unknown";
+    /// memory grows with it (register and kv models).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=linearizable::BUDGET_TIMES_MAX as i64))]
+    budget: Option<u32>,
     /// History files (JSON Lines).
     #[arg(required = true, value_name = "HISTORY.jsonl")]
     files: Vec<PathBuf>,
@@ -75,11 +79,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.total.is_some() && args.model != "bank" {
         bail!("--total is the bank model's; add --model bank");
     }
+    if args.budget.is_some() && args.model == "bank" {
+        bail!("--budget sizes the register and kv models' search; the bank model has none");
+    }
+    let budget = linearizable::Budget::times(args.budget.unwrap_or(1));
     let reports: Vec<FileReport> = match Model::parse(&args.model) {
         Some(model) => args
             .files
             .par_iter()
-            .map(|file| check_file(model, file))
+            .map(|file| check_file(model, file, budget))
             .collect(),
         None => args
             .files
@@ -129,7 +137,7 @@ fn exit_code(reports: &[FileReport]) -> u8 {
     }
 }
 
-fn check_file(model: Model, path: &std::path::Path) -> FileReport {
+fn check_file(model: Model, path: &std::path::Path, budget: linearizable::Budget) -> FileReport {
     let file = path.display().to_string();
     let operations = match parse(model, &file, path) {
         Ok(operations) => operations,
@@ -152,7 +160,7 @@ fn check_file(model: Model, path: &std::path::Path) -> FileReport {
     let round = |jobs: &mut [linearizable::KeySearch], budget: u64| {
         jobs.par_iter_mut().for_each(|job| job.run(budget))
     };
-    match linearizable::check_with(model, &operations, &round) {
+    match linearizable::check_with_budget(model, &operations, &round, budget) {
         Verdict::Linearizable => FileReport {
             file,
             verdict: "linearizable",

@@ -28,6 +28,40 @@ pub const STEPS_MAX: u64 = 50_000_000;
 pub const CACHE_ENTRIES_MAX: usize = 4_000_000;
 /// Distinct model states per key (kv appends make a new string each) before `Unknown`.
 pub const STATES_MAX: usize = 1_000_000;
+/// How far the search may go on one key; `--budget N` gives N times the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub steps: u64,
+    pub cache_entries: usize,
+    pub states: usize,
+}
+
+/// The largest multiple of the default budget `--budget` takes (memory grows with it).
+pub const BUDGET_TIMES_MAX: u32 = 1_000;
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            steps: STEPS_MAX,
+            cache_entries: CACHE_ENTRIES_MAX,
+            states: STATES_MAX,
+        }
+    }
+}
+
+impl Budget {
+    /// `times` the default budget (1..=`BUDGET_TIMES_MAX`).
+    pub fn times(times: u32) -> Budget {
+        assert!((1..=BUDGET_TIMES_MAX).contains(&times));
+        let base = Budget::default();
+        Budget {
+            steps: base.steps * times as u64,
+            cache_entries: base.cache_entries * times as usize,
+            states: base.states * times as usize,
+        }
+    }
+}
+
 /// Failing parts larger than this are reported as their shortest failing prefix only.
 const SHRINK_OPS_MAX: usize = 200;
 
@@ -152,12 +186,22 @@ pub fn check(model: Model, operations: &[Operation]) -> Verdict {
     })
 }
 
-/// `check` by the search alone, without the zones' shortcut for distinct-value
-/// registers: what tests compare the shortcut with.
+/// `check` by the plain search alone, without the zones for distinct-value registers or
+/// the prefix cut for append-only keys: what tests compare those shortcuts with.
 pub fn check_by_search(model: Model, operations: &[Operation]) -> Verdict {
     let round =
         |jobs: &mut [KeySearch], budget: u64| jobs.iter_mut().for_each(|job| job.run(budget));
-    check_keys(model, operations, &round, false)
+    check_keys(model, operations, &round, false, Budget::default())
+}
+
+/// `check_with` under another budget (`faultline check --budget N`).
+pub fn check_with_budget(
+    model: Model,
+    operations: &[Operation],
+    round: &dyn Fn(&mut [KeySearch], u64),
+    budget: Budget,
+) -> Verdict {
+    check_keys(model, operations, round, true, budget)
 }
 
 /// `check`, with each round's searches run by `round` (which must call `run(budget)` on
@@ -168,7 +212,7 @@ pub fn check_with(
     operations: &[Operation],
     round: &dyn Fn(&mut [KeySearch], u64),
 ) -> Verdict {
-    check_keys(model, operations, round, true)
+    check_keys(model, operations, round, true, Budget::default())
 }
 
 fn check_keys(
@@ -176,6 +220,7 @@ fn check_keys(
     operations: &[Operation],
     round: &dyn Fn(&mut [KeySearch], u64),
     zones: bool,
+    limits: Budget,
 ) -> Verdict {
     // Operations by key, as indices: a key's own copy is made only while it is searched.
     let mut by_key: BTreeMap<Option<&str>, Vec<u32>> = BTreeMap::new();
@@ -201,7 +246,7 @@ fn check_keys(
         };
         KeySearch {
             shortcut,
-            search: Searcher::new(&ops),
+            search: Searcher::new(&ops, limits, zones),
             states: States::new(model),
             key: key.map(str::to_string),
             ops,
@@ -217,20 +262,20 @@ fn check_keys(
     for batch in keys.chunks(KEYS_PER_BATCH) {
         let mut jobs: Vec<KeySearch> = batch.iter().map(|(k, i)| job(*k, i)).collect();
         round(&mut jobs, ROUND_STEPS_FIRST);
-        if let Some(verdict) = settle(model, jobs, ROUND_STEPS_FIRST, &mut pending, &mut undecided)
-        {
+        let first = ROUND_STEPS_FIRST.min(limits.steps);
+        if let Some(verdict) = settle(model, jobs, first, limits, &mut pending, &mut undecided) {
             return verdict;
         }
     }
     drop(keys);
-    let mut budget = ROUND_STEPS_FIRST.saturating_mul(4).min(STEPS_MAX);
+    let mut budget = ROUND_STEPS_FIRST.saturating_mul(4).min(limits.steps);
     while !pending.is_empty() {
         round(&mut pending, budget);
         let jobs = std::mem::take(&mut pending);
-        if let Some(verdict) = settle(model, jobs, budget, &mut pending, &mut undecided) {
+        if let Some(verdict) = settle(model, jobs, budget, limits, &mut pending, &mut undecided) {
             return verdict;
         }
-        budget = budget.saturating_mul(4).min(STEPS_MAX);
+        budget = budget.saturating_mul(4).min(limits.steps);
     }
     match undecided {
         Some((key, reason)) => Verdict::Unknown { key, reason },
@@ -247,6 +292,7 @@ fn settle(
     model: Model,
     jobs: Vec<KeySearch>,
     budget: u64,
+    limits: Budget,
     next_round: &mut Vec<KeySearch>,
     undecided: &mut Option<(Option<String>, String)>,
 ) -> Option<Verdict> {
@@ -261,9 +307,12 @@ fn settle(
                     prefix,
                 });
             }
-            Search::OutOfSteps if budget < STEPS_MAX => next_round.push(job),
+            Search::OutOfSteps if budget < limits.steps => next_round.push(job),
             Search::OutOfSteps => {
-                let reason = format!("the search took more than {STEPS_MAX} steps");
+                let reason = format!(
+                    "the search took more than {} steps (--budget raises it)",
+                    limits.steps
+                );
                 undecided.get_or_insert((job.key, reason));
             }
             Search::Unknown(reason) => {
@@ -334,7 +383,7 @@ struct Entry {
 /// The search with a step budget; also returns the steps it took. `states` may come from
 /// an earlier search of the same key (the shrinker's), whose transitions it reuses.
 fn search_bounded(states: &mut States, ops: &[Operation], steps_max: u64) -> (Search, u64) {
-    let mut search = Searcher::new(ops);
+    let mut search = Searcher::new(ops, Budget::default(), true);
     let verdict = search.run(states, ops, steps_max);
     (verdict, search.steps)
 }
@@ -342,6 +391,11 @@ fn search_bounded(states: &mut States, ops: &[Operation], steps_max: u64) -> (Se
 /// One key's search, resumable: `run` goes on from where the last call stopped, so the
 /// rounds of `check` cost no more than one long search.
 struct Searcher {
+    limits: Budget,
+    /// For a key only appended to and read: its ok reads. Appends only extend the value,
+    /// so a state that is not a prefix of what every read still to come returned leads
+    /// nowhere; cutting there decides concurrent appends without trying their orders.
+    prefix_reads: Vec<u32>,
     entries: Vec<Entry>,
     head: u32,
     linearized: Vec<u64>,
@@ -353,7 +407,8 @@ struct Searcher {
 }
 
 impl Searcher {
-    fn new(ops: &[Operation]) -> Searcher {
+    /// `shortcuts`: cut append-only keys' states that no read still to come extends.
+    fn new(ops: &[Operation], limits: Budget, shortcuts: bool) -> Searcher {
         assert!(
             ops.len() < NONE as usize - 1,
             "too many operations for one key"
@@ -361,7 +416,25 @@ impl Searcher {
         let entries = make_entries(ops);
         let head = entries.len() as u32 - 1; // The sentinel is last.
         let words = ops.len().div_ceil(64);
+        let append_only = ops
+            .iter()
+            .all(|op| matches!(op.f, OpFunction::Append | OpFunction::Read));
+        let appends = ops.iter().any(|op| op.f == OpFunction::Append);
+        let prefix_reads = if shortcuts && append_only && appends {
+            (0..ops.len() as u32)
+                .filter(|&i| {
+                    let op = &ops[i as usize];
+                    op.f == OpFunction::Read
+                        && op.completed
+                        && op.output.as_ref().is_some_and(Value::is_string)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Searcher {
+            limits,
+            prefix_reads,
             entry: entries[head as usize].next,
             entries,
             head,
@@ -385,14 +458,24 @@ impl Searcher {
             self.steps += 1;
             let current = entries[self.entry as usize];
             if current.is_call {
-                if states.values.len() > STATES_MAX {
-                    return Search::Unknown(format!("more than {STATES_MAX} model states cached"));
+                if states.values.len() > self.limits.states {
+                    return Search::Unknown(format!(
+                        "more than {} model states cached (--budget raises it)",
+                        self.limits.states
+                    ));
                 }
-                if let Some(next_state) = states.step(self.state, current.op, ops) {
+                let next = states.step(self.state, current.op, ops);
+                let (reads, linearized) = (&self.prefix_reads, &self.linearized);
+                let next =
+                    next.filter(|next| reads_can_follow(reads, linearized, states, *next, ops));
+                if let Some(next_state) = next {
                     set_bit(&mut self.linearized, current.op);
                     if self.cache.insert(&self.linearized, next_state) {
-                        if self.cache.len() > CACHE_ENTRIES_MAX {
-                            let reason = format!("more than {CACHE_ENTRIES_MAX} states cached");
+                        if self.cache.len() > self.limits.cache_entries {
+                            let reason = format!(
+                                "more than {} states cached (--budget raises it)",
+                                self.limits.cache_entries
+                            );
                             return Search::Unknown(reason);
                         }
                         self.calls.push((self.entry, self.state));
@@ -705,6 +788,31 @@ fn unlift(entries: &mut [Entry], call: u32) {
     relink(entries, call);
 }
 
+/// Whether every ok read of `reads` not yet linearized returned a value that extends
+/// `state` (`reads` is empty but for append-only keys).
+fn reads_can_follow(
+    reads: &[u32],
+    linearized: &[u64],
+    states: &States,
+    state: u32,
+    ops: &[Operation],
+) -> bool {
+    if reads.is_empty() {
+        return true;
+    }
+    let Some(current) = states.values[state as usize].as_str() else {
+        return true;
+    };
+    reads.iter().all(|&read| {
+        let done = linearized[read as usize / 64] >> (read % 64) & 1 == 1;
+        done || ops[read as usize]
+            .output
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|returned| returned.starts_with(current))
+    })
+}
+
 fn set_bit(bits: &mut [u64], op: u32) {
     bits[(op / 64) as usize] |= 1 << (op % 64);
 }
@@ -789,9 +897,11 @@ mod tests {
 
     #[test]
     fn a_hard_key_does_not_hide_a_failing_one() {
-        // Key "a": ten concurrent appends, then a read no order of them explains; its
-        // search would need millions of states. Key "b": a plain stale read.
+        // Key "a": ten concurrent appends and a write, then a read no order of them
+        // explains; its search would need millions of states (the write keeps the
+        // append-only prefix cut out). Key "b": a plain stale read.
         let mut lines = Vec::new();
+        lines.push(r#"{"process":12,"type":"invoke","f":"write","key":"a","value":"w"}"#.into());
         let letters = "abcdefghij";
         for (process, letter) in letters.chars().enumerate() {
             lines.push(format!(
@@ -803,6 +913,7 @@ mod tests {
                 r#"{{"process":{process},"type":"ok","f":"append","key":"a","value":"{letter}"}}"#
             ));
         }
+        lines.push(r#"{"process":12,"type":"ok","f":"write","key":"a","value":"w"}"#.into());
         lines.push(r#"{"process":10,"type":"invoke","f":"read","key":"a","value":null}"#.into());
         lines.push(r#"{"process":10,"type":"ok","f":"read","key":"a","value":"x"}"#.into());
         lines.push(r#"{"process":11,"type":"invoke","f":"write","key":"b","value":"1"}"#.into());
