@@ -63,18 +63,33 @@ proptest! {
     }
 }
 
-/// A register history with distinct written values: each operation takes effect at a
-/// random moment inside its interval (linearizable by construction), some writes crash
-/// (their outcome unknown: taken effect or not), and `swaps` reads are then changed to
-/// another written value (often no longer linearizable).
-fn distinct_values(seed: u64, operations: u32, processes: u32, swaps: u32) -> Vec<Operation> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    // Each process runs its operations one after another over a shared timeline.
+/// One operation planned on a shared timeline, with the moment it takes effect.
+struct Planned {
+    process: u32,
+    /// A write or an append (else a read).
+    update: bool,
+    invoke: u64,
+    effect: u64,
+    complete: u64,
+    /// Its client crashed: the outcome is unknown (`takes`: it took effect anyway).
+    crashed: bool,
+    takes: bool,
+    n: u64,
+}
+
+/// Each process runs its operations one after another over a shared timeline, each
+/// taking effect at a random moment inside its interval; an update crashes 1 time in 10
+/// (its process is gone, the others go on). Returned in the order they take effect.
+fn plan(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    operations: u32,
+    processes: u32,
+    update: f64,
+) -> Vec<Planned> {
+    use rand::Rng;
     let mut free_at = vec![0u64; processes as usize];
-    let mut planned = Vec::new(); // (process, is_write, invoke, effect, complete, crashed, value)
+    let mut planned = Vec::new();
     for n in 0..operations {
-        // A crashed process is gone; the others go on.
         let alive: Vec<u32> = (0..processes)
             .filter(|p| free_at[*p as usize] != u64::MAX)
             .collect();
@@ -83,39 +98,77 @@ fn distinct_values(seed: u64, operations: u32, processes: u32, swaps: u32) -> Ve
         }
         let process = alive[rng.random_range(0..alive.len())];
         let invoke = free_at[process as usize] + rng.random_range(0..4u64);
-        let complete = invoke + rng.random_range(1..12u64);
-        let effect = rng.random_range(invoke..=complete);
-        let write = rng.random_bool(0.5);
-        let crashed = write && rng.random_bool(0.1);
+        let complete = invoke + rng.random_range(1..16u64);
+        let is_update = rng.random_bool(update);
+        let crashed = is_update && rng.random_bool(0.1);
         free_at[process as usize] = if crashed { u64::MAX } else { complete + 1 };
-        planned.push((
+        planned.push(Planned {
             process,
-            write,
+            update: is_update,
             invoke,
-            effect,
+            effect: rng.random_range(invoke..=complete),
             complete,
             crashed,
-            n as u64 + 1,
-        ));
+            takes: !crashed || rng.random_bool(0.5),
+            n: n as u64 + 1,
+        });
     }
-    // Crashed writes take effect or not.
-    let takes: Vec<bool> = planned.iter().map(|_| rng.random_bool(0.5)).collect();
-    let mut by_effect: Vec<usize> = (0..planned.len()).collect();
-    by_effect.sort_by_key(|&i| (planned[i].3, i));
-    let mut value = serde_json::Value::Null;
-    let mut reads = vec![serde_json::Value::Null; planned.len()];
-    for &i in &by_effect {
-        let (_, write, _, _, _, crashed, v) = planned[i];
-        if write {
-            if !crashed || takes[i] {
-                value = serde_json::json!(v);
-            }
-        } else {
-            reads[i] = value.clone();
+    planned.sort_by_key(|op| (op.effect, op.n));
+    planned
+}
+
+/// The history file of planned operations, `result(i)` the value operation i returns.
+fn to_operations(
+    planned: &[Planned],
+    f: [&str; 2],
+    key: Option<&str>,
+    input: &dyn Fn(&Planned) -> serde_json::Value,
+    result: &dyn Fn(usize) -> serde_json::Value,
+) -> Vec<Operation> {
+    let mut lines = Vec::new();
+    for (i, op) in planned.iter().enumerate() {
+        let name = if op.update { f[0] } else { f[1] };
+        let mut invocation = serde_json::json!({"process": op.process, "type": "invoke",
+            "f": name, "value": input(op), "time": op.invoke});
+        if let Some(key) = key {
+            invocation["key"] = serde_json::json!(key);
+        }
+        lines.push((op.invoke, invocation.clone()));
+        if !op.crashed {
+            let mut completion = invocation;
+            completion["type"] = serde_json::json!("ok");
+            completion["value"] = result(i);
+            completion["time"] = serde_json::json!(op.complete);
+            lines.push((op.complete, completion));
         }
     }
-    let written: Vec<u64> = planned.iter().filter(|p| p.1).map(|p| p.6).collect();
-    let read_ops: Vec<usize> = (0..planned.len()).filter(|&i| !planned[i].1).collect();
+    lines.sort_by_key(|(time, _)| *time);
+    let text: Vec<String> = lines.iter().map(|(_, line)| line.to_string()).collect();
+    history::parse(&text.join("\n")).expect("generated histories parse")
+}
+
+/// A register history with distinct written values (linearizable by construction: each
+/// operation takes effect inside its interval; a crashed write took effect or not), then
+/// `swaps` reads changed to another written value (often no longer linearizable).
+fn distinct_values(seed: u64, operations: u32, processes: u32, swaps: u32) -> Vec<Operation> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let planned = plan(&mut rng, operations, processes, 0.5);
+    let mut value = serde_json::Value::Null;
+    let mut reads = vec![serde_json::Value::Null; planned.len()];
+    for (i, op) in planned.iter().enumerate() {
+        if !op.update {
+            reads[i] = value.clone();
+        } else if op.takes {
+            value = serde_json::json!(op.n);
+        }
+    }
+    let written: Vec<u64> = planned
+        .iter()
+        .filter(|op| op.update)
+        .map(|op| op.n)
+        .collect();
+    let read_ops: Vec<usize> = (0..planned.len()).filter(|&i| !planned[i].update).collect();
     for _ in 0..swaps {
         if written.is_empty() || read_ops.is_empty() {
             break;
@@ -123,27 +176,68 @@ fn distinct_values(seed: u64, operations: u32, processes: u32, swaps: u32) -> Ve
         let read = read_ops[rng.random_range(0..read_ops.len())];
         reads[read] = serde_json::json!(written[rng.random_range(0..written.len())]);
     }
-    let mut lines = Vec::new();
-    for (i, &(process, write, invoke, _, complete, crashed, v)) in planned.iter().enumerate() {
-        let f = if write { "write" } else { "read" };
-        let input = if write {
-            serde_json::json!(v)
+    let input = |op: &Planned| {
+        if op.update {
+            serde_json::json!(op.n)
         } else {
             serde_json::Value::Null
-        };
-        lines.push((invoke, serde_json::json!({"process": process, "type": "invoke", "f": f, "value": input, "time": invoke})));
-        if !crashed {
-            let output = if write {
-                input.clone()
-            } else {
-                reads[i].clone()
-            };
-            lines.push((complete, serde_json::json!({"process": process, "type": "ok", "f": f, "value": output, "time": complete})));
+        }
+    };
+    let result = |i: usize| {
+        if planned[i].update {
+            serde_json::json!(planned[i].n)
+        } else {
+            reads[i].clone()
+        }
+    };
+    to_operations(&planned, ["write", "read"], None, &input, &result)
+}
+
+/// A kv key only appended to and read (linearizable by construction, on a real list),
+/// then `swaps` reads changed to another read's value, sometimes with two neighbours
+/// swapped.
+fn append_only(seed: u64, operations: u32, processes: u32, swaps: u32) -> Vec<Operation> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let planned = plan(&mut rng, operations, processes, 0.6);
+    let mut list = String::new();
+    let mut reads = vec![String::new(); planned.len()];
+    for (i, op) in planned.iter().enumerate() {
+        if !op.update {
+            reads[i] = list.clone();
+        } else if op.takes {
+            list.push_str(&format!("{},", op.n));
         }
     }
-    lines.sort_by_key(|(time, _)| *time);
-    let text: Vec<String> = lines.iter().map(|(_, line)| line.to_string()).collect();
-    history::parse(&text.join("\n")).expect("generated histories parse")
+    let read_ops: Vec<usize> = (0..planned.len()).filter(|&i| !planned[i].update).collect();
+    for _ in 0..swaps {
+        if read_ops.len() < 2 {
+            break;
+        }
+        let read = read_ops[rng.random_range(0..read_ops.len())];
+        let other = read_ops[rng.random_range(0..read_ops.len())];
+        let mut parts: Vec<&str> = reads[other].split_terminator(',').collect();
+        if parts.len() >= 2 && rng.random_bool(0.5) {
+            let at = rng.random_range(0..parts.len() - 1);
+            parts.swap(at, at + 1);
+        }
+        reads[read] = parts.iter().map(|p| format!("{p},")).collect();
+    }
+    let input = |op: &Planned| {
+        if op.update {
+            serde_json::json!(format!("{},", op.n))
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    let result = |i: usize| {
+        if planned[i].update {
+            input(&planned[i])
+        } else {
+            serde_json::json!(reads[i])
+        }
+    };
+    to_operations(&planned, ["append", "read"], Some("x"), &input, &result)
 }
 
 fn same_kind(a: &Verdict, b: &Verdict) -> bool {
@@ -175,85 +269,6 @@ proptest! {
             prop_assert!(matches!(again, Verdict::NotLinearizable { .. }), "{:?}", failing);
         }
     }
-}
-
-/// A kv key only appended to and read: each operation takes effect inside its interval
-/// on a real list (linearizable by construction), some appends crash, and `swaps` reads
-/// are then changed to another value a read returned or to a reordering of one.
-fn append_only(seed: u64, operations: u32, processes: u32, swaps: u32) -> Vec<Operation> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut free_at = vec![0u64; processes as usize];
-    let mut planned = Vec::new(); // (process, append, invoke, effect, complete, crashed, n)
-    for n in 0..operations {
-        let alive: Vec<u32> = (0..processes)
-            .filter(|p| free_at[*p as usize] != u64::MAX)
-            .collect();
-        if alive.is_empty() {
-            break;
-        }
-        let process = alive[rng.random_range(0..alive.len())];
-        let invoke = free_at[process as usize] + rng.random_range(0..4u64);
-        let complete = invoke + rng.random_range(1..16u64);
-        let effect = rng.random_range(invoke..=complete);
-        let append = rng.random_bool(0.6);
-        let crashed = append && rng.random_bool(0.1);
-        free_at[process as usize] = if crashed { u64::MAX } else { complete + 1 };
-        planned.push((process, append, invoke, effect, complete, crashed, n));
-    }
-    let takes: Vec<bool> = planned.iter().map(|_| rng.random_bool(0.5)).collect();
-    let mut by_effect: Vec<usize> = (0..planned.len()).collect();
-    by_effect.sort_by_key(|&i| (planned[i].3, i));
-    let mut list = String::new();
-    let mut reads = vec![String::new(); planned.len()];
-    for &i in &by_effect {
-        let (_, append, _, _, _, crashed, n) = planned[i];
-        if append {
-            if !crashed || takes[i] {
-                list.push_str(&format!("{n},"));
-            }
-        } else {
-            reads[i] = list.clone();
-        }
-    }
-    let read_ops: Vec<usize> = (0..planned.len()).filter(|&i| !planned[i].1).collect();
-    for _ in 0..swaps {
-        if read_ops.len() < 2 {
-            break;
-        }
-        let read = read_ops[rng.random_range(0..read_ops.len())];
-        let other = read_ops[rng.random_range(0..read_ops.len())];
-        let mut parts: Vec<&str> = reads[other].split_terminator(',').collect();
-        if parts.len() >= 2 && rng.random_bool(0.5) {
-            let at = rng.random_range(0..parts.len() - 1);
-            parts.swap(at, at + 1);
-        }
-        reads[read] = parts.iter().map(|p| format!("{p},")).collect();
-    }
-    let mut lines = Vec::new();
-    for (i, &(process, append, invoke, _, complete, crashed, n)) in planned.iter().enumerate() {
-        let (f, input) = if append {
-            ("append", serde_json::json!(format!("{n},")))
-        } else {
-            ("read", serde_json::Value::Null)
-        };
-        let invocation = serde_json::json!({"process": process, "type": "invoke", "f": f,
-            "key": "x", "value": input, "time": invoke});
-        lines.push((invoke, invocation));
-        if !crashed {
-            let output = if append {
-                input.clone()
-            } else {
-                serde_json::json!(reads[i])
-            };
-            let completion = serde_json::json!({"process": process, "type": "ok", "f": f,
-                "key": "x", "value": output, "time": complete});
-            lines.push((complete, completion));
-        }
-    }
-    lines.sort_by_key(|(time, _)| *time);
-    let text: Vec<String> = lines.iter().map(|(_, line)| line.to_string()).collect();
-    history::parse(&text.join("\n")).expect("generated histories parse")
 }
 
 proptest! {
