@@ -141,3 +141,20 @@ fn the_caller_can_stop_a_shrink_and_keep_the_best_so_far() {
     assert!(result.cut_short);
     assert!(result.runs <= 3, "{}", result.runs);
 }
+
+/// A stall found at the end of the run keeps its nodes: without them (a consumer, a
+/// quorum) the run would stall for a reason of the shrinker's making. A harsh swarm of
+/// the broker shrank to a broker with no consumer before this rule.
+#[test]
+fn a_stall_keeps_every_node() {
+    let bug = catalogue::find_bug("broker.silent-refusal").unwrap();
+    let seed = first_failing_seed(&scenario(bug.scenario), bug.name, bug.caught_by);
+    let result = shrunk(bug.scenario, seed, bug.name);
+    assert_eq!(result.invariant, "broker.progress");
+    assert_eq!(
+        result.after.nodes, result.before.nodes,
+        "{:?}",
+        result.after
+    );
+    assert!(result.after.events < result.before.events);
+}

@@ -15,7 +15,6 @@ mod passes;
 
 use serde::Serialize;
 
-use crate::bugs::BugSet;
 use crate::catalogue;
 use crate::engine::{run_to_end, RunReport};
 use crate::scenario::{parse, to_toml, RunOptions, Scenario};
@@ -117,8 +116,16 @@ pub fn shrink(
     };
     let injected = run.injected().to_vec();
     drop(run);
+    // A finding at the very end of the run is a liveness check's ("no progress").
+    let end_ns = start.duration_ns + start.quiet_ns;
+    let liveness = report
+        .findings
+        .iter()
+        .filter(|finding| finding.invariant == invariant)
+        .all(|finding| finding.time_ns >= end_ns);
     let before = Size::of(&start, &report);
     let mut search = Search {
+        liveness,
         invariant,
         budget,
         runs: 1,
@@ -144,6 +151,10 @@ pub fn shrink(
 /// The search's state: the best failing scenario so far and what is left of the budget.
 pub(crate) struct Search<'c> {
     invariant: String,
+    /// The failure is a stall found at the end of the run: dropping nodes is off, since
+    /// a run without its consumers or its quorum stalls for a reason of the shrinker's
+    /// making (a swarm of a harsh broker scenario shrank to a broker with no consumer).
+    liveness: bool,
     budget: u32,
     runs: u32,
     stopped: bool,
@@ -184,10 +195,8 @@ impl Search<'_> {
         if candidate == self.best {
             return false;
         }
-        let mut run = candidate.build(&RunOptions {
-            bugs: BugSet::default(),
-            ..Default::default()
-        });
+        // The candidate holds its seed and bugs; the options add nothing.
+        let mut run = candidate.build(&RunOptions::default());
         let report = run_to_end(run.as_mut());
         self.runs += 1;
         let fails = report

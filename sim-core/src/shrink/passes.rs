@@ -31,7 +31,9 @@ pub(super) fn run_all(search: &mut Search<'_>, injected: Vec<ScheduledFault>) {
     }
     for _ in 0..ROUNDS_MAX {
         let mut kept = remove_faults(search);
-        kept |= remove_nodes(search);
+        if !search.liveness {
+            kept |= remove_nodes(search);
+        }
         kept |= cut_workloads(search);
         kept |= shorten_duration(search);
         kept |= narrow_windows(search);
@@ -69,7 +71,7 @@ fn remove_faults(search: &mut Search<'_>) -> bool {
 /// Drops nodes from the end of each group (the whole group, then down to one, then one
 /// at a time), renumbering the nodes after them in faults and link overrides. Protocols
 /// that need a shape (as many ping-pong servers as clients) refuse the candidate when it
-/// is read back.
+/// is read back. Not run for a stall found at the end (see `Search::liveness`).
 fn remove_nodes(search: &mut Search<'_>) -> bool {
     let mut kept = false;
     let mut group = search.best().nodes.len();
@@ -256,11 +258,9 @@ fn strike_before(faults: &[ScheduledFault], index: usize) -> Option<u64> {
         ) => node == n,
         _ => false,
     };
-    faults
+    faults[..index]
         .iter()
-        .filter(|strike| strike.at_ns <= undo.at_ns)
-        .take_while(|strike| !std::ptr::eq(*strike, undo))
-        .filter(|strike| ends(&strike.fault))
+        .filter(|strike| strike.at_ns <= undo.at_ns && ends(&strike.fault))
         .map(|strike| strike.at_ns)
         .max()
 }
