@@ -164,6 +164,17 @@ pub struct TraceEvent {
 }
 
 impl TraceEvent {
+    /// What happened, as a log line shows it: an annotation's `key=value`, a finding's
+    /// `invariant: message`, a nemesis fault marked as such, else the detail.
+    pub fn text(&self) -> String {
+        match self.kind {
+            EventKind::Annotate => format!("{}={}", self.label, self.detail),
+            EventKind::Finding => format!("{}: {}", self.label, self.detail),
+            _ if self.label == "nemesis" => format!("{}  (nemesis)", self.detail),
+            _ => self.detail.clone(),
+        }
+    }
+
     /// One line of the event log `faultline replay` prints.
     pub fn render(&self) -> String {
         let seconds = self.time_ns / 1_000_000_000;
@@ -178,12 +189,7 @@ impl TraceEvent {
             Some(reason) => format!("{} ", reason.as_str()),
             None => String::new(),
         };
-        let text = match self.kind {
-            EventKind::Annotate => format!("{}={}", self.label, self.detail),
-            EventKind::Finding => format!("{}: {}", self.label, self.detail),
-            _ if self.label == "nemesis" => format!("{}  (nemesis)", self.detail),
-            _ => self.detail.clone(),
-        };
+        let text = self.text();
         format!(
             "#{:<7} {seconds:>4}.{micros:06}s  n{}{peer}  {:<8} {reason}{text}",
             self.index,

@@ -36,12 +36,7 @@ pub fn line(event: &TraceEvent, kinds: &[String]) -> String {
     let reason = event
         .reason
         .map_or(String::new(), |r| format!("{} ", r.as_str()));
-    let text = match event.kind {
-        EventKind::Annotate => format!("{}={}", event.label, event.detail),
-        EventKind::Finding => format!("{}: {}", event.label, event.detail),
-        _ if event.label == "nemesis" => format!("{}  (nemesis)", event.detail),
-        _ => event.detail.clone(),
-    };
+    let text = event.text();
     format!(
         "#{:<7} {seconds:>4}.{micros:06}s  {who:<WHO_WIDTH$} {:<8} {reason}{}",
         event.index,
