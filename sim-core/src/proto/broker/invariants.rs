@@ -150,25 +150,53 @@ impl<H: Host> Invariant<H> for ConfirmedDurable {
 /// With manual acks, every copy the broker accepted is processed by the end, unless a
 /// documented loss applies: a transient message or queue in a broker crash, a TTL,
 /// max-length or reject drop, or an auto-ack delivery whose consumer died (counted).
+///
+/// A backlog still draining at the end is not a stall: a copy that was never handed out
+/// (or was handed out within the drain window) in a queue that delivered or processed
+/// something within the drain window is waiting its turn; the quiet phase was too short
+/// for it (counted as `broker.draining-at-end`). A copy delivered before the window and
+/// still unprocessed is stuck, however busy its queue.
 pub struct AtLeastOnce {
     broker: NodeId,
     holdings: Holdings,
     auto_acked: BTreeSet<CopyId>,
     processed: BTreeSet<CopyId>,
+    /// How recent a queue's last delivery or processing must be for it to count as draining.
+    drain_window_ns: u64,
+    /// Queue -> when it last delivered or processed a copy.
+    last_active_ns: BTreeMap<String, u64>,
+    /// Copy -> when it was last delivered (until processed, dropped or recovered).
+    delivered_ns: BTreeMap<Key, u64>,
+    draining_at_end: u64,
 }
 
 impl AtLeastOnce {
-    pub fn new(broker: NodeId) -> Self {
+    pub fn new(broker: NodeId, drain_window_ns: u64) -> Self {
         Self {
             broker,
             holdings: Holdings::default(),
             auto_acked: BTreeSet::new(),
             processed: BTreeSet::new(),
+            drain_window_ns,
+            last_active_ns: BTreeMap::new(),
+            delivered_ns: BTreeMap::new(),
+            draining_at_end: 0,
         }
     }
 
     fn auto_ack_lost(&self) -> u64 {
         self.auto_acked.difference(&self.processed).count() as u64
+    }
+
+    /// Whether a held copy is waiting behind a backlog its queue is still working off.
+    fn waiting_its_turn(&self, key: &Key, end_ns: u64) -> bool {
+        let recent = |at: u64| end_ns.saturating_sub(at) <= self.drain_window_ns;
+        let queue_active = self
+            .last_active_ns
+            .get(&key.0)
+            .is_some_and(|at| recent(*at));
+        let handed_out_long_ago = self.delivered_ns.get(key).is_some_and(|at| !recent(*at));
+        queue_active && !handed_out_long_ago
     }
 }
 
@@ -177,21 +205,32 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
         AT_LEAST_ONCE
     }
 
-    fn on_observation(&mut self, _time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
+    fn on_observation(&mut self, time_ns: u64, _node: NodeId, obs: &H::Obs) -> Result<(), String> {
         let Some(obs) = Wraps::<Obs>::part(obs) else {
             return Ok(());
         };
         match obs {
             Obs::Dropped {
+                queue,
                 copy,
-                reason: DropReason::AutoAcked,
-                ..
+                reason,
             } => {
-                self.auto_acked.insert(*copy);
+                if *reason == DropReason::AutoAcked {
+                    self.auto_acked.insert(*copy);
+                }
+                self.delivered_ns.remove(&(queue.clone(), *copy));
             }
-            Obs::Processed { copy, .. } => {
+            Obs::Delivered { queue, copy, .. } => {
+                self.last_active_ns.insert(queue.clone(), time_ns);
+                self.delivered_ns.insert((queue.clone(), *copy), time_ns);
+            }
+            Obs::Processed { queue, copy } => {
                 self.processed.insert(*copy);
+                self.last_active_ns.insert(queue.clone(), time_ns);
+                self.delivered_ns.remove(&(queue.clone(), *copy));
             }
+            // A restarted broker hands every recovered copy out afresh.
+            Obs::Recovered { .. } => self.delivered_ns.clear(),
             _ => {}
         }
         self.holdings.observe(obs);
@@ -205,20 +244,24 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
         }
     }
 
-    fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
-        if self.holdings.alive.is_empty() {
+    fn at_end(&mut self, end: &EndState) -> Result<(), String> {
+        let (waiting, stuck): (Vec<&Key>, Vec<&Key>) = self
+            .holdings
+            .alive
+            .keys()
+            .partition(|key| self.waiting_its_turn(key, end.time_ns));
+        self.draining_at_end = waiting.len() as u64;
+        if stuck.is_empty() {
             return Ok(());
         }
-        let shown: Vec<String> = self.holdings.alive.keys().take(5).map(show).collect();
+        let shown: Vec<String> = stuck.iter().take(5).map(|key| show(key)).collect();
         Err(format!(
-            "no progress: {} accepted messages were never processed: {}{}",
-            self.holdings.alive.len(),
+            "no progress: {} accepted messages were never processed, and their queues \
+             were not working off a backlog in the last {}: {}{}",
+            stuck.len(),
+            crate::units::format_duration(self.drain_window_ns),
             shown.join(", "),
-            if self.holdings.alive.len() > 5 {
-                ", ..."
-            } else {
-                ""
-            }
+            if stuck.len() > 5 { ", ..." } else { "" }
         ))
     }
 
@@ -226,6 +269,7 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
         vec![
             ("broker.processed".to_string(), self.processed.len() as u64),
             ("broker.auto-ack-lost".to_string(), self.auto_ack_lost()),
+            ("broker.draining-at-end".to_string(), self.draining_at_end),
         ]
     }
 }

@@ -134,7 +134,7 @@ fn a_dead_lettered_message_back_in_its_source_after_a_crash_survived() {
 
 #[test]
 fn at_least_once_reports_unprocessed_messages_and_counts_auto_ack_losses() {
-    let mut check = AtLeastOnce::new(0);
+    let mut check = AtLeastOnce::new(0, SECOND);
     let observations = [
         enqueued(1, true),
         enqueued(2, true),
@@ -149,9 +149,61 @@ fn at_least_once_reports_unprocessed_messages_and_counts_auto_ack_losses() {
     assert!(Invariant::<World>::stats(&check).contains(&("broker.auto-ack-lost".to_string(), 1)));
 }
 
+const SECOND: u64 = 1_000_000_000;
+
+fn end_at(time_ns: u64) -> EndState {
+    EndState {
+        time_ns,
+        up: vec![true; 1],
+    }
+}
+
+/// Feeds one observation at virtual time `time_ns`.
+fn at(check: &mut AtLeastOnce, time_ns: u64, obs: Obs) {
+    Invariant::<World>::on_observation(check, time_ns, 0, &obs.into()).unwrap();
+}
+
+#[test]
+fn a_backlog_still_draining_at_the_end_is_not_a_stall() {
+    let mut check = AtLeastOnce::new(0, SECOND);
+    feed(&mut check, &[enqueued(1, true), enqueued(2, true)]).unwrap();
+    at(&mut check, 5 * SECOND, delivered("q", (1, 0), false));
+    let processed = Obs::Processed {
+        queue: "q".into(),
+        copy: (1, 0),
+    };
+    at(&mut check, 5 * SECOND, processed);
+    // Copy 2 waits behind a queue that processed something half a second ago.
+    let half_later = end_at(5 * SECOND + SECOND / 2);
+    assert_eq!(Invariant::<World>::at_end(&mut check, &half_later), Ok(()));
+    let draining = ("broker.draining-at-end".to_string(), 1);
+    assert!(Invariant::<World>::stats(&check).contains(&draining));
+    // The same queue idle for two seconds: copy 2 is stuck.
+    let error = Invariant::<World>::at_end(&mut check, &end_at(7 * SECOND)).unwrap_err();
+    assert!(
+        error.starts_with("no progress: 1 accepted messages"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_copy_handed_out_long_ago_is_stuck_however_busy_its_queue() {
+    let mut check = AtLeastOnce::new(0, SECOND);
+    feed(&mut check, &[enqueued(1, true), enqueued(2, true)]).unwrap();
+    // Copy 1 went to a consumer at 1 s and never came back; copy 2 flows at 5 s.
+    at(&mut check, SECOND, delivered("q", (1, 0), false));
+    at(&mut check, 5 * SECOND, delivered("q", (2, 0), false));
+    let error = Invariant::<World>::at_end(&mut check, &end_at(5 * SECOND)).unwrap_err();
+    assert!(
+        error.contains("no progress: 1 accepted messages"),
+        "{error}"
+    );
+    assert!(error.contains("0x1 "), "{error}");
+}
+
 #[test]
 fn a_broker_crash_excuses_transient_messages() {
-    let mut check = AtLeastOnce::new(0);
+    let mut check = AtLeastOnce::new(0, SECOND);
     feed(&mut check, &[enqueued(1, false)]).unwrap();
     Invariant::<World>::on_crash(&mut check, 0);
     assert_eq!(Invariant::<World>::at_end(&mut check, &end(1)), Ok(()));

@@ -166,7 +166,7 @@ impl Broker {
                 message,
                 expires_at_ns,
             };
-            self.log(ctx, &record);
+            self.log(ctx, record);
         }
         self.dispatch(ctx, name);
         self.shed(ctx, name);
@@ -185,7 +185,7 @@ impl Broker {
 
     /// Removes a ready or unacked copy without an ack. Dead-lettering (if the queue has
     /// a dead-letter exchange) is queued as work; the removal's log record waits for it
-    /// so the copies are logged first.
+    /// and goes into one atomic record with the copies.
     fn drop_message<H: Host>(
         &mut self,
         ctx: &mut Ctx<'_, H>,
@@ -224,7 +224,7 @@ impl Broker {
                     queue: name.to_string(),
                     position,
                 };
-                self.log(ctx, &record);
+                self.log(ctx, record);
             }
             _ => {}
         }
@@ -235,7 +235,10 @@ impl Broker {
     /// reason, counted, newest first), then routed with the dead-letter routing key or
     /// the message's own; targets that would close a cycle of automatic deaths dropped
     /// (a rejection anywhere in the loop breaks it); each remaining target gets a fresh
-    /// copy, unconfirmed and at most once, under its own TTL and limits.
+    /// copy, unconfirmed and at most once, under its own TTL and limits. The copies and
+    /// the source's removal are logged as one atomic record: RabbitMQ's queues by default
+    /// dead-letter at most once (the source copy goes right after an unconfirmed
+    /// publish); ours leave the message in exactly one place across a crash.
     pub(super) fn dead_letter<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, letter: DeadLetter) {
         let DeadLetter {
             mut message,
@@ -262,6 +265,7 @@ impl Broker {
             .and_then(|exchange| self.route(ctx, &exchange, &key))
             .unwrap_or_default();
         let mut needs_sync = false;
+        self.log_group_open();
         for target in targets {
             if reason != DropReason::Rejected && is_cycle(&message, &target) {
                 ctx.sometimes("broker.dead-letter-cycle");
@@ -282,9 +286,10 @@ impl Broker {
                 queue: source,
                 position,
             };
-            self.log(ctx, &record);
+            self.log(ctx, record);
             needs_sync = true;
         }
+        self.log_group_close(ctx);
         if needs_sync {
             self.arm_sync(ctx);
         }
@@ -473,7 +478,7 @@ impl Broker {
                 queue: name.to_string(),
                 position,
             };
-            self.log(ctx, &record);
+            self.log(ctx, record);
         }
     }
 

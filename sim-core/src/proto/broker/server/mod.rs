@@ -138,8 +138,8 @@ struct DeadLetter {
     reason: DropReason,
     source: String,
     routing_key: String,
-    /// The source's log position to mark removed once the copies are logged (a crash
-    /// in between then leaves the message somewhere, never nowhere).
+    /// The source's log position to mark removed in the same atomic record as the
+    /// copies (a crash then leaves the message in exactly one place).
     remove_logged: Option<u64>,
 }
 
@@ -159,6 +159,8 @@ pub struct Broker {
     awaiting_sync: Vec<AwaitingSync>,
     sync_armed: bool,
     log_records: u32,
+    /// Records collected to be written as one `LogRecord::Atomic`, while open.
+    log_group: Option<Vec<storage::LogRecord>>,
     messages: u32,
     queue_name_next: u32,
     consumer_next: u64,
@@ -178,6 +180,7 @@ impl Broker {
             awaiting_sync: Vec::new(),
             sync_armed: false,
             log_records: 0,
+            log_group: None,
             messages: 0,
             queue_name_next: 1,
             consumer_next: 1,

@@ -47,6 +47,10 @@ pub(super) enum LogRecord {
         queue: String,
         position: u64,
     },
+    /// Records that take effect together or not at all: a dead-letter's new copies and
+    /// the source's removal. Written as one frame, a torn write keeps all or none of
+    /// them, so a crash can neither lose the message nor leave it in both queues.
+    Atomic(Vec<LogRecord>),
 }
 
 impl Broker {
@@ -83,33 +87,7 @@ impl Broker {
             ctx.disk().truncate_torn_records(LOG_FILE);
         }
         for record in records {
-            match record {
-                LogRecord::Enqueue {
-                    queue,
-                    position,
-                    routing_key,
-                    message,
-                    expires_at_ns,
-                } => {
-                    let Some(queue) = self.queues.get_mut(&queue) else {
-                        continue;
-                    };
-                    ctx.sometimes("broker.message-recovered-from-disk");
-                    let queued = Queued {
-                        message,
-                        routing_key,
-                        expires_at_ns,
-                        redelivered: true,
-                    };
-                    queue.ready.insert(position, queued);
-                    queue.position_next = queue.position_next.max(position + 1);
-                }
-                LogRecord::Remove { queue, position } => {
-                    if let Some(queue) = self.queues.get_mut(&queue) {
-                        queue.ready.remove(&position);
-                    }
-                }
-            }
+            self.replay(ctx, record);
         }
         self.messages = self.queues.values().map(|q| q.ready.len() as u32).sum();
         self.compact_log(ctx);
@@ -122,6 +100,43 @@ impl Broker {
             })
             .collect();
         ctx.observe(Obs::Recovered { queues: recovered });
+    }
+
+    /// Applies one recovered log record to the queues.
+    fn replay<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, record: LogRecord) {
+        match record {
+            LogRecord::Enqueue {
+                queue,
+                position,
+                routing_key,
+                message,
+                expires_at_ns,
+            } => {
+                let Some(queue) = self.queues.get_mut(&queue) else {
+                    return;
+                };
+                ctx.sometimes("broker.message-recovered-from-disk");
+                let queued = Queued {
+                    message,
+                    routing_key,
+                    expires_at_ns,
+                    redelivered: true,
+                };
+                queue.ready.insert(position, queued);
+                queue.position_next = queue.position_next.max(position + 1);
+            }
+            LogRecord::Remove { queue, position } => {
+                if let Some(queue) = self.queues.get_mut(&queue) {
+                    queue.ready.remove(&position);
+                }
+            }
+            LogRecord::Atomic(records) => {
+                for record in records {
+                    debug_assert!(!matches!(record, LogRecord::Atomic(_)), "never nested");
+                    self.replay(ctx, record);
+                }
+            }
+        }
     }
 
     pub(super) fn maybe_compact<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
@@ -200,8 +215,30 @@ impl Broker {
         ctx.disk().sync();
     }
 
-    pub(super) fn log<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, record: &LogRecord) {
-        ctx.disk().append_record(LOG_FILE, record);
+    /// Appends a record to the log, or to the open atomic group if there is one.
+    pub(super) fn log<H: Host>(&mut self, ctx: &mut Ctx<'_, H>, record: LogRecord) {
+        if let Some(group) = &mut self.log_group {
+            group.push(record);
+            return;
+        }
+        ctx.disk().append_record(LOG_FILE, &record);
         self.log_records += 1;
+    }
+
+    /// Starts collecting records into one atomic group (see `LogRecord::Atomic`).
+    pub(super) fn log_group_open(&mut self) {
+        assert!(self.log_group.is_none(), "atomic log groups never nest");
+        self.log_group = Some(Vec::new());
+    }
+
+    /// Writes the collected group as one record (a lone record as itself).
+    pub(super) fn log_group_close<H: Host>(&mut self, ctx: &mut Ctx<'_, H>) {
+        let mut group = self.log_group.take().expect("a group is open");
+        let record = match group.len() {
+            0 => return,
+            1 => group.pop().expect("one record"),
+            _ => LogRecord::Atomic(group),
+        };
+        self.log(ctx, record);
     }
 }
