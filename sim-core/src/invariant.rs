@@ -18,9 +18,26 @@ pub struct EndState {
     pub up: Vec<bool>,
 }
 
+/// An invariant copied whole with its state, for run snapshots (`Run::snapshot`).
+pub trait CloneInvariant<P: Proto> {
+    fn clone_invariant(&self) -> Box<dyn Invariant<P>>;
+}
+
+impl<P: Proto, T: Invariant<P> + Clone + 'static> CloneInvariant<P> for T {
+    fn clone_invariant(&self) -> Box<dyn Invariant<P>> {
+        Box::new(self.clone())
+    }
+}
+
+impl<P: Proto> Clone for Box<dyn Invariant<P>> {
+    fn clone(&self) -> Self {
+        self.clone_invariant()
+    }
+}
+
 /// A property checked over one run. `Err` from a hook is a violation at that moment; the
 /// engine turns it into a finding named `name()` and stops asking that invariant.
-pub trait Invariant<P: Proto> {
+pub trait Invariant<P: Proto>: CloneInvariant<P> {
     fn name(&self) -> &'static str;
 
     /// One observation by `node`.

@@ -34,7 +34,7 @@ pub const TIMERS_PER_NODE_MAX: u32 = 100_000;
 pub const INTENTS_PER_HANDLER_MAX: u32 = 1_000_000;
 
 /// Names the types of one run's nodes, so nodes of several kinds can share a run.
-pub trait Proto: 'static {
+pub trait Proto: Clone + 'static {
     /// Every message any node sends. `Serialize` gives the canonical bytes the trace hash
     /// covers; `Debug` is what traces show.
     type Msg: Clone + Debug + Serialize + 'static;
@@ -64,9 +64,27 @@ impl<T> Wraps<T> for T {
     }
 }
 
+/// A node copied whole, for run snapshots (`Run::snapshot`). Every `Node` that is
+/// `Clone` has it; a node cannot opt out, so any run can be checkpointed.
+pub trait CloneNode<P: Proto> {
+    fn clone_node(&self) -> Box<dyn Node<P>>;
+}
+
+impl<P: Proto, T: Node<P> + Clone + 'static> CloneNode<P> for T {
+    fn clone_node(&self) -> Box<dyn Node<P>> {
+        Box::new(self.clone())
+    }
+}
+
+impl<P: Proto> Clone for Box<dyn Node<P>> {
+    fn clone(&self) -> Self {
+        self.clone_node()
+    }
+}
+
 /// A simulated process. Handlers must be deterministic functions of their inputs, the
 /// node's state, its disk and `Ctx::rng`.
-pub trait Node<P: Proto> {
+pub trait Node<P: Proto>: CloneNode<P> {
     /// Called once at boot and again after every restart (with a fresh struct): this is
     /// where a node recovers from its disk.
     fn on_start(&mut self, ctx: &mut Ctx<'_, P>);
@@ -93,7 +111,7 @@ pub struct LiveTimer<T> {
 }
 
 /// One thing a handler asked for, in the order it asked.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Intent<P: Proto> {
     Send {
         to: NodeId,

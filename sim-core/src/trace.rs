@@ -248,6 +248,21 @@ impl Trace {
         }
     }
 
+    /// A copy that hashes and counts on from here but retains no events (milestones
+    /// stay): what a run snapshot carries, so a checkpoint costs the run's state, not
+    /// its history.
+    pub fn without_retained(&self) -> Self {
+        Self {
+            hasher: self.hasher,
+            events: self.events,
+            retain: false,
+            retain_max: self.retain_max,
+            retained: Vec::new(),
+            truncated: self.truncated,
+            milestones: self.milestones.clone(),
+        }
+    }
+
     /// Whether callers should build `detail` strings (only worth it when retaining).
     #[inline]
     pub fn wants_detail(&self) -> bool {

@@ -19,6 +19,8 @@ use sim_core::{host_enum, Ctx, Node, NodeId, Proto, TimerId, Wraps};
 
 const MS: u64 = 1_000_000;
 
+#[derive(Clone)]
+
 struct Wire;
 
 impl Proto for Wire {
@@ -44,6 +46,7 @@ type Log = Rc<RefCell<Vec<String>>>;
 /// Node 0 opens a connection to node 1 and sends `frames` numbered frames, one every
 /// `interval`; a broken connection is reopened and the stream goes on from the next
 /// number (so frames in flight at a break are lost, as with TCP). Node 1 logs everything.
+#[derive(Clone)]
 struct Streamer {
     endpoint: Endpoint<u32>,
     sender: bool,
@@ -161,7 +164,7 @@ impl Setup {
             .map(|(at_ns, fault)| ScheduledFault { at_ns, fault })
             .collect();
         let (params, frames, interval_ns) = (self.params, self.frames, self.interval_ns);
-        let factory = Box::new(move |id: NodeId, _: &str| -> Box<dyn Node<Wire>> {
+        let factory = std::rc::Rc::new(move |id: NodeId, _: &str| -> Box<dyn Node<Wire>> {
             Box::new(Streamer {
                 endpoint: Endpoint::new(params),
                 sender: id == 0,

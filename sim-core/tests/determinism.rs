@@ -1,5 +1,6 @@
 //! Determinism is a feature: the same scenario and seed give the same trace hash every
-//! time, different seeds give different runs, and keeping the trace changes nothing.
+//! time, different seeds give different runs, keeping the trace changes nothing, and a
+//! snapshot runs on exactly as its original.
 
 use sim_core::engine::{run_to_end, RunReport};
 use sim_core::scenario::{builtin, parse, RunOptions, BUILTINS};
@@ -116,4 +117,42 @@ fn a_nemesis_replaced_by_the_faults_it_injected_gives_the_same_run() {
         }
     }
     assert!(replayed >= 20, "{replayed} nemesis runs");
+}
+
+/// A snapshot is a checkpoint: taken anywhere, it runs on to the very run the original
+/// gives, on every built-in (each protocol's nodes, invariants, disks, clocks, network
+/// streams and nemesis are copied), and the two never share state.
+#[test]
+fn a_snapshot_runs_on_exactly_as_the_run_it_was_taken_from() {
+    for (name, _) in BUILTINS {
+        let scenario = parse(name, builtin(name).unwrap()).unwrap();
+        let options = RunOptions {
+            seed: Some(5),
+            retain_trace: true,
+            ..Default::default()
+        };
+        let whole = run_to_end(scenario.build(&options).as_mut());
+        let mut run = scenario.build(&options);
+        let mut snapshots = Vec::new();
+        for cut in [whole.events / 3, 2 * whole.events / 3] {
+            while run.trace().events() < cut && run.step() {}
+            snapshots.push((run.trace().events(), run.snapshot()));
+        }
+        // The original runs to the end first: a copy that shared its state would diverge.
+        assert_eq!(run_to_end(run.as_mut()), whole, "{name}: the original");
+        for (at, mut snapshot) in snapshots {
+            assert_eq!(snapshot.trace().events(), at);
+            assert!(
+                snapshot.trace().retained().is_empty(),
+                "{name}: retains nothing"
+            );
+            let mut twice = snapshot.snapshot();
+            assert_eq!(
+                run_to_end(snapshot.as_mut()),
+                whole,
+                "{name}: snapshot at {at}"
+            );
+            assert_eq!(run_to_end(twice.as_mut()), whole, "{name}: its snapshot");
+        }
+    }
 }

@@ -19,6 +19,8 @@ use sim_core::node::TIMERS_PER_NODE_MAX;
 use sim_core::trace::{EventKind, TraceEvent};
 use sim_core::{Ctx, Node, NodeId, Proto, TimerId};
 
+#[derive(Clone)]
+
 struct Probe;
 
 impl Proto for Probe {
@@ -61,6 +63,8 @@ type Log = Rc<RefCell<Vec<String>>>;
 
 /// (local time in ms, actions) per node.
 type Script = Vec<(u64, Vec<Action>)>;
+
+#[derive(Clone)]
 
 struct ProbeNode {
     script: Script,
@@ -150,6 +154,7 @@ impl Node<Probe> for ProbeNode {
 }
 
 /// An invariant that fails at the first observation it sees.
+#[derive(Clone)]
 struct FailsOnObservation(&'static str);
 
 impl Invariant<Probe> for FailsOnObservation {
@@ -203,7 +208,7 @@ impl Setup {
         config.limits = self.limits;
         config.retain_trace = true;
         let scripts = self.scripts;
-        let factory = Box::new(move |id: NodeId, _: &str| -> Box<dyn Node<Probe>> {
+        let factory = std::rc::Rc::new(move |id: NodeId, _: &str| -> Box<dyn Node<Probe>> {
             Box::new(ProbeNode {
                 script: scripts.get(id as usize).cloned().unwrap_or_default(),
                 log: node_log.clone(),
@@ -580,6 +585,8 @@ fn the_same_inputs_give_the_same_trace_hash() {
     assert_ne!(a.trace().hash(), c.trace().hash());
 }
 
+#[derive(Clone)]
+
 struct Panicker;
 
 impl Node<Probe> for Panicker {
@@ -598,7 +605,8 @@ impl Node<Probe> for Panicker {
 fn a_panic_inside_a_node_is_a_finding_not_a_crash() {
     let mut config = SimConfig::new("panic", 1, vec!["panicker".into()]);
     config.fault_phase_ns = 10 * MS;
-    let factory = Box::new(|_: NodeId, _: &str| -> Box<dyn Node<Probe>> { Box::new(Panicker) });
+    let factory =
+        std::rc::Rc::new(|_: NodeId, _: &str| -> Box<dyn Node<Probe>> { Box::new(Panicker) });
     let mut sim = Sim::new(config, factory, Vec::new());
     let report = run_to_end(&mut sim);
     assert_eq!(report.findings.len(), 1);

@@ -16,6 +16,8 @@ use sim_core::{Ctx, Node, NodeId, Proto, TimerId};
 
 const MS: u64 = 1_000_000;
 
+#[derive(Clone)]
+
 struct Host;
 
 impl Proto for Host {
@@ -35,6 +37,7 @@ host_enum! {
 type Log = Rc<RefCell<Vec<String>>>;
 
 /// An application that, once connected, asks for two syncs at once.
+#[derive(Clone)]
 struct Eager {
     client: Client,
     log: Log,

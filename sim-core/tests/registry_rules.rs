@@ -23,6 +23,7 @@ const STEP_NS: u64 = 10 * MS;
 
 /// The test's own host: the registry's and ZAB's types and the scripts' one timer,
 /// wrapped as a user's own protocol would wrap them.
+#[derive(Clone)]
 struct Rules;
 
 impl Proto for Rules {
@@ -73,6 +74,8 @@ enum Step {
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
+
+#[derive(Clone)]
 
 struct Script {
     client: Client,
@@ -219,7 +222,7 @@ fn run(setup: Setup) -> Vec<String> {
     };
     let (scripts, servers_of, read_only) = (setup.scripts, setup.servers_of, setup.read_only);
     let session_timeout_ns = setup.session_timeout_ms * MS;
-    let factory = Box::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
+    let factory = std::rc::Rc::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
         if kind == "server" {
             return Box::new(Server::new(id, params.clone()));
         }

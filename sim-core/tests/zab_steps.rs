@@ -30,6 +30,7 @@ impl StateMachine for Total {
 type ZMsg = Msg<u64, Total>;
 
 /// A host whose nodes are ZAB peers and nothing else.
+#[derive(Clone)]
 struct Steps;
 
 impl Proto for Steps {
@@ -45,6 +46,8 @@ host_enum! {
         Link(conn::Timer<ZMsg>),
     }
 }
+
+#[derive(Clone)]
 
 struct ZabNode(zab::Peer<Total>);
 

@@ -117,8 +117,10 @@ impl SimConfig {
 }
 
 /// Builds a node of a kind; called at boot and at every restart.
-pub type Factory<P> = Box<dyn Fn(NodeId, &str) -> Box<dyn Node<P>>>;
+/// Shared (`Rc`), so a snapshot of a run can restart nodes too.
+pub type Factory<P> = std::rc::Rc<dyn Fn(NodeId, &str) -> Box<dyn Node<P>>>;
 
+#[derive(Clone)]
 enum Event<M> {
     Start {
         node: NodeId,
@@ -142,6 +144,7 @@ enum Event<M> {
     End,
 }
 
+#[derive(Clone)]
 struct Queued<M> {
     time_ns: u64,
     seq: u64,
@@ -165,6 +168,7 @@ impl Status {
     }
 }
 
+#[derive(Clone)]
 struct Slot<P: Proto> {
     node: Option<Box<dyn Node<P>>>,
     status: Status,
@@ -236,6 +240,10 @@ pub trait Run {
     fn sides(&self) -> Vec<u32>;
     /// Ends the run with a finding because a node panicked (see `run_to_end`).
     fn end_with_panic(&mut self, message: String);
+    /// A copy of the run as it stands that runs on exactly as this one would: the same
+    /// events, findings and trace hash. It retains no trace events of its own (the trace
+    /// so far stays here), so a checkpoint costs the run's state, not its history.
+    fn snapshot(&self) -> Box<dyn Run>;
     fn report(&self) -> RunReport;
 
     /// Runs at most `events` more events; false once the run has ended.
@@ -367,6 +375,34 @@ impl<P: Proto> Sim<P> {
         };
         sim.schedule_initial_events();
         sim
+    }
+
+    /// See `Run::snapshot`. A struct literal, so a field added to `Sim` cannot be
+    /// forgotten here.
+    fn copy(&self) -> Self {
+        debug_assert!(self.intents.is_empty(), "snapshots are taken between steps");
+        Self {
+            config: self.config.clone(),
+            now_ns: self.now_ns,
+            seq_next: self.seq_next,
+            ids: self.ids,
+            queue: self.queue.clone(),
+            slots: self.slots.clone(),
+            factory: self.factory.clone(),
+            invariants: self.invariants.clone(),
+            invariant_failed: self.invariant_failed.clone(),
+            findings: self.findings.clone(),
+            history: self.history.clone(),
+            metrics: self.metrics.clone(),
+            intents: Vec::new(),
+            samples: self.samples.clone(),
+            net: self.net.clone(),
+            nemesis: self.nemesis.clone(),
+            injected: self.injected.clone(),
+            marks: self.marks.clone(),
+            trace: self.trace.without_retained(),
+            finished: self.finished,
+        }
     }
 
     fn schedule_initial_events(&mut self) {
@@ -597,6 +633,10 @@ impl<P: Proto> Run for Sim<P> {
 
     fn sides(&self) -> Vec<u32> {
         self.net.sides().to_vec()
+    }
+
+    fn snapshot(&self) -> Box<dyn Run> {
+        Box::new(self.copy())
     }
 
     fn end_with_panic(&mut self, message: String) {

@@ -21,6 +21,7 @@ struct Key {
     seq_slot: u64,
 }
 
+#[derive(Clone)]
 pub struct EventQueue<T> {
     heap: BinaryHeap<Reverse<Key>>,
     slab: Vec<Option<T>>,

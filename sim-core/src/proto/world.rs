@@ -15,6 +15,8 @@ use crate::proto::registry::state::{Registry, Txn};
 use crate::proto::txn::{self, shop};
 use crate::proto::{broadcast, broker, ping_pong, registry, rpc, zab};
 
+#[derive(Clone)]
+
 pub struct World;
 
 impl Proto for World {

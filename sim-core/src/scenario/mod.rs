@@ -196,7 +196,7 @@ impl Scenario {
             .into_iter()
             .map(|factory| factory.expect("every validated kind has a factory"))
             .collect();
-        let factory: Factory<World> = Box::new(move |id, _kind| factories[id as usize](id));
+        let factory: Factory<World> = std::rc::Rc::new(move |id, _kind| factories[id as usize](id));
         Box::new(Sim::new(self.sim_config(options), factory, invariants))
     }
 

@@ -21,6 +21,7 @@ pub const STEP_NS: u64 = 5 * MS;
 
 /// The test's own host: the broker's types and the scripts' one timer, wrapped as a
 /// user's own protocol would wrap them.
+#[derive(Clone)]
 pub struct Rules;
 
 impl Proto for Rules {
@@ -67,6 +68,8 @@ pub enum Step {
 }
 
 pub type Log = Rc<RefCell<Vec<String>>>;
+
+#[derive(Clone)]
 
 pub struct Script {
     client: Client,
@@ -222,7 +225,7 @@ pub fn run_for(
         bugs: Default::default(),
         retain_trace: true,
     };
-    let factory = Box::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
+    let factory = std::rc::Rc::new(move |id: NodeId, kind: &str| -> Box<dyn Node<Rules>> {
         if kind == "broker" {
             return Box::new(Broker::new(BrokerParams {
                 heartbeat_ns: 100 * MS,

@@ -42,7 +42,7 @@ struct InFlight<F> {
     retransmitted: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Conn<F> {
     state: State,
     /// The peer's boot id; 0 until its answer to our `Syn`.
@@ -149,7 +149,7 @@ pub enum OpenError {
 
 /// An endpoint's connections, sorted by id in a vector: a node holds few, so a binary
 /// search over contiguous entries beats a tree on every segment.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Table<T> {
     entries: Vec<(ConnId, T)>,
 }
@@ -210,6 +210,7 @@ struct PeerBoots {
     dead: VecDeque<Boot>,
 }
 
+#[derive(Clone)]
 pub struct Endpoint<F> {
     params: ConnParams,
     boot: Boot,

@@ -10,7 +10,7 @@ pub const INTEGRITY: &str = "broadcast.integrity";
 pub const AGREEMENT: &str = "broadcast.agreement";
 
 /// Delivered messages were broadcast, are delivered once, and are never forgotten.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Integrity {
     broadcast: BTreeSet<MessageId>,
     delivered: BTreeMap<NodeId, BTreeSet<MessageId>>,
@@ -60,7 +60,7 @@ impl<H: Host> Invariant<H> for Integrity {
 }
 
 /// By the end, every running peer delivered every message any peer delivered.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Agreement {
     delivered: BTreeMap<NodeId, BTreeSet<MessageId>>,
 }

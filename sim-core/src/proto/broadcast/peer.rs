@@ -19,6 +19,8 @@ struct Pending {
     retransmits: u32,
 }
 
+#[derive(Clone)]
+
 pub struct Peer {
     params: Params,
     /// Every broadcast peer of the run, this one included.

@@ -207,6 +207,8 @@ macro_rules! app_node {
     )+};
 }
 
+#[derive(Clone)]
+
 pub struct Publisher {
     workload: Workload,
     client: Client,
@@ -353,12 +355,15 @@ impl App for Publisher {
 }
 
 /// One delivery waiting to be processed.
+#[derive(Clone)]
 struct Work {
     channel: u32,
     delivery_tag: u64,
     queue: String,
     message: Message,
 }
+
+#[derive(Clone)]
 
 pub struct Consumer {
     workload: Workload,

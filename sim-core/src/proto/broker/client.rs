@@ -81,6 +81,8 @@ enum State {
     Failed,
 }
 
+#[derive(Clone)]
+
 pub struct Client {
     broker: NodeId,
     heartbeat_ns: u64,

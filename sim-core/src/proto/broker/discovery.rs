@@ -44,6 +44,7 @@ fn providers_dir() -> String {
 }
 
 /// A broker node that registers itself in the registry.
+#[derive(Clone)]
 pub struct Announced<H: DiscoveryHost> {
     broker: Box<dyn Node<H>>,
     directory: Directory,
@@ -89,6 +90,7 @@ impl<H: DiscoveryHost> Node<H> for Announced<H> {
 pub type WorkloadFactory<H> = Rc<dyn Fn(NodeId) -> Box<dyn Node<H>>>;
 
 /// A publisher or consumer that finds its broker through the registry first.
+#[derive(Clone)]
 pub struct Discovering<H: DiscoveryHost> {
     directory: Directory,
     build: WorkloadFactory<H>,

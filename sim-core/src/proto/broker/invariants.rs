@@ -30,7 +30,7 @@ fn show((queue, (id, lineage)): &Key) -> String {
 }
 
 /// Which copies are in which queue, as far as the checkers can tell.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Holdings {
     /// Copy -> whether it is persistent in a durable queue.
     alive: BTreeMap<Key, bool>,
@@ -71,7 +71,7 @@ impl Holdings {
 /// No confirmed persistent message in a durable queue is lost by a broker crash. A copy
 /// dead-lettered shortly before the crash may correctly be back in the queue it came
 /// from (the move was not synced yet): it survived.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ConfirmedDurable {
     holdings: Holdings,
     confirmed: BTreeSet<u64>,
@@ -156,6 +156,7 @@ impl<H: Host> Invariant<H> for ConfirmedDurable {
 /// something within the drain window is waiting its turn; the quiet phase was too short
 /// for it (counted as `broker.draining-at-end`). A copy delivered before the window and
 /// still unprocessed is stuck, however busy its queue.
+#[derive(Clone)]
 pub struct AtLeastOnce {
     broker: NodeId,
     holdings: Holdings,
@@ -275,7 +276,7 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
 }
 
 /// A consumer sees a queue's copies in enqueue order, until the queue requeues one.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct QueueOrder {
     position: BTreeMap<Key, u64>,
     enqueued: BTreeMap<String, u64>,
@@ -332,7 +333,7 @@ impl<H: Host> Invariant<H> for QueueOrder {
 }
 
 /// A copy is never in one queue twice (one publish, one copy per matching queue).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct NoDuplicates {
     holdings: Holdings,
 }
@@ -356,7 +357,7 @@ impl<H: Host> Invariant<H> for NoDuplicates {
 /// What each publisher was told about a publish (confirmed, nacked, returned) is what
 /// the broker did with it: a confirm lands on the message the broker confirmed, never
 /// on a neighbour.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ConfirmsAgree {
     /// What the broker did with each publish id.
     broker: BTreeMap<u64, BTreeSet<OutcomeKey>>,
@@ -412,6 +413,7 @@ impl<H: Host> Invariant<H> for ConfirmsAgree {
 /// By the end, every live publisher published everything it had to and heard back about
 /// each publish (with confirms): a publisher stuck with unanswered publishes, or never
 /// getting to publish, is a stall, however clean the rest of the run looks.
+#[derive(Clone)]
 pub struct Progress {
     publishers: BTreeSet<NodeId>,
     finished: BTreeSet<NodeId>,

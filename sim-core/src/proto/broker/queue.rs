@@ -34,7 +34,7 @@ pub(super) struct Consumer {
     pub prefetch: u32,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Queue {
     pub name: String,
     pub durable: bool,

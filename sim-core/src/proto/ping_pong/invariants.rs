@@ -10,7 +10,7 @@ pub const ORDER: &str = "ping-pong.order";
 pub const PROGRESS: &str = "ping-pong.progress";
 
 /// Each client sees rounds 0, 1, 2... in order (a restarted client starts again at 0).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Order {
     /// Indexed by node id: the benchmark checks thousands of clients per event.
     next: Vec<u64>,
@@ -45,6 +45,7 @@ impl<H: Proto<Obs: Wraps<Obs>>> Invariant<H> for Order {
 }
 
 /// Every client finishes all its rounds before the run ends.
+#[derive(Clone)]
 pub struct Progress {
     clients: Vec<NodeId>,
     done: BTreeMap<NodeId, bool>,

@@ -39,6 +39,7 @@ pub const COMPONENT: ComponentSpec = ComponentSpec {
 };
 
 /// Ping-pong run on its own: the benchmark's protocol.
+#[derive(Clone)]
 pub struct PingPong;
 
 impl Proto for PingPong {
@@ -78,6 +79,8 @@ pub struct Params {
     /// Zero means never retransmit (the benchmark, on a lossless network).
     pub timeout_ns: u64,
 }
+
+#[derive(Clone)]
 
 pub struct Client {
     server: NodeId,
@@ -160,7 +163,7 @@ impl<H: Host> Node<H> for Client {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Server {
     pongs: u64,
 }

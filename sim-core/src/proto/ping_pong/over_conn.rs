@@ -21,6 +21,7 @@ crate::host_enum! {
 }
 
 /// Ping-pong over connections run on its own: the benchmark's protocol.
+#[derive(Clone)]
 pub struct PingPongOverConn;
 
 impl Proto for PingPongOverConn {
@@ -28,6 +29,8 @@ impl Proto for PingPongOverConn {
     type Obs = Obs;
     type Timer = ConnTimer;
 }
+
+#[derive(Clone)]
 
 pub struct ConnClient {
     server: NodeId,
@@ -133,6 +136,8 @@ impl<H: ConnHost> Node<H> for ConnClient {
         )
     }
 }
+
+#[derive(Clone)]
 
 pub struct ConnServer {
     endpoint: Endpoint<Msg>,

@@ -152,7 +152,7 @@ fn bench_sim<P: crate::node::Proto<Obs: crate::node::Wraps<super::Obs>>>(
     clients: Vec<NodeId>,
 ) -> Sim<P> {
     let (client, server) = (part.factories[0].1.clone(), part.factories[1].1.clone());
-    let factory = Box::new(move |id: NodeId, kind: &str| match kind {
+    let factory = std::rc::Rc::new(move |id: NodeId, kind: &str| match kind {
         "client" => client(id),
         _ => server(id),
     });

@@ -120,6 +120,8 @@ struct KvOp {
     step: Step,
 }
 
+#[derive(Clone)]
+
 pub struct KvClient {
     workload: Workload,
     client: Client,
@@ -452,6 +454,8 @@ enum Round {
     Releasing,
 }
 
+#[derive(Clone)]
+
 pub struct Locker {
     workload: Workload,
     client: Client,
@@ -587,7 +591,7 @@ impl App for Locker {
 
 /// The storage service lock holders write to. It remembers the highest fencing token it
 /// has seen and refuses older ones (unless `lock.no-fencing`).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Resource {
     highest_token: u64,
     writes: u64,
@@ -629,6 +633,8 @@ impl<H: Host> Node<H> for Resource {
         )
     }
 }
+
+#[derive(Clone)]
 
 pub struct Provider {
     workload: Workload,

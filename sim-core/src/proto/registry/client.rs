@@ -79,6 +79,8 @@ pub enum RequestError {
     Busy,
 }
 
+#[derive(Clone)]
+
 pub struct Client {
     config: ClientConfig,
     state: State,

@@ -36,7 +36,7 @@ pub const STALENESS: &str = "registry.staleness";
 pub const FENCED: &str = "lock.fenced";
 pub const PROGRESS: &str = "registry.progress";
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct AckedDurable {
     chain: Chain,
     acked: BTreeSet<Zxid>,
@@ -75,7 +75,7 @@ impl<H: ClientHost + Proto<Obs: Wraps<zab::Obs>>> Invariant<H> for AckedDurable 
 }
 
 /// The newest state each client has seen, for `registry.single-system-image`.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct SingleSystemImage {
     seen: BTreeMap<NodeId, Zxid>,
 }
@@ -107,6 +107,8 @@ impl<H: ClientHost> Invariant<H> for SingleSystemImage {
         self.seen.remove(&node);
     }
 }
+
+#[derive(Clone)]
 
 pub struct Ephemerals {
     expiry_bound_ns: u64,
@@ -208,6 +210,8 @@ impl<H: ClientHost> Invariant<H> for Ephemerals {
     }
 }
 
+#[derive(Clone)]
+
 pub struct Linearizable {
     /// The kv clients whose histories are checked (other nodes may record their own).
     clients: BTreeSet<NodeId>,
@@ -279,7 +283,7 @@ impl<H: ClientHost> Invariant<H> for Linearizable {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Staleness {
     last_change: BTreeMap<String, Zxid>,
     reads: BTreeMap<NodeId, (u64, u64)>,
@@ -332,7 +336,7 @@ impl<H: ClientHost> Invariant<H> for Staleness {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Fenced {
     last: Option<(u64, NodeId)>,
     accepted: u64,
@@ -380,6 +384,8 @@ impl<H: ClientHost> Invariant<H> for Fenced {
         ]
     }
 }
+
+#[derive(Clone)]
 
 pub struct Progress {
     servers: Vec<NodeId>,

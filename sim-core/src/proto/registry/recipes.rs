@@ -48,6 +48,8 @@ pub enum LockEvent {
     Released,
 }
 
+#[derive(Clone)]
+
 pub struct Lock {
     dir: String,
     state: LockState,
@@ -333,6 +335,7 @@ impl Lock {
 }
 
 /// Registers one provider under a directory and keeps discovering the others.
+#[derive(Clone)]
 pub struct Registration {
     dir: String,
     /// This provider's node name in `dir`.
@@ -465,6 +468,7 @@ impl Registration {
 /// again on every change and every new connection). One request is in flight at a time;
 /// what failed (a registration cut short by a lost connection, a listing of a directory
 /// nobody has created yet, which sets no watch) is retried on the client's tick.
+#[derive(Clone)]
 pub struct Directory {
     client: Client,
     announce: Option<Announce>,
@@ -472,6 +476,8 @@ pub struct Directory {
     /// Listings taken, over all watched directories.
     listings: u64,
 }
+
+#[derive(Clone)]
 
 struct Announce {
     dir: String,
@@ -482,6 +488,8 @@ struct Announce {
     /// A create failed: wait for the tick.
     failed: bool,
 }
+
+#[derive(Clone)]
 
 struct Watched {
     dir: String,

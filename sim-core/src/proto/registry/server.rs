@@ -60,6 +60,8 @@ struct Conn {
     last_heard_ns: u64,
 }
 
+#[derive(Clone)]
+
 pub struct Server {
     params: ServerParams,
     zab: Peer<Registry>,

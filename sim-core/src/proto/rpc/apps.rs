@@ -34,7 +34,7 @@ crate::rpc_service! {
 }
 
 /// A provider's shelf: every item starts with the same stock.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Shelf {
     initial: u32,
     reserved: BTreeMap<String, u32>,
@@ -66,6 +66,7 @@ impl inventory::Inventory for Shelf {
 }
 
 /// A node that provides the inventory (a handler-served provider in a runtime).
+#[derive(Clone)]
 pub struct ProviderNode {
     runtime: Runtime,
 }
@@ -122,6 +123,7 @@ pub enum Route {
 }
 
 /// A node that calls at a steady pace with its runtime's one consumer.
+#[derive(Clone)]
 pub struct ConsumerNode {
     runtime: Runtime,
     traffic: Traffic,
@@ -240,6 +242,7 @@ impl<H: Host> Node<H> for ConsumerNode {
 /// caller's span: `place` reserves, `status` reads the stock. A failure of the inventory
 /// call is the order's business error, never a transport error its callers would retry.
 /// Its runtime holds the orders provider and one consumer, of the inventory.
+#[derive(Clone)]
 pub struct OrdersNode {
     runtime: Runtime,
     /// Inventory calls in progress -> the order request they serve, and whether it is a

@@ -131,11 +131,28 @@ impl Request {
 }
 
 /// A provider's side of one service: dispatches a method by name on encoded arguments.
-pub trait Handler {
+pub trait Handler: CloneHandler {
     fn service(&self) -> &'static str;
     fn call(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, RpcError>;
     /// Whether `method` is idempotent (for checkers and the cluster modes).
     fn idempotent(&self, method: &str) -> bool;
+}
+
+/// A handler copied whole with its state, for run snapshots.
+pub trait CloneHandler {
+    fn clone_handler(&self) -> Box<dyn Handler>;
+}
+
+impl<T: Handler + Clone + 'static> CloneHandler for T {
+    fn clone_handler(&self) -> Box<dyn Handler> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn Handler> {
+    fn clone(&self) -> Self {
+        self.clone_handler()
+    }
 }
 
 /// Declares a service: a trait, a `Server` that dispatches to an implementation of it and
@@ -173,9 +190,10 @@ macro_rules! rpc_service {
             }
 
             /// Dispatches encoded calls to an implementation.
+            #[derive(Clone)]
             pub struct Server<T: $trait>(pub T);
 
-            impl<T: $trait> Handler for Server<T> {
+            impl<T: $trait + Clone + 'static> Handler for Server<T> {
                 fn service(&self) -> &'static str {
                     NAME
                 }
@@ -227,6 +245,7 @@ mod tests {
         }
     }
 
+    #[derive(Clone)]
     struct Counter(u32);
 
     impl greeter::Greeter for Counter {

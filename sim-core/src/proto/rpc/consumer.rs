@@ -43,7 +43,7 @@ pub enum Event {
     },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Attempt {
     call: CallId,
     provider: NodeId,
@@ -52,7 +52,7 @@ struct Attempt {
     timer: Option<TimerId>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct CallState {
     request: Request,
     trace_id: u64,
@@ -81,6 +81,8 @@ struct Window {
     succeeded: u64,
     elapsed_ns: u64,
 }
+
+#[derive(Clone)]
 
 pub struct Consumer {
     service: String,

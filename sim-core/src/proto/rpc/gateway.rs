@@ -97,6 +97,8 @@ impl GatewayConfig {
     }
 }
 
+#[derive(Clone)]
+
 pub struct Gateway {
     config: GatewayConfig,
     /// The gateway's server and one consumer per route, in `config.routes` order.

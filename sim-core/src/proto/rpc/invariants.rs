@@ -34,7 +34,7 @@ pub const LOAD: &str = "rpc.load";
 pub const GATEWAY_GUARDS: &str = "rpc.gateway-guards";
 pub const RATE_LIMIT: &str = "rpc.rate-limit";
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct AnsweredOnce {
     answered: BTreeSet<(NodeId, CallId)>,
 }
@@ -56,7 +56,7 @@ impl<H: Host> Invariant<H> for AnsweredOnce {
 
 /// Calls meant to reach several providers (forking, broadcast) may be applied once by
 /// each; any other call once in all.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct AtMostOnce {
     fanout: BTreeSet<(NodeId, CallId)>,
     applied: BTreeMap<(NodeId, CallId), Vec<NodeId>>,
@@ -99,7 +99,7 @@ impl<H: Host> Invariant<H> for AtMostOnce {
 /// Calls open at a consumer, by when they must have ended. A paused consumer's calls are
 /// not due while it is paused (it keeps their deadlines, and its application is paused
 /// with it); their due times move on by the pause when it resumes.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct CallsEnd {
     open: BTreeMap<(NodeId, CallId), u64>,
     /// (due, node, call), earliest first.
@@ -198,7 +198,7 @@ impl<H: Host> Invariant<H> for CallsEnd {
 
 /// The latest listing of each consumer, by node and the service it consumes (a node may
 /// consume several: the gateway, an orders provider).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct FreshProviders {
     listed: BTreeMap<(NodeId, String), Vec<NodeId>>,
 }
@@ -240,7 +240,7 @@ impl<H: Host> Invariant<H> for FreshProviders {
 }
 
 /// Replays each consumer's round robin with its own state and compares.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct RoundRobinReplay {
     states: BTreeMap<(NodeId, String), RoundRobin>,
 }
@@ -280,6 +280,7 @@ impl<H: Host> Invariant<H> for RoundRobinReplay {
 }
 
 /// Remembers the traces that gateway callers started without a valid credential.
+#[derive(Clone)]
 pub struct GatewayGuards {
     callers: BTreeSet<NodeId>,
     accepted: BTreeSet<String>,
@@ -335,6 +336,7 @@ impl<H: Host> Invariant<H> for GatewayGuards {
 }
 
 /// Replays each gateway's token buckets on the clock readings it reports.
+#[derive(Clone)]
 pub struct RateLimitReplay {
     limit: RateLimit,
     buckets: BTreeMap<(NodeId, String), Bucket>,
@@ -385,7 +387,7 @@ impl<H: Host> Invariant<H> for RateLimitReplay {
 
 /// Counts for the run summary: who served how much under which balancer, how calls
 /// failed and how long they took, per service.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Load {
     attempts: BTreeMap<(&'static str, NodeId), u64>,
     /// Open calls: service, start time, idempotent.

@@ -35,6 +35,7 @@ pub struct ProviderConfig {
 }
 
 /// Who answers the requests.
+#[derive(Clone)]
 pub enum Serving {
     /// The service's dispatcher, after the processing time.
     Handler(Box<dyn Handler>),
@@ -74,7 +75,7 @@ impl Incoming {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Pending {
     conn: ConnId,
     /// The consumer's attempt id, which the answer names.
@@ -84,6 +85,8 @@ struct Pending {
     call: u64,
     span: Option<SpanContext>,
 }
+
+#[derive(Clone)]
 
 pub struct Provider {
     config: ProviderConfig,

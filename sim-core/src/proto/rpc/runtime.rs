@@ -23,6 +23,7 @@ use crate::proto::registry::recipes::Directory;
 pub const CONSUMERS_MAX: usize = 255;
 
 /// The node's connections for RPC frames.
+#[derive(Clone)]
 pub struct Wire {
     endpoint: Endpoint<Frame>,
     /// The connection this node opened to each provider it calls.
@@ -72,6 +73,8 @@ pub enum Output {
         result: Result<Answer, RpcError>,
     },
 }
+
+#[derive(Clone)]
 
 pub struct Runtime {
     wire: Wire,

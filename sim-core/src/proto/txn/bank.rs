@@ -34,6 +34,8 @@ pub struct BankConfig {
     pub conn: ConnParams,
 }
 
+#[derive(Clone)]
+
 pub struct BankClient {
     cfg: BankConfig,
     endpoint: Endpoint<Frame>,

@@ -41,6 +41,8 @@ struct Seen {
     diverged_ns: Option<u64>,
 }
 
+#[derive(Clone)]
+
 pub struct Atomic {
     /// The shards' nodes, by shard index.
     shards: Vec<NodeId>,
@@ -189,6 +191,7 @@ fn past(commit: bool) -> &'static str {
 
 /// Liveness: no lock held and no branch in doubt for longer than `bound_ns` at the end.
 /// A branch younger than that may belong to work still in flight when the run stops.
+#[derive(Clone)]
 pub struct Resolved {
     bound_ns: u64,
     /// Per shard node: each branch holding locks or prepared, since when, and whether it
@@ -269,7 +272,7 @@ fn format_ns(ns: u64) -> String {
 /// The blocking window, per shard: the longest lock hold and the longest stay in doubt;
 /// and how transactions ended: two-phase and one-phase commits, aborts, branches
 /// prepared (read-only branches are never prepared when the optimisation is on).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Blocking {
     per_shard: BTreeMap<NodeId, (u64, u64, u64)>,
     prepared: BTreeSet<Xid>,
@@ -331,6 +334,7 @@ impl<H: Host> Invariant<H> for Blocking {
 }
 
 /// Jepsen's bank checker, run on the clients' reads as they complete.
+#[derive(Clone)]
 pub struct Conservation {
     accounts: u32,
     opening: Amount,

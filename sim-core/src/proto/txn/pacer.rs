@@ -6,6 +6,8 @@
 
 use crate::node::{Ctx, Proto, TimerId};
 
+#[derive(Clone)]
+
 pub struct Pacer {
     ops: u32,
     think_ns: u64,

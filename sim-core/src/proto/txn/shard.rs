@@ -104,6 +104,8 @@ struct Branch {
     timer: Option<TimerId>,
 }
 
+#[derive(Clone)]
+
 pub struct Shard {
     cfg: ShardConfig,
     endpoint: Endpoint<Frame>,

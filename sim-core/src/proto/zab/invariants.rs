@@ -17,7 +17,7 @@ pub const AGREEMENT: &str = "zab.agreement";
 
 /// The global committed sequence, as the first server to apply each transaction saw it,
 /// and where each server stands in it.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Chain {
     entries: Vec<(Zxid, u64)>,
     index: BTreeMap<Zxid, usize>,
@@ -166,7 +166,7 @@ impl Chain {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct OneLeaderPerEpoch {
     chosen: BTreeMap<u32, NodeId>,
 }
@@ -195,7 +195,7 @@ impl<P: Proto<Obs: Wraps<Obs>>> Invariant<P> for OneLeaderPerEpoch {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Agreement {
     chain: Chain,
 }

@@ -43,7 +43,7 @@ pub struct BrokerParams {
     pub conn: ConnParams,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Unacked {
     queue: String,
     position: u64,
@@ -51,7 +51,7 @@ struct Unacked {
 }
 
 /// The connection's one channel, while it is open.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Channel {
     /// Counts the channels opened on this connection: confirms and delivery tags
     /// belong to one.
@@ -85,7 +85,7 @@ impl Channel {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Connection {
     /// The transport connection this AMQP connection runs on.
     conn: ConnId,
@@ -115,7 +115,7 @@ impl Connection {
 
 /// A confirm held until the next sync makes its message durable; it goes only to the
 /// very channel the message was published on.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct AwaitingSync {
     client: NodeId,
     connection: u32,
@@ -125,14 +125,14 @@ struct AwaitingSync {
 }
 
 /// Work one event causes elsewhere, run before the handler returns.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Work {
     Dispatch(String),
     DeadLetter(DeadLetter),
 }
 
 /// A message leaving `source` for its dead-letter exchange.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct DeadLetter {
     message: Message,
     reason: DropReason,
@@ -148,6 +148,8 @@ enum AmqpError {
     Channel(u16, String),
     Connection(u16, String),
 }
+
+#[derive(Clone)]
 
 pub struct Broker {
     params: BrokerParams,

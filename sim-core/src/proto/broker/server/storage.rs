@@ -17,7 +17,7 @@ const LOG_FILE: &str = "broker.log";
 /// Log records before the broker compacts the log to its live records.
 const LOG_RECORDS_MAX: u32 = 100_000;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct Exchange {
     pub kind: ExchangeKind,
     pub durable: bool,
@@ -34,7 +34,7 @@ struct Meta {
     queues: Vec<(String, bool, QueueArgs)>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) enum LogRecord {
     Enqueue {
         queue: String,

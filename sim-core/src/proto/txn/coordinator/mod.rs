@@ -91,6 +91,8 @@ struct Tx {
     outcome: Outcome,
 }
 
+#[derive(Clone)]
+
 pub struct Coordinator {
     cfg: CoordinatorConfig,
     endpoint: Endpoint<Frame>,

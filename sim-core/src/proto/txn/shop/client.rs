@@ -20,6 +20,8 @@ pub struct ShopClientConfig {
     pub conn: ConnParams,
 }
 
+#[derive(Clone)]
+
 pub struct ShopClient {
     cfg: ShopClientConfig,
     endpoint: Endpoint<Frame>,

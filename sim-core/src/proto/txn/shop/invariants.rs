@@ -22,6 +22,8 @@ pub const PUBLISHED: &str = "shop.published";
 pub const NO_DUPLICATES: &str = "shop.no-duplicates";
 pub const CONVERGED: &str = "shop.converged";
 
+#[derive(Clone)]
+
 pub struct Published {
     bound_ns: u64,
     /// Committed orders not yet confirmed: the service that holds them, and when.
@@ -76,7 +78,7 @@ impl<H: Host> Invariant<H> for Published {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct NoDuplicates {
     applied: BTreeSet<OrderId>,
     redelivered: u64,
@@ -104,6 +106,8 @@ impl<H: Host> Invariant<H> for NoDuplicates {
         vec![("shop.redeliveries-ignored".to_string(), self.redelivered)]
     }
 }
+
+#[derive(Clone)]
 
 pub struct Converged {
     warehouse: NodeId,

@@ -43,6 +43,8 @@ pub struct OrdersConfig {
     pub conn: ConnParams,
 }
 
+#[derive(Clone)]
+
 pub struct Orders {
     cfg: OrdersConfig,
     endpoint: Endpoint<Frame>,

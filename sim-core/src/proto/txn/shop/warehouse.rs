@@ -39,6 +39,8 @@ pub struct WarehouseConfig {
     pub conn: ConnParams,
 }
 
+#[derive(Clone)]
+
 pub struct Warehouse {
     cfg: WarehouseConfig,
     broker: Client,

@@ -166,7 +166,7 @@ impl AckClock {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Role {
     Looking {
         /// This round's votes, with their senders' states.
@@ -213,6 +213,8 @@ pub enum NotReady {
     Busy,
 }
 
+#[derive(Clone)]
+
 pub struct Peer<S: StateMachine> {
     id: NodeId,
     config: Config,
@@ -249,6 +251,7 @@ pub struct Peer<S: StateMachine> {
 }
 
 /// Messages a handler decided to send, in order.
+#[derive(Clone)]
 struct Outbox<M> {
     messages: Vec<(NodeId, M)>,
 }
