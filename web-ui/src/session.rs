@@ -3,9 +3,11 @@
 //!
 //! A session runs the scenario exactly as `faultline run NAME --seed N --bug B --fault F`
 //! does (same options, same engine), which is why the trace hash it shows matches the
-//! CLI's. The run object always stands at the cursor: moving forward steps it, moving
-//! back rebuilds it and runs it forward again, which determinism makes exact. It never
-//! touches the DOM.
+//! CLI's. The first pass keeps the trace (the event log the page shows), marks where
+//! each engine step ended, and snapshots the run every `interval` events. Then the
+//! cursor's run stands at the cursor: moving forward steps it; moving back (or far
+//! ahead) restores the nearest checkpoint before the target and steps at most one
+//! interval, which determinism makes exact. It never touches the DOM.
 
 use sim_core::bugs::BugSet;
 use sim_core::check::Finding;
@@ -22,6 +24,14 @@ use crate::query::{parse_query, to_query, Request, FAULTS_MAX};
 /// wasm build, short enough that the page never feels frozen, long enough that timer
 /// overhead stays small.
 pub const STEPS_PER_SLICE: u64 = 5_000;
+
+/// Checkpoints kept at most: when the first pass would take more, the interval doubles
+/// and every other checkpoint goes, so memory is at most this many copies of the run's
+/// state, and a seek steps at most `interval` events.
+pub const CHECKPOINTS_MAX: usize = 64;
+/// The starting checkpoint interval, in trace events: a few milliseconds of stepping
+/// without formatting in the wasm build.
+pub const CHECKPOINT_INTERVAL_MIN: u64 = 4_096;
 
 /// Where a run stands, for the progress line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,9 +54,20 @@ pub struct Summary {
 pub struct Session {
     request: Request,
     scenario: Scenario,
-    options: RunOptions,
     seed: u64,
+    /// The cursor's run: during the first pass, the first pass itself.
     run: Box<dyn Run>,
+    /// The finished first pass, which holds the retained trace the page shows.
+    first: Option<Box<dyn Run>>,
+    /// Snapshots of the first pass, each at the first step that reached its cursor.
+    checkpoints: Checkpoints<Box<dyn Run>>,
+    /// Bit `k` set: some engine step ended with exactly `k` trace events recorded, so
+    /// the cursor can stand there (one step may record several events).
+    boundaries: Vec<u64>,
+    /// Whether the cursor's run stands right after the first step that reached its
+    /// cursor: the state a position names. Steps that record nothing (a cancelled timer,
+    /// the end) move the run on without moving the cursor.
+    canonical: bool,
     /// Set once the first pass reached the end.
     summary: Option<Summary>,
     /// Where to put the cursor once the first pass is done (`event=` in the URL).
@@ -115,15 +136,77 @@ impl Session {
             .map_err(|problems| problems.join("; "))?;
         let seed = request.seed.unwrap_or(parsed.seed);
         let run = parsed.build(&options);
-        Ok(Session {
+        let checkpoints =
+            Checkpoints::new(run.snapshot(), CHECKPOINT_INTERVAL_MIN, CHECKPOINTS_MAX);
+        let mut session = Session {
             open_at: request.event,
             request,
             scenario: parsed,
-            options,
             seed,
             run,
+            first: None,
+            checkpoints,
+            boundaries: Vec::new(),
+            canonical: true,
             summary: None,
-        })
+        };
+        session.mark_boundary(0);
+        Ok(session)
+    }
+
+    fn mark_boundary(&mut self, cursor: u64) {
+        let (word, bit) = ((cursor / 64) as usize, cursor % 64);
+        if self.boundaries.len() <= word {
+            self.boundaries.resize(word + 1, 0);
+        }
+        self.boundaries[word] |= 1 << bit;
+    }
+
+    /// The last step boundary at or before `cursor`.
+    fn boundary_at_or_before(&self, cursor: u64) -> u64 {
+        let mut at = cursor.min(self.boundaries.len() as u64 * 64 - 1);
+        loop {
+            let word = self.boundaries[(at / 64) as usize] & (u64::MAX >> (63 - at % 64));
+            if word != 0 {
+                return at - at % 64 + 63 - u64::from(word.leading_zeros());
+            }
+            // Boundary 0 is always marked, so the walk ends.
+            at = at - at % 64 - 1;
+        }
+    }
+
+    /// The first step boundary at or after `cursor`, which must not pass the last one.
+    fn boundary_at_or_after(&self, cursor: u64) -> u64 {
+        let mut word_index = (cursor / 64) as usize;
+        let mut word = self.boundaries[word_index] & (u64::MAX << (cursor % 64));
+        while word == 0 {
+            word_index += 1;
+            word = self.boundaries[word_index];
+        }
+        word_index as u64 * 64 + u64::from(word.trailing_zeros())
+    }
+
+    /// Takes a checkpoint of the first pass if one is due.
+    fn maybe_checkpoint(&mut self) {
+        let cursor = self.run.trace().events();
+        if self.checkpoints.due(cursor) && !self.run.is_finished() {
+            self.checkpoints.push(cursor, self.run.snapshot());
+        }
+    }
+
+    /// Puts the cursor's run exactly at step boundary `target`: from the nearest
+    /// checkpoint at or before it, or from where it stands if that is nearer.
+    fn restore(&mut self, target: u64) {
+        debug_assert!(self.boundary_at_or_before(target) == target);
+        let here = self.cursor();
+        let behind = here > target || (here == target && !self.canonical);
+        let (at, checkpoint) = self.checkpoints.at_or_before(target);
+        if behind || at > here {
+            self.run = checkpoint.snapshot();
+        }
+        while self.cursor() < target && self.run.step() {}
+        self.canonical = true;
+        debug_assert_eq!(self.cursor(), target, "step boundaries are where steps end");
     }
 
     /// Runs one slice of the first pass; true while it has more to do. When it ends,
@@ -133,7 +216,16 @@ impl Session {
             return false;
         }
         let now_before_ns = self.run.now_ns();
-        let more = self.run.run_for(STEPS_PER_SLICE);
+        let mut more = true;
+        for _ in 0..STEPS_PER_SLICE {
+            more = self.run.step();
+            let cursor = self.run.trace().events();
+            self.mark_boundary(cursor);
+            if !more {
+                break;
+            }
+            self.maybe_checkpoint();
+        }
         assert!(
             self.run.now_ns() >= now_before_ns,
             "virtual time never runs backwards"
@@ -150,6 +242,10 @@ impl Session {
                 end_ns: self.run.now_ns(),
                 findings: report.findings,
             });
+            // The first pass keeps the log; the cursor moves a copy that formats nothing.
+            let at_end = self.run.snapshot();
+            self.first = Some(std::mem::replace(&mut self.run, at_end));
+            self.canonical = false;
             if let Some(event) = self.open_at.take() {
                 self.seek(event);
             }
@@ -157,36 +253,43 @@ impl Session {
         more
     }
 
-    /// Moves the cursor to just after trace event `event` (clamped to the run).
+    /// Moves the cursor to just after trace event `event` (clamped to the run): to the
+    /// end of the step that recorded it.
     pub fn seek(&mut self, event: u64) {
-        assert!(self.summary.is_some(), "seek after the first pass");
-        if event < self.cursor() {
-            self.run = self.scenario.build(&self.options);
+        let end = self
+            .summary
+            .as_ref()
+            .expect("seek after the first pass")
+            .events;
+        if event.saturating_add(1) > end {
+            // Past the last event: the very end, after the steps that record nothing.
+            let first = self.first.as_ref().expect("the first pass is kept");
+            self.run = first.snapshot();
+            self.canonical = false;
+            return;
         }
-        while self.cursor() <= event && self.run.step() {}
-        debug_assert!(self.cursor() > event || self.run.is_finished());
+        let target = self.boundary_at_or_after(event + 1);
+        self.restore(target);
+        debug_assert!(self.cursor() > event || self.cursor() == end);
     }
 
     /// One engine step forward; false at the end.
     pub fn step(&mut self) -> bool {
-        self.run.step()
+        let before = self.cursor();
+        let more = self.run.step();
+        self.canonical = self.cursor() > before;
+        more
     }
 
-    /// One engine step back: to where the step that reached the cursor began. One step
-    /// can record several trace events, so a first pass finds where that was.
+    /// One engine step back: to where the step that reached the cursor began.
     pub fn step_back(&mut self) {
         let target = self.cursor();
-        let mut run = self.scenario.build(&self.options);
-        let mut before = 0;
-        while run.trace().events() < target {
-            before = run.trace().events();
-            if !run.step() {
-                break;
-            }
+        if target == 0 {
+            return;
         }
-        self.run = self.scenario.build(&self.options);
-        while self.cursor() < before && self.run.step() {}
-        debug_assert!(self.cursor() < target || target == 0);
+        let before = self.boundary_at_or_before(target - 1);
+        self.restore(before);
+        debug_assert!(self.cursor() < target);
     }
 
     /// Trace events so far: the cursor's position.
@@ -274,7 +377,18 @@ impl Session {
 
     /// Events up to the cursor (as many as the scenario's trace limit keeps).
     pub fn events(&self) -> &[TraceEvent] {
-        self.run.trace().retained()
+        match &self.first {
+            Some(first) => {
+                let all = first.trace().retained();
+                &all[..all.len().min(self.cursor() as usize)]
+            }
+            None => self.run.trace().retained(),
+        }
+    }
+
+    /// How many checkpoints the session holds and their interval, for the benchmark.
+    pub fn checkpoints(&self) -> (usize, u64) {
+        (self.checkpoints.len(), self.checkpoints.interval())
     }
 
     pub fn metrics(&self) -> &[MetricSample] {
@@ -287,6 +401,63 @@ impl Session {
             Some(summary) => &summary.findings,
             None => self.run.findings(),
         }
+    }
+}
+
+/// Values (run snapshots) at increasing cursors, at most `max` of them at least
+/// `interval` apart: when full, the interval doubles and every other one goes, so they
+/// stay spread over the whole run.
+struct Checkpoints<T> {
+    list: Vec<(u64, T)>,
+    interval: u64,
+    max: usize,
+}
+
+impl<T> Checkpoints<T> {
+    /// Starts with the value at cursor 0, which is never dropped.
+    fn new(start: T, interval: u64, max: usize) -> Self {
+        assert!(interval > 0 && max >= 2);
+        Self {
+            list: vec![(0, start)],
+            interval,
+            max,
+        }
+    }
+
+    fn due(&self, cursor: u64) -> bool {
+        let last = self.list.last().expect("never empty").0;
+        cursor >= last + self.interval
+    }
+
+    fn push(&mut self, cursor: u64, value: T) {
+        debug_assert!(self.due(cursor));
+        if self.list.len() == self.max {
+            self.interval *= 2;
+            let mut index = 0;
+            self.list.retain(|_| {
+                index += 1;
+                index % 2 == 1
+            });
+        }
+        if self.due(cursor) {
+            self.list.push((cursor, value));
+        }
+        assert!(self.list.len() <= self.max);
+    }
+
+    /// The last checkpoint at or before `cursor`.
+    fn at_or_before(&self, cursor: u64) -> (u64, &T) {
+        let index = self.list.partition_point(|(at, _)| *at <= cursor);
+        let (at, value) = &self.list[index - 1];
+        (*at, value)
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn interval(&self) -> u64 {
+        self.interval
     }
 }
 
@@ -353,6 +524,88 @@ mod tests {
         assert_eq!(session.events(), &retained[..]);
         session.step_back();
         assert!(session.cursor() < retained.len() as u64);
+    }
+
+    /// What the cursor must show at `event`: a fresh run stepped from event 0 to the end
+    /// of the step that recorded it, as the page did before checkpoints.
+    fn replayed(session: &Session, event: u64) -> (Vec<NodeView>, u64, u64) {
+        let mut run = session.scenario.build(&RunOptions {
+            seed: Some(session.seed),
+            ..Default::default()
+        });
+        while run.trace().events() <= event && run.step() {}
+        (run.nodes(), run.now_ns(), run.trace().events())
+    }
+
+    fn here(session: &Session) -> (Vec<NodeView>, u64, u64) {
+        (session.nodes(), session.progress().now_ns, session.cursor())
+    }
+
+    #[test]
+    fn checkpointed_seeks_and_steps_back_land_where_a_replay_from_zero_does() {
+        let mut session = Session::open("?scenario=broker-dead-letter-crash&seed=4").unwrap();
+        finish(&mut session);
+        let events = session.summary().unwrap().events;
+        let (count, interval) = session.checkpoints();
+        assert!(count <= CHECKPOINTS_MAX && interval >= CHECKPOINT_INTERVAL_MIN);
+        assert!(
+            count as u64 >= events / interval,
+            "{count} checkpoints every {interval} of {events} events"
+        );
+        // Backwards, forwards, far and near, across checkpoints and inside one.
+        let mut targets = vec![events - 1, 0, 1, events / 2, 17, events + 5];
+        targets.extend((1..40).map(|k| k * 7_919 % events));
+        for event in targets {
+            session.seek(event);
+            assert_eq!(here(&session), replayed(&session, event), "seek {event}");
+            assert_eq!(session.events().len() as u64, session.cursor());
+        }
+        session.seek(events / 3);
+        for _ in 0..50 {
+            let cursor = session.cursor();
+            session.step_back();
+            assert!(session.cursor() < cursor);
+            let mut probe = session.scenario.build(&RunOptions {
+                seed: Some(session.seed),
+                ..Default::default()
+            });
+            while probe.trace().events() < session.cursor() && probe.step() {}
+            assert_eq!(
+                here(&session),
+                (probe.nodes(), probe.now_ns(), session.cursor())
+            );
+            // The next step that records anything ends where the cursor stood.
+            while probe.trace().events() == session.cursor() && probe.step() {}
+            assert_eq!(probe.trace().events(), cursor, "one step back");
+        }
+    }
+
+    #[test]
+    fn checkpoints_stay_bounded_and_spread_over_the_whole_run() {
+        let mut checkpoints = Checkpoints::new(0, 10, 4);
+        for cursor in 1..=1_000 {
+            if checkpoints.due(cursor) {
+                checkpoints.push(cursor, cursor);
+            }
+            assert!(checkpoints.len() <= 4);
+        }
+        // Each checkpoint holds its cursor, and none is more than an interval from the next.
+        let cursors: Vec<u64> = checkpoints
+            .list
+            .iter()
+            .map(|(at, v)| {
+                assert_eq!(at, v);
+                *at
+            })
+            .collect();
+        assert_eq!(cursors[0], 0, "the start stays");
+        assert!(cursors
+            .windows(2)
+            .all(|w| w[1] - w[0] <= checkpoints.interval()));
+        assert!(1_000 - cursors[3] <= checkpoints.interval(), "{cursors:?}");
+        assert_eq!(checkpoints.interval(), 320);
+        assert_eq!(checkpoints.at_or_before(700), (640, &640));
+        assert_eq!(checkpoints.at_or_before(5), (0, &0));
     }
 
     #[test]
