@@ -76,6 +76,8 @@ pub struct App {
     pasted: String,
     chart: NodeRef,
     _keys: Option<EventListener>,
+    /// When the last `view` began (ms, `performance.now()`), for the render timings.
+    view_started: std::cell::Cell<f64>,
 }
 
 impl Component for App {
@@ -103,6 +105,7 @@ impl Component for App {
             pasted: String::new(),
             chart: NodeRef::default(),
             _keys: keyboard(ctx),
+            view_started: std::cell::Cell::new(0.0),
         };
         if app.session.is_ok() {
             app.schedule(ctx, Msg::Slice, 0);
@@ -154,6 +157,7 @@ impl Component for App {
     }
 
     fn view(&self, ctx: &Context<Self>) -> Html {
+        self.view_started.set(now_ms());
         let link = ctx.link();
         let body = match &self.session {
             Ok(session) => draw::page(
@@ -185,8 +189,21 @@ impl Component for App {
     }
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
+        let patched = now_ms();
         if let (Ok(session), Some(canvas)) = (&self.session, self.chart.cast()) {
             crate::chart::draw(&canvas, session);
+        }
+        // The last render's cost, outside the virtual DOM so writing it renders nothing:
+        // the browser benchmark reads it (view and patch, then the chart).
+        let root = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element());
+        if let Some(root) = root {
+            let view = format!("{:.1}", patched - self.view_started.get());
+            let chart = format!("{:.1}", now_ms() - patched);
+            // Attributes on <html> cannot fail to set; nothing to report if they did.
+            let _ = root.set_attribute("data-view-ms", &view);
+            let _ = root.set_attribute("data-chart-ms", &chart);
         }
     }
 }
@@ -307,27 +324,41 @@ impl App {
 fn keyboard(ctx: &Context<App>) -> Option<EventListener> {
     let document = web_sys::window()?.document()?;
     let link = ctx.link().clone();
-    Some(EventListener::new(&document, "keydown", move |event| {
-        let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
-            return;
-        };
-        let in_field = event
-            .target()
-            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            .is_some_and(|element| {
-                matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-            });
-        let key = event.key();
-        let ours = matches!(
-            key.as_str(),
-            " " | "ArrowRight" | "ArrowLeft" | "Home" | "End"
-        );
-        if in_field || !ours {
-            return;
-        }
-        event.prevent_default();
-        link.send_message(Msg::Key(key));
-    }))
+    // Not passive (gloo's default): the page keeps Space and the arrows from scrolling.
+    let options = gloo_events::EventListenerOptions::enable_prevent_default();
+    Some(EventListener::new_with_options(
+        &document,
+        "keydown",
+        options,
+        move |event| {
+            let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+                return;
+            };
+            let in_field = event
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|element| {
+                    matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                });
+            let key = event.key();
+            let ours = matches!(
+                key.as_str(),
+                " " | "ArrowRight" | "ArrowLeft" | "Home" | "End"
+            );
+            if in_field || !ours {
+                return;
+            }
+            event.prevent_default();
+            link.send_message(Msg::Key(key));
+        },
+    ))
+}
+
+/// Milliseconds since the page loaded, for timings (0 where there is no clock).
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
 }
 
 /// Loads the page at `query`: a new run, and an address that replays it.

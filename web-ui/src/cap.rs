@@ -234,6 +234,67 @@ fn gauge_series(
     series
 }
 
+/// Lines a chart draws at most: past this, clients are summarised per partition side.
+pub const LINES_MAX: usize = 6;
+
+/// One line of a chart: a client's own series, or a summary of a side's clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub label: String,
+    pub side: u32,
+    pub points: Vec<(u64, f64)>,
+}
+
+/// The lines to draw for `series`: each client's own when they are few; otherwise, per
+/// side, the median client and the worst one at each moment (`higher_is_worse` says
+/// which end is worst), so a hundred clients stay readable and quick to draw.
+pub fn lines(series: &[Series], higher_is_worse: bool) -> Vec<Line> {
+    if series.len() <= LINES_MAX {
+        return series
+            .iter()
+            .map(|s| Line {
+                label: format!("n{} (side {})", s.node, s.side),
+                side: s.side,
+                points: s.points.clone(),
+            })
+            .collect();
+    }
+    let mut by_side: BTreeMap<u32, BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
+    for s in series {
+        let moments = by_side.entry(s.side).or_default();
+        for (t, value) in &s.points {
+            moments.entry(*t).or_default().push(*value);
+        }
+    }
+    let mut out = Vec::new();
+    for (side, moments) in by_side {
+        let clients = series.iter().filter(|s| s.side == side).count();
+        let mut median = Vec::new();
+        let mut worst = Vec::new();
+        for (t, mut values) in moments {
+            values.sort_by(f64::total_cmp);
+            median.push((t, values[values.len() / 2]));
+            let extreme = if higher_is_worse {
+                values[values.len() - 1]
+            } else {
+                values[0]
+            };
+            worst.push((t, extreme));
+        }
+        out.push(Line {
+            label: format!("median of {clients} (side {side})"),
+            side,
+            points: median,
+        });
+        out.push(Line {
+            label: format!("worst of {clients} (side {side})"),
+            side,
+            points: worst,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +377,41 @@ mod tests {
             [(25, 3.0), (50, 3.0), (75, 1.0), (100, 1.0)]
         );
         assert!(!Measure::Divergence.is_percent());
+    }
+
+    #[test]
+    fn many_clients_become_a_median_and_a_worst_line_per_side() {
+        let client = |node: NodeId, side: u32, value: f64| Series {
+            node,
+            side,
+            points: vec![(0, value), (10, value / 2.0)],
+        };
+        let few: Vec<Series> = (0..3).map(|n| client(n, 0, 100.0)).collect();
+        assert_eq!(
+            lines(&few, false).len(),
+            3,
+            "a few clients keep their own lines"
+        );
+        assert_eq!(lines(&few, false)[1].label, "n1 (side 0)");
+        let mut many: Vec<Series> = (0..9).map(|n| client(n, 0, 10.0 * n as f64)).collect();
+        many.push(client(9, 1, 50.0));
+        let drawn = lines(&many, false);
+        let labels: Vec<&str> = drawn.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "median of 9 (side 0)",
+                "worst of 9 (side 0)",
+                "median of 1 (side 1)",
+                "worst of 1 (side 1)"
+            ]
+        );
+        assert_eq!(drawn[0].points, vec![(0, 40.0), (10, 20.0)]);
+        assert_eq!(
+            drawn[1].points,
+            vec![(0, 0.0), (10, 0.0)],
+            "least served is worst"
+        );
+        assert_eq!(lines(&many, true)[1].points, vec![(0, 80.0), (10, 40.0)]);
     }
 }

@@ -7,13 +7,15 @@
 //! while it diverges.
 //!
 //! Each node has its own colour from the Okabe-Ito palette (distinct for colour-blind
-//! readers); a node on the far side of the partition at the cursor is drawn dashed.
+//! readers); a node on the far side of the partition at the cursor is drawn dashed. Past
+//! `cap::LINES_MAX` clients, each side's median and worst client are drawn instead: a
+//! hundred lines in seven colours say nothing, and cost a frame.
 
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use web_sys::HtmlCanvasElement;
 
-use crate::cap::{self, Row, Series};
+use crate::cap::{self, Row};
 use crate::session::Session;
 
 /// Time buckets across the run.
@@ -90,7 +92,7 @@ fn draw_row<DB: DrawingBackend>(
         &left,
         &format!("{name} · availability: % of requests served"),
         "% served",
-        &row.availability,
+        cap::lines(&row.availability, false),
         100.0,
         end_s,
         now_s,
@@ -112,7 +114,7 @@ fn draw_row<DB: DrawingBackend>(
         &right,
         &format!("{name} · {}", row.measure.title()),
         unit,
-        &row.consistency,
+        cap::lines(&row.consistency, true),
         top,
         end_s,
         now_s,
@@ -123,7 +125,7 @@ fn chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     unit: &str,
-    series: &[Series],
+    lines: Vec<cap::Line>,
     top: f64,
     end_s: f64,
     now_s: f64,
@@ -142,14 +144,15 @@ fn chart<DB: DrawingBackend>(
         .y_labels(6)
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    for (index, line) in series.iter().enumerate() {
+    let drawn = !lines.is_empty();
+    for (index, line) in lines.into_iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];
         let points: Vec<(f64, f64)> = line
             .points
             .iter()
             .map(|(t, value)| (*t as f64 / 1e9, *value))
             .collect();
-        let label = format!("n{} (side {})", line.node, line.side);
+        let label = line.label;
         if line.side == 0 {
             chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
@@ -166,7 +169,7 @@ fn chart<DB: DrawingBackend>(
         vec![(now_s, 0.0), (now_s, ceiling)],
         BLACK.mix(0.4),
     ))?;
-    if !series.is_empty() {
+    if drawn {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))

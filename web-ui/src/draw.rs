@@ -8,7 +8,7 @@ use sim_core::fault::Fault;
 use sim_core::node::NodeId;
 use sim_core::proto::rpc::spans::Kind;
 use sim_core::scenario::builtin_names;
-use sim_core::trace::{EventKind, TraceEvent};
+use sim_core::trace::EventKind;
 use sim_core::units::format_duration;
 use yew::html::Scope;
 use yew::prelude::*;
@@ -65,10 +65,11 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
             .map_or(&scenario.link, |(_, _, model)| model);
         model.loss_ppm > 0
     };
-    let topology = views::topology(&nodes, &sides, events, lossy);
+    let topology = views::topology(&nodes, &sides, &session.link_counts(), lossy);
     let now_ns = session.progress().now_ns;
     let window_ns = WINDOWS_MS[state.window] * 1_000_000;
-    let diagram = views::space_time(events, now_ns, window_ns);
+    let diagram = views::space_time(events, now_ns, window_ns, session.outage_events());
+    let chart_rows = crate::chart::rows(session);
     html! {
         <>
             { controls(session, state, link) }
@@ -94,8 +95,8 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                     <pre class="detail" data-testid="message-detail">{ detail }</pre>
                 }
             </section>
-            if let Some(panel) = views::rpc(events) {
-                { rpc_panel(&panel, events, state.trace, link) }
+            if let Some(panel) = session.has_spans().then(|| views::rpc(session.span_events())).flatten() {
+                { rpc_panel(&panel, session, state.trace, link) }
             }
             <section class="panel wide">
                 <h3>{ "CAP: availability and consistency over virtual time" }</h3>
@@ -104,8 +105,8 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                         .into_iter().map(|line| html! { <li>{ line }</li> }) }
                 </ul>
                 <canvas ref={ state.chart.clone() } data-testid="cap-chart"
-                    data-rows={ crate::chart::rows(session).to_string() }
-                    width="1100" height={ (crate::chart::rows(session) * crate::chart::ROW_HEIGHT).to_string() }></canvas>
+                    data-rows={ chart_rows.to_string() }
+                    width="1100" height={ (chart_rows * crate::chart::ROW_HEIGHT).to_string() }></canvas>
             </section>
             <div class="grid">
                 <section class="panel">{ findings(session.findings(), link) }</section>
@@ -188,7 +189,7 @@ fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                 <input class="scrubber" type="range" min="0" max={ total.to_string() }
                     value={ progress.events.to_string() } oninput={ on_scrub } onchange={ on_release }
                     data-testid="scrubber" disabled={ !progress.finished } />
-                <span data-testid="progress">{ format!(" {} / {} virtual, event {} of {}",
+                <span data-testid="progress" data-wasm-bytes={ wasm_bytes().to_string() }>{ format!(" {} / {} virtual, event {} of {}",
                     format_duration(progress.now_ns), format_duration(progress.end_ns),
                     progress.events, total) }</span>
             </div>
@@ -197,13 +198,19 @@ fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
     }
 }
 
+/// The wasm instance's linear memory: what the page's run, log and checkpoints take
+/// (the browser benchmark reads it).
+fn wasm_bytes() -> usize {
+    core::arch::wasm32::memory_size(0) * 65_536
+}
+
 fn speed_select(speed: usize, link: &Scope<App>) -> Html {
     let on_change = link.callback(|event: Event| {
         let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
         Msg::SetSpeed(select.value().parse().unwrap_or(0))
     });
     html! {
-        <select onchange={ on_change }>
+        <select onchange={ on_change } data-testid="speed">
         { for SPEEDS.iter().enumerate().map(|(index, steps)| html! {
             <option value={ index.to_string() } selected={ index == speed }>
                 { format!("{steps} events/frame") }</option>
@@ -496,12 +503,7 @@ fn marker_svg(marker: &views::Marker, x: f64, y_of: impl Fn(NodeId) -> f64, heig
 }
 
 /// Per-provider load as bars, the latest calls, and the span tree of the chosen one.
-fn rpc_panel(
-    panel: &views::Rpc,
-    events: &[TraceEvent],
-    trace: Option<u64>,
-    link: &Scope<App>,
-) -> Html {
+fn rpc_panel(panel: &views::Rpc, session: &Session, trace: Option<u64>, link: &Scope<App>) -> Html {
     let most = panel
         .load
         .iter()
@@ -510,7 +512,7 @@ fn rpc_panel(
         .unwrap_or(1)
         .max(1);
     let tree = trace
-        .map(|id| views::span_tree(events, id))
+        .map(|id| views::span_tree(session.span_events(), id))
         .unwrap_or_default();
     let start = tree.first().map_or(0, |row| row.span.start_ns);
     let end = tree

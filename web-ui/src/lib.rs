@@ -10,6 +10,7 @@
 //! and never the other way round.
 
 pub mod cap;
+pub mod index;
 pub mod query;
 pub mod session;
 pub mod views;

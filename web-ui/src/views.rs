@@ -55,24 +55,15 @@ pub struct Topology {
 pub fn topology(
     nodes: &[NodeView],
     sides: &[u32],
-    events: &[TraceEvent],
+    link_counts: &[((NodeId, NodeId), u32)],
     lossy: impl Fn(NodeId, NodeId) -> bool,
 ) -> Topology {
     let mut graph: UnGraphMap<NodeId, u32> = UnGraphMap::new();
     for node in nodes {
         graph.add_node(node.id);
     }
-    for event in events.iter().filter(|e| e.kind == EventKind::Send) {
-        let Some(peer) = event.peer else { continue };
-        if peer == event.node {
-            continue;
-        }
-        match graph.edge_weight_mut(event.node, peer) {
-            Some(count) => *count += 1,
-            None => {
-                graph.add_edge(event.node, peer, 1);
-            }
-        }
+    for ((a, b), count) in link_counts {
+        graph.add_edge(*a, *b, *count);
     }
     let inner_kind = nodes.first().map(|n| n.kind.clone()).unwrap_or_default();
     let inner: Vec<&NodeView> = nodes.iter().filter(|n| n.kind == inner_kind).collect();
@@ -163,8 +154,15 @@ pub struct SpaceTime {
     pub outages: Vec<Outage>,
 }
 
-/// The messages and faults of the last `window_ns` before `now_ns`.
-pub fn space_time(events: &[TraceEvent], now_ns: u64, window_ns: u64) -> SpaceTime {
+/// The messages and faults of the last `window_ns` before `now_ns`; `outage_events`
+/// are the run's crashes, restarts, pauses and resumes so far (an outage may have begun
+/// long before the window).
+pub fn space_time<'a>(
+    events: &[TraceEvent],
+    now_ns: u64,
+    window_ns: u64,
+    outage_events: impl IntoIterator<Item = &'a TraceEvent>,
+) -> SpaceTime {
     let start_ns = now_ns.saturating_sub(window_ns);
     let first = events.partition_point(|e| e.time_ns < start_ns);
     let mut arrows: Vec<Arrow> = Vec::new();
@@ -227,13 +225,17 @@ pub fn space_time(events: &[TraceEvent], now_ns: u64, window_ns: u64) -> SpaceTi
         end_ns,
         arrows,
         markers,
-        outages: outages(events, start_ns, end_ns),
+        outages: outages(outage_events, start_ns, end_ns),
     }
 }
 
 /// When each node was down or paused, from every crash, restart, pause and resume so
 /// far (one may have begun before the window), clipped to `start_ns..end_ns`.
-fn outages(events: &[TraceEvent], start_ns: u64, end_ns: u64) -> Vec<Outage> {
+fn outages<'a>(
+    events: impl IntoIterator<Item = &'a TraceEvent>,
+    start_ns: u64,
+    end_ns: u64,
+) -> Vec<Outage> {
     let mut open: BTreeMap<(NodeId, &'static str), u64> = BTreeMap::new();
     let mut closed = Vec::new();
     for event in events {
@@ -322,7 +324,7 @@ pub struct TreeRow {
 
 /// The RPC panel from the trace's span annotations (`span.cs`...); None for runs
 /// without RPC calls.
-pub fn rpc(events: &[TraceEvent]) -> Option<Rpc> {
+pub fn rpc<'a>(events: impl IntoIterator<Item = &'a TraceEvent>) -> Option<Rpc> {
     let spans = spans::collect(events);
     if spans.is_empty() {
         return None;
@@ -366,7 +368,10 @@ pub fn rpc(events: &[TraceEvent]) -> Option<Rpc> {
 }
 
 /// The span tree of trace `trace_id`, depth first in time order.
-pub fn span_tree(events: &[TraceEvent], trace_id: u64) -> Vec<TreeRow> {
+pub fn span_tree<'a>(
+    events: impl IntoIterator<Item = &'a TraceEvent>,
+    trace_id: u64,
+) -> Vec<TreeRow> {
     let spans: Vec<Span> = spans::collect(events)
         .into_iter()
         .filter(|s| s.trace_id == trace_id)
@@ -456,7 +461,9 @@ mod tests {
             event(2, 3, EventKind::Send, 2, Some(0), 3),
         ];
         let lossy = |from: NodeId, to: NodeId| from == 2 && to == 0;
-        let topology = topology(&nodes, &[0, 1, 0], &events, lossy);
+        let mut index = crate::index::Index::default();
+        index.extend(&events);
+        let topology = topology(&nodes, &[0, 1, 0], &index.link_counts(3), lossy);
         let link = |a, b, messages, cut, lossy| TopoLink {
             a,
             b,
@@ -491,7 +498,7 @@ mod tests {
             event(4, 17, EventKind::Send, 0, Some(1), 9),
             event(5, 18, EventKind::Crash, 1, None, 0),
         ];
-        let diagram = space_time(&events, 20, 100);
+        let diagram = space_time(&events, 20, 100, &events);
         assert_eq!(diagram.arrows.len(), 3);
         assert_eq!(diagram.arrows[0].arrived_ns, Some(15));
         assert!(!diagram.arrows[0].dropped);
@@ -507,17 +514,20 @@ mod tests {
             status: "down",
         };
         assert_eq!(diagram.outages, [down], "down from the crash to the cursor");
-        let late = space_time(&events, 20, 5);
+        let late = space_time(&events, 20, 5, &events);
         assert_eq!(late.start_ns, 15);
         assert_eq!(late.arrows.len(), 1, "only sends inside the window");
         let mut restarted = events.to_vec();
         restarted.push(event(6, 19, EventKind::Restart, 1, None, 0));
-        let after = space_time(&restarted, 30, 5);
+        let after = space_time(&restarted, 30, 5, &restarted);
         assert!(
             after.outages.is_empty(),
             "an outage before the window is not drawn"
         );
-        assert_eq!(space_time(&restarted, 20, 100).outages[0].end_ns, 19);
+        assert_eq!(
+            space_time(&restarted, 20, 100, &restarted).outages[0].end_ns,
+            19
+        );
     }
 
     #[test]

@@ -338,7 +338,7 @@ fn native_hash(name: &str, seed: u64, faults: &[&str]) -> anyhow::Result<String>
 }
 
 /// Installs Debian's chromium and chromium-driver when either is missing.
-fn ensure_chromium() -> anyhow::Result<()> {
+pub(crate) fn ensure_chromium() -> anyhow::Result<()> {
     let have = |name: &str| {
         Command::new(name)
             .arg("--version")
@@ -369,13 +369,13 @@ fn ensure_chromium() -> anyhow::Result<()> {
     apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])
 }
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> anyhow::Result<Driver> {
+    pub(crate) fn start() -> anyhow::Result<Driver> {
         let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -395,7 +395,7 @@ impl Driver {
         Ok(Driver { child, port })
     }
 
-    fn session(&self) -> anyhow::Result<Browser> {
+    pub(crate) fn session(&self) -> anyhow::Result<Browser> {
         let profile =
             std::env::temp_dir().join(format!("faultline-chromium-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
@@ -426,14 +426,14 @@ impl Driver {
         })
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         // The driver is ours alone; if it already exited there is nothing to stop.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-struct Browser {
+pub(crate) struct Browser {
     port: u16,
     session: String,
 }
@@ -443,12 +443,12 @@ impl Browser {
         request(self.port, method, &format!("{}{path}", self.session), body)
     }
 
-    fn open(&self, url: &str) -> anyhow::Result<()> {
+    pub(crate) fn open(&self, url: &str) -> anyhow::Result<()> {
         self.call("POST", "/url", Some(&json!({ "url": url })))?;
         Ok(())
     }
 
-    fn script(&self, script: &str) -> anyhow::Result<Value> {
+    pub(crate) fn script(&self, script: &str) -> anyhow::Result<Value> {
         self.call(
             "POST",
             "/execute/sync",
@@ -457,7 +457,7 @@ impl Browser {
     }
 
     /// Waits for `run-status` to read `done`; returns the trace hash shown.
-    fn wait_done(&self) -> anyhow::Result<String> {
+    pub(crate) fn wait_done(&self) -> anyhow::Result<String> {
         let read = "const s = document.querySelector('[data-testid=run-status]'); \
                     const h = document.querySelector('[data-testid=trace-hash]'); \
                     const e = document.querySelector('[data-testid=error]'); \
@@ -511,7 +511,7 @@ impl Browser {
         Ok(value.as_str().unwrap_or_default().to_string())
     }
 
-    fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
         let data = self.call("GET", "/screenshot", None)?;
         let text = data.as_str().ok_or_else(|| anyhow!("no screenshot data"))?;
         std::fs::write(path, decode_base64(text)?)?;
@@ -520,7 +520,7 @@ impl Browser {
     }
 
     /// Fails on any console message of level SEVERE since the last call.
-    fn no_console_errors(&self, what: &str) -> anyhow::Result<()> {
+    pub(crate) fn no_console_errors(&self, what: &str) -> anyhow::Result<()> {
         let log = self.call("POST", "/se/log", Some(&json!({"type": "browser"})))?;
         let severe: Vec<String> = log
             .as_array()
@@ -535,7 +535,7 @@ impl Browser {
         Ok(())
     }
 
-    fn close(self) {
+    pub(crate) fn close(self) {
         // Closing is best effort: chromedriver is stopped right after.
         let _ = request(self.port, "DELETE", &self.session, None);
     }

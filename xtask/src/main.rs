@@ -9,6 +9,7 @@
 
 mod bench;
 mod browser;
+mod browser_bench;
 mod golden;
 mod serve;
 mod test;
@@ -28,6 +29,8 @@ commands:
   web [--build-only] [--port N] build the browser demo into dist/ and serve it on
                                 127.0.0.1 (default port 8080)
   browser                       only the browser tests (build, serve, headless Chromium)
+  browser-bench                 time the demo on large runs in headless Chromium: load,
+                                step back, jump, frames while playing (figures only)
   golden                        rewrite sim-core/tests/golden/hashes.txt from native runs
   bench                         faultline vs madsim ping-pong, 3 alternating runs each
 ";
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Some("web") => web::Args::parse(&args[1..]).and_then(web::run),
         Some("golden") => no_flags(&args[1..]).and_then(|()| golden::run()),
         Some("browser") => no_flags(&args[1..]).and_then(|()| browser::run()),
+        Some("browser-bench") => no_flags(&args[1..]).and_then(|()| browser_bench::run()),
         Some("bench") => no_flags(&args[1..]).and_then(|()| bench::run()),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");

@@ -74,7 +74,18 @@ pub const BUILTINS: &[(&str, &str)] = builtins![
     "shop-warehouse-crash",
     "shop-nemesis",
     "cap-partition",
+    "registry-large",
+    "broker-large",
 ];
+
+/// Built-ins of a million events and more, for the browser benchmark and scale tests.
+/// Tests that run every built-in many times (several seeds, retained traces, debug
+/// builds) leave these out and test them on their own, once.
+pub const LARGE: &[&str] = &["registry-large", "broker-large"];
+
+pub fn is_large(name: &str) -> bool {
+    LARGE.contains(&name)
+}
 
 /// The text of a built-in scenario.
 pub fn builtin(name: &str) -> Option<&'static str> {

@@ -12,7 +12,7 @@ mod builtin;
 mod parse;
 mod write;
 
-pub use builtin::{builtin, builtin_names, BUILTINS};
+pub use builtin::{builtin, builtin_names, is_large, BUILTINS, LARGE};
 pub use parse::parse;
 pub use write::to_toml;
 

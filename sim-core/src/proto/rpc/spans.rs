@@ -80,17 +80,26 @@ fn fields(text: &str) -> BTreeMap<&str, &str> {
         .collect()
 }
 
+/// Whether `event` is one of the annotations `collect` reads.
+pub fn is_span_event(event: &TraceEvent) -> bool {
+    event.kind == EventKind::Annotate
+        && matches!(
+            event.label.as_str(),
+            CLIENT_SEND | CLIENT_RECEIVE | SERVER_RECEIVE | SERVER_SEND
+        )
+}
+
 fn hex(text: Option<&&str>) -> Option<u64> {
     text.and_then(|t| u64::from_str_radix(t, 16).ok())
 }
 
 /// The spans a trace's annotations describe, in the order they started. Annotations
 /// that do not parse are skipped: a trace is evidence, not input to trust.
-pub fn collect(events: &[TraceEvent]) -> Vec<Span> {
+pub fn collect<'a>(events: impl IntoIterator<Item = &'a TraceEvent>) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
     // (trace, span, kind, node) -> index in `spans`, for the closing annotation.
     let mut open: BTreeMap<(u64, u64, Kind, NodeId), usize> = BTreeMap::new();
-    for event in events.iter().filter(|e| e.kind == EventKind::Annotate) {
+    for event in events.into_iter().filter(|e| e.kind == EventKind::Annotate) {
         let (kind, opens) = match event.label.as_str() {
             CLIENT_SEND => (Kind::Client, true),
             SERVER_RECEIVE => (Kind::Server, true),
