@@ -220,6 +220,16 @@ pub struct Trace {
     milestones: Vec<TraceEvent>,
 }
 
+/// A trace's position (`Trace::mark`): a few words, taken at every engine step.
+#[derive(Clone, Copy, Debug)]
+pub struct TraceMark {
+    hasher: Hash64,
+    events: u64,
+    retained: usize,
+    milestones: usize,
+    truncated: bool,
+}
+
 /// Milestones a trace keeps at most.
 pub const MILESTONES_MAX: usize = 1_000;
 
@@ -261,6 +271,28 @@ impl Trace {
             truncated: self.truncated,
             milestones: self.milestones.clone(),
         }
+    }
+
+    /// Where the trace stands, to `rewind` to (see `Run::end_with_panic`).
+    #[inline]
+    pub fn mark(&self) -> TraceMark {
+        TraceMark {
+            hasher: self.hasher,
+            events: self.events,
+            retained: self.retained.len(),
+            milestones: self.milestones.len(),
+            truncated: self.truncated,
+        }
+    }
+
+    /// Forgets everything recorded since `mark`, as if it never happened.
+    pub fn rewind(&mut self, mark: TraceMark) {
+        assert!(mark.events <= self.events, "a mark from this trace's past");
+        self.hasher = mark.hasher;
+        self.events = mark.events;
+        self.retained.truncate(mark.retained);
+        self.milestones.truncate(mark.milestones);
+        self.truncated = mark.truncated;
     }
 
     /// Whether callers should build `detail` strings (only worth it when retaining).

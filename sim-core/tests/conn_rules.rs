@@ -20,7 +20,6 @@ use sim_core::{host_enum, Ctx, Node, NodeId, Proto, TimerId, Wraps};
 const MS: u64 = 1_000_000;
 
 #[derive(Clone)]
-
 struct Wire;
 
 impl Proto for Wire {

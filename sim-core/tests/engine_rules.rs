@@ -20,7 +20,6 @@ use sim_core::trace::{EventKind, TraceEvent};
 use sim_core::{Ctx, Node, NodeId, Proto, TimerId};
 
 #[derive(Clone)]
-
 struct Probe;
 
 impl Proto for Probe {
@@ -65,7 +64,6 @@ type Log = Rc<RefCell<Vec<String>>>;
 type Script = Vec<(u64, Vec<Action>)>;
 
 #[derive(Clone)]
-
 struct ProbeNode {
     script: Script,
     log: Log,
@@ -586,7 +584,6 @@ fn the_same_inputs_give_the_same_trace_hash() {
 }
 
 #[derive(Clone)]
-
 struct Panicker;
 
 impl Node<Probe> for Panicker {
@@ -613,6 +610,30 @@ fn a_panic_inside_a_node_is_a_finding_not_a_crash() {
     assert_eq!(report.findings[0].invariant, "panic");
     assert_eq!(report.findings[0].message, "node invariant broken");
     assert_eq!(report.findings[0].time_ns, 3 * MS);
+}
+
+/// The browser cannot catch a panic: it reloads and stops before the panicking step
+/// (`panic_next_step`). The CLI catches it and forgets what the step recorded first.
+/// Both must end with the same run, hash included.
+#[test]
+fn stopping_before_the_panicking_step_gives_the_run_catching_the_panic_gives() {
+    let build = || {
+        let mut config = SimConfig::new("panic", 1, vec!["panicker".into()]);
+        config.fault_phase_ns = 10 * MS;
+        let factory =
+            std::rc::Rc::new(|_: NodeId, _: &str| -> Box<dyn Node<Probe>> { Box::new(Panicker) });
+        Sim::new(config, factory, Vec::new())
+    };
+    let mut caught = build();
+    let report = run_to_end(&mut caught);
+    let panicking_step = caught.steps() - 1;
+    let mut stopped = build();
+    while stopped.steps() < panicking_step {
+        assert!(stopped.step(), "the run reaches the panicking step");
+    }
+    stopped.panic_next_step("node invariant broken".to_string());
+    assert_eq!(stopped.report(), report);
+    assert!(stopped.is_finished() && !stopped.step());
 }
 
 fn findings_of(setup: Setup) -> (Vec<String>, Sim<Probe>) {

@@ -17,7 +17,6 @@ use sim_core::{Ctx, Node, NodeId, Proto, TimerId};
 const MS: u64 = 1_000_000;
 
 #[derive(Clone)]
-
 struct Host;
 
 impl Proto for Host {

@@ -76,7 +76,6 @@ enum Step {
 type Log = Rc<RefCell<Vec<String>>>;
 
 #[derive(Clone)]
-
 struct Script {
     client: Client,
     steps: Vec<Step>,

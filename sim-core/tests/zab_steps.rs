@@ -48,7 +48,6 @@ host_enum! {
 }
 
 #[derive(Clone)]
-
 struct ZabNode(zab::Peer<Total>);
 
 impl Node<Steps> for ZabNode {

@@ -9,7 +9,8 @@
 //! set changes the URL and reloads, so the address always replays what the page shows.
 //!
 //! wasm32 panics abort, so a panic inside a node ends the app; the panic hook in `lib.rs`
-//! then sets `run-status` to `error` and shows the message in an `error` element.
+//! reloads the page with `panic_step=`, and the new page stops before that step and shows
+//! the `panic` finding (`panic` element). A panic of the page's own shows in `error`.
 
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;

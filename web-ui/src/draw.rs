@@ -3,7 +3,7 @@
 //! state and turns clicks into `Msg`s.
 
 use sim_core::check::Finding;
-use sim_core::engine::NodeView;
+use sim_core::engine::{NodeView, PANIC};
 use sim_core::fault::Fault;
 use sim_core::node::NodeId;
 use sim_core::proto::rpc::spans::Kind;
@@ -73,6 +73,12 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
     html! {
         <>
             { controls(session, state, link) }
+            { for session.findings().iter().filter(|f| f.invariant == PANIC).map(|f| html! {
+                <pre class="notice panic" data-testid="panic">{ format!(
+                    "a node panicked at {} (event #{}); the run stops before that step. \
+                     Everything up to it is below.\n{}",
+                    format_duration(f.time_ns), f.event, f.message) }</pre>
+            }) }
             if let Some(notice) = state.notice {
                 <pre class="notice" data-testid="notice">{ notice }</pre>
             }

@@ -26,7 +26,13 @@ mod draw;
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
-    yew::set_custom_panic_hook(Box::new(|info| show_panic(&info.to_string())));
+    yew::set_custom_panic_hook(Box::new(|info| {
+        let step = session::STEPPING.load(std::sync::atomic::Ordering::Relaxed);
+        let message = info.payload_as_str().unwrap_or("a node panicked");
+        if step == u64::MAX || !reload_stopping_before(step, message) {
+            show_panic(&info.to_string());
+        }
+    }));
     // Mount into `#app` when the page has one, so the page keeps its own layout.
     let root = web_sys::window()
         .and_then(|window| window.document())
@@ -37,9 +43,43 @@ pub fn start() {
     };
 }
 
+/// A node panicked in engine step `step`: wasm32 panics abort, so the page reloads
+/// itself at the same address plus `panic_step`/`panic`, and the new page stops before
+/// that step with the CLI's `panic` finding. `data-panicked` on `<html>` tells
+/// `index.html` to keep the abort's trap off the console. False if it cannot reload.
+#[cfg(target_arch = "wasm32")]
+fn reload_stopping_before(step: u64, message: &str) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let location = window.location();
+    let (Ok(path), Ok(search)) = (location.pathname(), location.search()) else {
+        return false;
+    };
+    let Ok(mut request) = query::parse_query(&search) else {
+        return false;
+    };
+    if request.panic.is_some() {
+        // Already stopping before a panic: this one is something else; show it.
+        return false;
+    }
+    let mut cut = message.len().min(query::PANIC_MESSAGE_MAX);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    request.panic = Some((step, message[..cut].to_string()));
+    if let Some(root) = window.document().and_then(|d| d.document_element()) {
+        // Nothing to do if it fails: the console then shows the trap, nothing worse.
+        let _ = root.set_attribute("data-panicked", "true");
+    }
+    location
+        .replace(&format!("{path}{}", query::to_query(&request)))
+        .is_ok()
+}
+
 /// wasm32 panics abort, so after a panic (say, an assertion inside a node) the app never
-/// renders again. Rather than leave `running` on screen forever, the hook writes the
-/// outcome into the page directly; the CLI reports the same seed as a `panic` finding.
+/// renders again. For a panic outside a run's step (the page's own bug), the hook writes
+/// it into the page directly rather than leave `running` on screen forever.
 #[cfg(target_arch = "wasm32")]
 fn show_panic(message: &str) {
     web_sys::console::error_1(&message.into());

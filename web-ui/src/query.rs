@@ -7,6 +7,10 @@
 //! (what `faultline shrink` prints, and the address of a pasted scenario). Unknown keys are ignored, so later additions do not break older links. Bad
 //! values are error text for the page, never a panic: a URL is user input. `to_query`
 //! writes a request back, so the page's address always replays what it shows.
+//!
+//! `panic_step=N&panic=TEXT` says that engine step N panics with TEXT: wasm cannot catch
+//! a panic, so when a node panics the page reloads itself with them and stops before
+//! that step (`Run::panic_next_step`), ending with the CLI's `panic` finding.
 
 use sim_core::fault::ScheduledFault;
 
@@ -27,7 +31,12 @@ pub struct Request {
     pub faults: Vec<ScheduledFault>,
     /// The trace event to open the run at (a finding's), instead of its end.
     pub event: Option<u64>,
+    /// The engine step that panics, and its message.
+    pub panic: Option<(u64, String)>,
 }
+
+/// The longest panic message an address carries (longer ones are cut).
+pub const PANIC_MESSAGE_MAX: usize = 2_000;
 
 /// Parses `location.search` (with or without its leading `?`).
 pub fn parse_query(search: &str) -> Result<Request, String> {
@@ -35,6 +44,7 @@ pub fn parse_query(search: &str) -> Result<Request, String> {
         return Err(format!("the URL query is over {QUERY_BYTES_MAX} bytes"));
     }
     let mut request = Request::default();
+    let (mut panic_step, mut panic_message) = (None, None);
     let query = search.strip_prefix('?').unwrap_or(search);
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
@@ -66,9 +76,24 @@ pub fn parse_query(search: &str) -> Result<Request, String> {
                 })?;
                 request.event = Some(event);
             }
+            "panic_step" => {
+                let step = value.parse::<u64>().map_err(|_| {
+                    format!("bad panic_step `{value}` in the URL: expected a step number")
+                })?;
+                panic_step = Some(step);
+            }
+            "panic" => panic_message = Some(value),
             _ => {}
         }
     }
+    request.panic = match (panic_step, panic_message) {
+        (Some(step), Some(message)) if message.len() <= PANIC_MESSAGE_MAX => Some((step, message)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(format!("`panic=` is over {PANIC_MESSAGE_MAX} bytes"));
+        }
+        _ => return Err("`panic_step=` and `panic=` go together".into()),
+    };
     Ok(request)
 }
 
@@ -91,6 +116,10 @@ pub fn to_query(request: &Request) -> String {
     }
     if let Some(event) = request.event {
         pairs.push(format!("event={event}"));
+    }
+    if let Some((step, message)) = &request.panic {
+        pairs.push(format!("panic_step={step}"));
+        pairs.push(format!("panic={}", percent_encode(message)));
     }
     format!("?{}", pairs.join("&"))
 }
@@ -177,6 +206,22 @@ mod tests {
         assert_eq!(request.event, Some(42));
         assert_eq!(to_query(&request), query);
         assert_eq!(parse_query(&to_query(&request)).unwrap(), request);
+    }
+
+    #[test]
+    fn a_panic_step_and_its_message_round_trip_and_go_together() {
+        let request = Request {
+            scenario: Some("ping-pong-lossy".into()),
+            panic: Some((41, "pong 0 is not for round 1 & more".into())),
+            ..Request::default()
+        };
+        assert_eq!(parse_query(&to_query(&request)), Ok(request));
+        let error = parse_query("?panic_step=3").unwrap_err();
+        assert!(error.contains("go together"), "{error}");
+        let error = parse_query("?panic_step=x&panic=y").unwrap_err();
+        assert!(error.contains("bad panic_step"), "{error}");
+        let long = format!("?panic_step=1&panic={}", "a".repeat(PANIC_MESSAGE_MAX + 1));
+        assert!(parse_query(&long).unwrap_err().contains("over"));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! ahead) restores the nearest checkpoint before the target and steps at most one
 //! interval, which determinism makes exact. It never touches the DOM.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sim_core::bugs::BugSet;
 use sim_core::check::Finding;
 use sim_core::engine::{MetricSample, NodeView, Run};
@@ -34,6 +36,28 @@ pub const CHECKPOINTS_MAX: usize = 64;
 /// The starting checkpoint interval, in trace events: a few milliseconds of stepping
 /// without formatting in the wasm build.
 pub const CHECKPOINT_INTERVAL_MIN: u64 = 4_096;
+
+/// The engine step the page is running (its number), or `u64::MAX` between steps. A
+/// panic inside a step aborts the wasm instance; the panic hook reads this to reload the
+/// page with `panic_step=` so the run stops before that step (see `query`).
+pub static STEPPING: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Runs one engine step of `run`, or ends the run there if `panic` says that step
+/// panics; false once the run has ended.
+fn step_run(run: &mut dyn Run, panic: Option<&(u64, String)>) -> bool {
+    match panic {
+        Some((step, message)) if run.steps() == *step && !run.is_finished() => {
+            run.panic_next_step(message.clone());
+            false
+        }
+        _ => {
+            STEPPING.store(run.steps(), Ordering::Relaxed);
+            let more = run.step();
+            STEPPING.store(u64::MAX, Ordering::Relaxed);
+            more
+        }
+    }
+}
 
 /// Where a run stands, for the progress line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,7 +233,7 @@ impl Session {
         if behind || at > here {
             self.run = checkpoint.snapshot();
         }
-        while self.cursor() < target && self.run.step() {}
+        while self.cursor() < target && step_run(self.run.as_mut(), self.request.panic.as_ref()) {}
         self.canonical = true;
         debug_assert_eq!(self.cursor(), target, "step boundaries are where steps end");
     }
@@ -223,7 +247,7 @@ impl Session {
         let now_before_ns = self.run.now_ns();
         let mut more = true;
         for _ in 0..STEPS_PER_SLICE {
-            more = self.run.step();
+            more = step_run(self.run.as_mut(), self.request.panic.as_ref());
             let cursor = self.run.trace().events();
             self.mark_boundary(cursor);
             if !more {
@@ -282,7 +306,7 @@ impl Session {
     /// One engine step forward; false at the end.
     pub fn step(&mut self) -> bool {
         let before = self.cursor();
-        let more = self.run.step();
+        let more = step_run(self.run.as_mut(), self.request.panic.as_ref());
         self.canonical = self.cursor() > before;
         more
     }
@@ -340,6 +364,8 @@ impl Session {
             bugs: self.request.bugs.clone(),
             faults: self.request.faults.clone(),
             event: None,
+            // Another run (a fault, a seed) panics elsewhere or not at all: it finds out.
+            panic: None,
         }
     }
 
@@ -640,6 +666,45 @@ mod tests {
         assert_eq!(checkpoints.interval(), 320);
         assert_eq!(checkpoints.at_or_before(700), (640, &640));
         assert_eq!(checkpoints.at_or_before(5), (0, &0));
+    }
+
+    /// A node's panic: the page, told the step, stops before it and ends as the CLI
+    /// does (same findings, same hash), and never runs that step while scrubbing.
+    #[test]
+    fn a_run_told_where_it_panics_ends_there_as_the_cli_does() {
+        let bug = "ping-pong.assert-current-round";
+        let parsed =
+            scenario::parse("x.toml", scenario::builtin("ping-pong-lossy").unwrap()).unwrap();
+        let mut bugs = BugSet::default();
+        sim_core::catalogue::enable_bug(&mut bugs, bug).unwrap();
+        let mut native = parsed.build(&RunOptions {
+            seed: Some(1),
+            bugs,
+            ..Default::default()
+        });
+        let report = run_to_end(native.as_mut());
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        let finding = &report.findings[0];
+        assert_eq!(finding.invariant, "panic");
+        let request = Request {
+            scenario: Some("ping-pong-lossy".into()),
+            seed: Some(1),
+            bugs: vec![bug.into()],
+            panic: Some((native.steps() - 1, finding.message.clone())),
+            ..Request::default()
+        };
+        let mut session = Session::open(&to_query(&request)).unwrap();
+        finish(&mut session);
+        assert_eq!(session.trace_hash(), Some(report.trace_hash.clone()));
+        assert_eq!(session.findings(), &report.findings[..]);
+        let end = session.summary().unwrap().events;
+        session.seek(0);
+        session.seek(end);
+        assert_eq!(session.cursor(), end);
+        assert!(!session.step(), "the run ends at the panic");
+        session.step_back();
+        while session.step() {}
+        assert_eq!(session.cursor(), end);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! It checks what a user would: the page loads with no console errors; every built-in
 //! scenario runs to `done` and shows the trace hash the engine computes natively, for
 //! two seeds; clicking crash on a node changes its state and the run's hash; the address
-//! the click produced replays to the same hash twice. Screenshots land in
+//! the click produced replays to the same hash twice; a node's panic stops the run in the
+//! page with the CLI's finding and hash and a clean console. Screenshots land in
 //! `target/browser/` for people to look at.
 //!
 //! The WebDriver client is a few plain HTTP/1.1 requests to chromedriver on 127.0.0.1;
@@ -55,6 +56,7 @@ fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
         rpc_calls_show_load_and_span_trees(&browser, base, &shots)?;
         bank_beside_shop_in_the_cap_panel(&browser, base, &shots)?;
         a_shrunk_run_opens_at_its_finding(&browser, base, &shots)?;
+        a_panic_is_a_finding_in_the_page(&browser, base, &shots)?;
         Ok(())
     })();
     browser.close();
@@ -315,6 +317,67 @@ fn a_shrunk_run_opens_at_its_finding(
         report["after"]["faults"],
         report["before"]["events"],
         report["after"]["events"]
+    );
+    Ok(())
+}
+
+/// A node's assertion fails (a planted bug): the page reloads itself stopping before
+/// the panicking step, shows the panic and everything up to it, ends with the CLI's
+/// hash, and keeps the console clean.
+fn a_panic_is_a_finding_in_the_page(
+    browser: &Browser,
+    base: &str,
+    shots: &Path,
+) -> anyhow::Result<()> {
+    let (name, seed, bug) = ("ping-pong-lossy", 1, "ping-pong.assert-current-round");
+    let text = scenario::builtin(name).ok_or_else(|| anyhow!("no built-in {name}"))?;
+    let parsed = scenario::parse(name, text).map_err(|e| anyhow!("{name}: {e:?}"))?;
+    let mut bugs = sim_core::bugs::BugSet::default();
+    sim_core::catalogue::enable_bug(&mut bugs, bug).map_err(|e| anyhow!(e))?;
+    let options = RunOptions {
+        seed: Some(seed),
+        bugs,
+        ..Default::default()
+    };
+    // The node's panic is expected: keep the default hook's report off the output.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let native = run_to_end(parsed.build(&options).as_mut());
+    std::panic::set_hook(hook);
+    let Some(finding) = native.findings.iter().find(|f| f.invariant == "panic") else {
+        bail!("{name} seed {seed} with {bug} does not panic natively");
+    };
+    browser.open(&format!("{base}?scenario={name}&seed={seed}&bug={bug}"))?;
+    let shown = browser.wait_done()?;
+    let page = browser.script(
+        "const p = document.querySelector('[data-testid=panic]'); \
+         return [location.search, p ? p.textContent : '', \
+                 document.querySelectorAll('[data-testid=event-log] li').length];",
+    )?;
+    let (address, banner) = (
+        page[0].as_str().unwrap_or(""),
+        page[1].as_str().unwrap_or(""),
+    );
+    if !address.contains("panic_step=") {
+        bail!("the page did not reload stopping before the panic: {address}");
+    }
+    if !banner.contains(&finding.message) {
+        bail!("the panic banner `{banner}` lacks `{}`", finding.message);
+    }
+    if page[2].as_u64().unwrap_or(0) == 0 {
+        bail!("the event log up to the panic is empty");
+    }
+    if shown != native.trace_hash {
+        bail!(
+            "the panicking run shows {shown}; the engine computes {}",
+            native.trace_hash
+        );
+    }
+    browser.screenshot(&shots.join("panic.png"))?;
+    browser.no_console_errors("panicking run")?;
+    println!(
+        "  panic: `{}` at event {}, hash {shown} (matches native)",
+        finding.message, finding.event
     );
     Ok(())
 }

@@ -36,7 +36,7 @@ use crate::fault::{Fault, Nemesis, NemesisConfig, ScheduledFault};
 use crate::invariant::Invariant;
 use crate::net::{LinkModel, Net};
 use crate::node::{Ids, Intent, LiveTimer, MsgId, Node, NodeId, Proto, TimerId};
-use crate::trace::{text_payload, EventKind, Rec, Trace};
+use crate::trace::{text_payload, EventKind, Rec, Trace, TraceMark};
 
 use clock::Clock;
 use queue::{EventQueue, QUEUE_SLOTS_MAX};
@@ -238,8 +238,15 @@ pub trait Run {
     fn injected(&self) -> &[ScheduledFault];
     /// Partition side of each node; all equal when the network is whole.
     fn sides(&self) -> Vec<u32>;
-    /// Ends the run with a finding because a node panicked (see `run_to_end`).
+    /// Ends the run with a `panic` finding because a node panicked during the last step
+    /// (see `run_to_end`); what that step recorded before it panicked is forgotten.
     fn end_with_panic(&mut self, message: String);
+    /// Steps so far that ran an event: the panicking step's number, for the browser.
+    fn steps(&self) -> u64;
+    /// Ends the run as if its next step panicked with `message`, without running it:
+    /// what the browser does, where a panic aborts and cannot be caught. The run and
+    /// its hash are then the ones `end_with_panic` gives after that step.
+    fn panic_next_step(&mut self, message: String);
     /// A copy of the run as it stands that runs on exactly as this one would: the same
     /// events, findings and trace hash. It retains no trace events of its own (the trace
     /// so far stays here), so a checkpoint costs the run's state, not its history.
@@ -256,6 +263,9 @@ pub trait Run {
         !self.is_finished()
     }
 }
+
+/// The finding a node's panic becomes.
+pub const PANIC: &str = "panic";
 
 thread_local! {
     static SIMULATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -310,6 +320,12 @@ pub struct Sim<P: Proto> {
     /// so the map is bounded by the marks the code declares.
     marks: std::collections::BTreeMap<&'static str, u64>,
     trace: Trace,
+    /// Steps that ran an event (`Run::steps`).
+    steps: u64,
+    /// The trace and findings as the current step found them: a step that panics is
+    /// forgotten back to here, so the CLI (which catches the panic) and the browser
+    /// (which cannot, and stops before the step) end with the same run.
+    step_mark: (TraceMark, usize),
     finished: bool,
 }
 
@@ -370,7 +386,9 @@ impl<P: Proto> Sim<P> {
             nemesis,
             injected: Vec::new(),
             marks: std::collections::BTreeMap::new(),
+            step_mark: (trace.mark(), 0),
             trace,
+            steps: 0,
             finished: false,
         };
         sim.schedule_initial_events();
@@ -401,6 +419,8 @@ impl<P: Proto> Sim<P> {
             injected: self.injected.clone(),
             marks: self.marks.clone(),
             trace: self.trace.without_retained(),
+            steps: self.steps,
+            step_mark: self.step_mark,
             finished: self.finished,
         }
     }
@@ -561,10 +581,12 @@ impl<P: Proto> Run for Sim<P> {
         if self.finished {
             return false;
         }
+        self.step_mark = (self.trace.mark(), self.findings.len());
         let Some((time_ns, seq, event)) = self.queue.pop() else {
             self.finish();
             return false;
         };
+        self.steps += 1;
         let queued = Queued {
             time_ns,
             seq,
@@ -640,10 +662,30 @@ impl<P: Proto> Run for Sim<P> {
     }
 
     fn end_with_panic(&mut self, message: String) {
-        // The panicking handler's intents were never drained; they died with it.
+        // The panicking handler's intents were never drained; they died with it. What
+        // the step recorded before it panicked goes too (see `step_mark`).
         self.intents.clear();
-        self.add_finding("panic", message);
+        let (trace, findings) = self.step_mark;
+        self.trace.rewind(trace);
+        self.findings.truncate(findings);
+        self.add_finding(PANIC, message);
         self.finished = true;
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn panic_next_step(&mut self, message: String) {
+        assert!(!self.finished, "a finished run has no next step");
+        self.step_mark = (self.trace.mark(), self.findings.len());
+        self.now_ns = self
+            .queue
+            .peek_time()
+            .unwrap_or(self.now_ns)
+            .max(self.now_ns);
+        self.steps += 1;
+        self.end_with_panic(message);
     }
 
     fn report(&self) -> RunReport {

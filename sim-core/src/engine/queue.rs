@@ -67,6 +67,11 @@ impl<T> EventQueue<T> {
         }));
     }
 
+    /// When the earliest event is due, if any.
+    pub fn peek_time(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse(key)| key.time_ns)
+    }
+
     /// The earliest event with its time and sequence number.
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, u64, T)> {

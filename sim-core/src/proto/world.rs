@@ -16,7 +16,6 @@ use crate::proto::txn::{self, shop};
 use crate::proto::{broadcast, broker, ping_pong, registry, rpc, zab};
 
 #[derive(Clone)]
-
 pub struct World;
 
 impl Proto for World {

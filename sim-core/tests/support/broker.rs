@@ -70,7 +70,6 @@ pub enum Step {
 pub type Log = Rc<RefCell<Vec<String>>>;
 
 #[derive(Clone)]
-
 pub struct Script {
     client: Client,
     steps: Vec<Step>,

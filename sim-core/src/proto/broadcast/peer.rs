@@ -20,7 +20,6 @@ struct Pending {
 }
 
 #[derive(Clone)]
-
 pub struct Peer {
     params: Params,
     /// Every broadcast peer of the run, this one included.

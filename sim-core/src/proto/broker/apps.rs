@@ -208,7 +208,6 @@ macro_rules! app_node {
 }
 
 #[derive(Clone)]
-
 pub struct Publisher {
     workload: Workload,
     client: Client,
@@ -364,7 +363,6 @@ struct Work {
 }
 
 #[derive(Clone)]
-
 pub struct Consumer {
     workload: Workload,
     spec: QueueSpec,

@@ -82,7 +82,6 @@ enum State {
 }
 
 #[derive(Clone)]
-
 pub struct Client {
     broker: NodeId,
     heartbeat_ns: u64,

@@ -81,7 +81,6 @@ pub struct Params {
 }
 
 #[derive(Clone)]
-
 pub struct Client {
     server: NodeId,
     params: Params,
@@ -123,6 +122,11 @@ impl<H: Host> Node<H> for Client {
         };
         // A duplicate, or a late answer to a retransmission, is not this round's pong.
         if round != self.round && !ctx.bug(bugs::ACCEPT_ANY_PONG) {
+            assert!(
+                !ctx.bug(bugs::ASSERT_CURRENT_ROUND),
+                "pong {round} is not for round {}",
+                self.round
+            );
             ctx.sometimes("ping-pong.stale-pong");
             return;
         }

@@ -31,7 +31,6 @@ impl Proto for PingPongOverConn {
 }
 
 #[derive(Clone)]
-
 pub struct ConnClient {
     server: NodeId,
     params: Params,
@@ -138,7 +137,6 @@ impl<H: ConnHost> Node<H> for ConnClient {
 }
 
 #[derive(Clone)]
-
 pub struct ConnServer {
     endpoint: Endpoint<Msg>,
     pongs: u64,

@@ -121,7 +121,6 @@ struct KvOp {
 }
 
 #[derive(Clone)]
-
 pub struct KvClient {
     workload: Workload,
     client: Client,
@@ -455,7 +454,6 @@ enum Round {
 }
 
 #[derive(Clone)]
-
 pub struct Locker {
     workload: Workload,
     client: Client,
@@ -635,7 +633,6 @@ impl<H: Host> Node<H> for Resource {
 }
 
 #[derive(Clone)]
-
 pub struct Provider {
     workload: Workload,
     client: Client,

@@ -80,7 +80,6 @@ pub enum RequestError {
 }
 
 #[derive(Clone)]
-
 pub struct Client {
     config: ClientConfig,
     state: State,

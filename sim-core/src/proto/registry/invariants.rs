@@ -109,7 +109,6 @@ impl<H: ClientHost> Invariant<H> for SingleSystemImage {
 }
 
 #[derive(Clone)]
-
 pub struct Ephemerals {
     expiry_bound_ns: u64,
     /// The latest observation's time: crashes come without one.
@@ -211,7 +210,6 @@ impl<H: ClientHost> Invariant<H> for Ephemerals {
 }
 
 #[derive(Clone)]
-
 pub struct Linearizable {
     /// The kv clients whose histories are checked (other nodes may record their own).
     clients: BTreeSet<NodeId>,
@@ -386,7 +384,6 @@ impl<H: ClientHost> Invariant<H> for Fenced {
 }
 
 #[derive(Clone)]
-
 pub struct Progress {
     servers: Vec<NodeId>,
     /// The workload clients whose history shows progress.

@@ -49,7 +49,6 @@ pub enum LockEvent {
 }
 
 #[derive(Clone)]
-
 pub struct Lock {
     dir: String,
     state: LockState,
@@ -478,7 +477,6 @@ pub struct Directory {
 }
 
 #[derive(Clone)]
-
 struct Announce {
     dir: String,
     name: String,
@@ -490,7 +488,6 @@ struct Announce {
 }
 
 #[derive(Clone)]
-
 struct Watched {
     dir: String,
     children: Vec<String>,

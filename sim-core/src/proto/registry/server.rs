@@ -61,7 +61,6 @@ struct Conn {
 }
 
 #[derive(Clone)]
-
 pub struct Server {
     params: ServerParams,
     zab: Peer<Registry>,

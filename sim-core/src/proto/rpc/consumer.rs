@@ -83,7 +83,6 @@ struct Window {
 }
 
 #[derive(Clone)]
-
 pub struct Consumer {
     service: String,
     /// What this consumer is called in traces (its application's name).

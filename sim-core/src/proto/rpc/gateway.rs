@@ -98,7 +98,6 @@ impl GatewayConfig {
 }
 
 #[derive(Clone)]
-
 pub struct Gateway {
     config: GatewayConfig,
     /// The gateway's server and one consumer per route, in `config.routes` order.

@@ -87,7 +87,6 @@ struct Pending {
 }
 
 #[derive(Clone)]
-
 pub struct Provider {
     config: ProviderConfig,
     serving: Serving,

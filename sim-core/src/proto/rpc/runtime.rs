@@ -75,7 +75,6 @@ pub enum Output {
 }
 
 #[derive(Clone)]
-
 pub struct Runtime {
     wire: Wire,
     directory: Directory,

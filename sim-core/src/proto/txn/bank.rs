@@ -35,7 +35,6 @@ pub struct BankConfig {
 }
 
 #[derive(Clone)]
-
 pub struct BankClient {
     cfg: BankConfig,
     endpoint: Endpoint<Frame>,

@@ -42,7 +42,6 @@ struct Seen {
 }
 
 #[derive(Clone)]
-
 pub struct Atomic {
     /// The shards' nodes, by shard index.
     shards: Vec<NodeId>,

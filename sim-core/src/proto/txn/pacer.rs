@@ -7,7 +7,6 @@
 use crate::node::{Ctx, Proto, TimerId};
 
 #[derive(Clone)]
-
 pub struct Pacer {
     ops: u32,
     think_ns: u64,

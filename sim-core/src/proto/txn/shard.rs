@@ -105,7 +105,6 @@ struct Branch {
 }
 
 #[derive(Clone)]
-
 pub struct Shard {
     cfg: ShardConfig,
     endpoint: Endpoint<Frame>,

@@ -150,7 +150,6 @@ enum AmqpError {
 }
 
 #[derive(Clone)]
-
 pub struct Broker {
     params: BrokerParams,
     exchanges: BTreeMap<String, storage::Exchange>,

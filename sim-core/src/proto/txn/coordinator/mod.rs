@@ -92,7 +92,6 @@ struct Tx {
 }
 
 #[derive(Clone)]
-
 pub struct Coordinator {
     cfg: CoordinatorConfig,
     endpoint: Endpoint<Frame>,

@@ -21,7 +21,6 @@ pub struct ShopClientConfig {
 }
 
 #[derive(Clone)]
-
 pub struct ShopClient {
     cfg: ShopClientConfig,
     endpoint: Endpoint<Frame>,

@@ -23,7 +23,6 @@ pub const NO_DUPLICATES: &str = "shop.no-duplicates";
 pub const CONVERGED: &str = "shop.converged";
 
 #[derive(Clone)]
-
 pub struct Published {
     bound_ns: u64,
     /// Committed orders not yet confirmed: the service that holds them, and when.
@@ -108,7 +107,6 @@ impl<H: Host> Invariant<H> for NoDuplicates {
 }
 
 #[derive(Clone)]
-
 pub struct Converged {
     warehouse: NodeId,
     bound_ns: u64,

@@ -44,7 +44,6 @@ pub struct OrdersConfig {
 }
 
 #[derive(Clone)]
-
 pub struct Orders {
     cfg: OrdersConfig,
     endpoint: Endpoint<Frame>,

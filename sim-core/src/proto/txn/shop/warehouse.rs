@@ -40,7 +40,6 @@ pub struct WarehouseConfig {
 }
 
 #[derive(Clone)]
-
 pub struct Warehouse {
     cfg: WarehouseConfig,
     broker: Client,

@@ -214,7 +214,6 @@ pub enum NotReady {
 }
 
 #[derive(Clone)]
-
 pub struct Peer<S: StateMachine> {
     id: NodeId,
     config: Config,
