@@ -27,6 +27,8 @@ use crate::views::LogFilter;
 
 /// Milliseconds between two frames while playing.
 const PLAY_TICK_MS: u32 = 40;
+/// Milliseconds between two redraws of the CAP chart while playing.
+const CHART_PLAYING_MS: f64 = 250.0;
 /// Engine steps per frame at each speed the page offers.
 pub const SPEEDS: [u64; 5] = [1, 5, 25, 125, 1_000];
 /// The space-time diagram's window choices, in milliseconds of virtual time.
@@ -79,6 +81,9 @@ pub struct App {
     _keys: Option<EventListener>,
     /// When the last `view` began (ms, `performance.now()`), for the render timings.
     view_started: std::cell::Cell<f64>,
+    /// When the chart was last drawn (ms): while playing it is redrawn at most every
+    /// `CHART_PLAYING_MS`, a summary needs no more and a frame has better uses.
+    chart_drawn: f64,
 }
 
 impl Component for App {
@@ -107,6 +112,7 @@ impl Component for App {
             chart: NodeRef::default(),
             _keys: keyboard(ctx),
             view_started: std::cell::Cell::new(0.0),
+            chart_drawn: f64::NEG_INFINITY,
         };
         if app.session.is_ok() {
             app.schedule(ctx, Msg::Slice, 0);
@@ -191,8 +197,10 @@ impl Component for App {
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
         let patched = now_ms();
-        if let (Ok(session), Some(canvas)) = (&self.session, self.chart.cast()) {
+        let due = !self.playing || patched - self.chart_drawn >= CHART_PLAYING_MS;
+        if let (true, Ok(session), Some(canvas)) = (due, &self.session, self.chart.cast()) {
             crate::chart::draw(&canvas, session);
+            self.chart_drawn = patched;
         }
         // The last render's cost, outside the virtual DOM so writing it renders nothing:
         // the browser benchmark reads it (view and patch, then the chart).

@@ -43,6 +43,30 @@ pub fn start() {
     };
 }
 
+/// Runs built-in `scenario` at `seed` to its end with nothing retained, as `faultline
+/// run` does, and returns `[events, seconds]`: the wasm engine's own speed, which the
+/// browser benchmark (`cargo xtask browser-bench`) compares with native.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn bench_engine(scenario: &str, seed: u64) -> Result<Vec<f64>, String> {
+    let text = sim_core::scenario::builtin(scenario)
+        .ok_or_else(|| format!("no built-in scenario `{scenario}`"))?;
+    let parsed =
+        sim_core::scenario::parse(scenario, text).map_err(|errors| format!("{errors:?}"))?;
+    let performance = web_sys::window()
+        .and_then(|w| w.performance())
+        .ok_or("no performance clock")?;
+    let options = sim_core::scenario::RunOptions {
+        seed: Some(seed),
+        ..Default::default()
+    };
+    let started = performance.now();
+    let mut run = parsed.build(&options);
+    let report = sim_core::engine::run_to_end(run.as_mut());
+    let seconds = (performance.now() - started) / 1e3;
+    Ok(vec![report.events as f64, seconds])
+}
+
 /// A node panicked in engine step `step`: wasm32 panics abort, so the page reloads
 /// itself at the same address plus `panic_step`/`panic`, and the new page stops before
 /// that step with the CLI's `panic` finding. `data-panicked` on `<html>` tells

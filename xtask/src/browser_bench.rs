@@ -24,6 +24,7 @@ const SCENARIOS: [&str; 4] = [
     "registry-five-nemesis",
     "registry-tour",
 ];
+const LARGE_ONLY: [&str; 2] = ["registry-large", "broker-large"];
 const MOVES: u32 = 25;
 const PLAY_MS: u32 = 2_000;
 
@@ -60,6 +61,7 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn measure_all(browser: &Browser, base: &str) -> anyhow::Result<()> {
+    engine_speed(browser, base)?;
     println!(
         "{:<24} {:>9} {:>7} {:>8} {:>15} {:>15} {:>15} {:>21} {:>13}",
         "scenario",
@@ -117,6 +119,44 @@ fn measure_all(browser: &Browser, base: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The engine alone, wasm in this page against the native `faultline run` (release,
+/// whole process), on the large built-ins: events per second and the ratio.
+fn engine_speed(browser: &Browser, base: &str) -> anyhow::Result<()> {
+    browser.open(&format!("{base}?scenario=ping-pong&seed=1"))?;
+    browser.wait_done()?;
+    crate::exec(crate::cargo().args(["build", "--release", "-q", "-p", "faultline"]))?;
+    let binary = root().join("target/release/faultline");
+    println!(
+        "{:<24} {:>9} {:>14} {:>14} {:>12}",
+        "engine only", "events", "wasm ev/s", "native ev/s", "wasm/native"
+    );
+    for name in LARGE_ONLY {
+        let measured = browser.script(&format!(
+            "const m = await import('./web_ui.js'); return Array.from(m.bench_engine('{name}', 1n));"
+        ))?;
+        let (events, wasm_s) = (
+            measured[0].as_f64().unwrap_or(0.0),
+            measured[1].as_f64().unwrap_or(f64::NAN),
+        );
+        let mut best_native = f64::INFINITY;
+        for _ in 0..3 {
+            let started = Instant::now();
+            crate::capture(
+                std::process::Command::new(&binary).args(["run", name, "--seed", "1", "--json"]),
+            )?;
+            best_native = best_native.min(started.elapsed().as_secs_f64());
+        }
+        println!(
+            "{name:<24} {events:>9} {:>14.0} {:>14.0} {:>11.2}x",
+            events / wasm_s,
+            events / best_native,
+            wasm_s / best_native
+        );
+    }
+    println!();
+    Ok(())
+}
+
 /// Runs `setup`, then `MOVES` times `act` each timed to the next painted frame;
 /// returns [median, max, median view-and-patch, median chart] in milliseconds.
 fn moves(browser: &Browser, setup: &str, act: &str) -> anyhow::Result<Value> {
@@ -136,13 +176,14 @@ fn play(browser: &Browser, speed: u32) -> anyhow::Result<f64> {
          const sel = document.querySelector('[data-testid=speed]'); sel.value = '{speed}'; \
          sel.dispatchEvent(new Event('change', {{bubbles: true}})); \
          key(' '); let last = performance.now(); let worst = 0; \
-         const end = last + {PLAY_MS}; \
+         const end = last + {PLAY_MS}; let i = 0; \
          while (performance.now() < end) {{ \
-             await new Promise(r => requestAnimationFrame(r)); \
-             const now = performance.now(); worst = Math.max(worst, now - last); last = now; }} \
-         key(' '); await painted(); return worst;"
+             await new Promise(r => requestAnimationFrame(r)); i++; \
+             const now = performance.now(); worst = Math.max(worst, now - last); \
+             last = now; }} \
+         key(' '); await painted(); return [worst, i];"
     ))?;
-    Ok(worst.as_f64().unwrap_or(f64::NAN))
+    Ok(worst[0].as_f64().unwrap_or(f64::NAN))
 }
 
 fn pair(value: &Value) -> String {
