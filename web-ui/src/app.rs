@@ -20,6 +20,7 @@ use sim_core::trace::EventKind;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use crate::diff::{first_difference, Difference};
 use crate::draw;
 use crate::query::{to_query, Request};
 use crate::session::Session;
@@ -84,6 +85,10 @@ pub struct App {
     /// When the chart was last drawn (ms): while playing it is redrawn at most every
     /// `CHART_PLAYING_MS`, a summary needs no more and a frame has better uses.
     chart_drawn: f64,
+    /// The run compared with this one (`diff=` in the address), its cursor following
+    /// this one's virtual time; and where the two first differ, once both are done.
+    other: Option<Result<Session, String>>,
+    difference: Option<Option<Difference>>,
 }
 
 impl Component for App {
@@ -94,8 +99,16 @@ impl Component for App {
         let search = web_sys::window()
             .map(|window| window.location().search().unwrap_or_default())
             .unwrap_or_default();
+        let session = Session::open(&search);
+        let other = session
+            .as_ref()
+            .ok()
+            .and_then(|s| s.request().diff.as_deref())
+            .map(|request| Session::open(&to_query(request)));
         let mut app = App {
-            session: Session::open(&search),
+            session,
+            other,
+            difference: None,
             tick: None,
             playing: false,
             speed: 2,
@@ -124,10 +137,18 @@ impl Component for App {
         match msg {
             Msg::Slice => {
                 self.tick = None;
+                // This run's first pass, then the compared run's, one slice at a time.
+                let mut more = false;
                 if let Ok(session) = &mut self.session {
-                    if session.advance() {
-                        self.schedule(ctx, Msg::Slice, 0);
-                    }
+                    more = session.advance();
+                }
+                if let (false, Some(Ok(other))) = (more, &mut self.other) {
+                    more = other.advance();
+                }
+                if more {
+                    self.schedule(ctx, Msg::Slice, 0);
+                } else {
+                    self.compare();
                 }
             }
             Msg::Frame => self.on_frame(ctx),
@@ -180,6 +201,8 @@ impl Component for App {
                     pasted: &self.pasted,
                     chart: &self.chart,
                     trace: self.trace,
+                    other: self.other.as_ref(),
+                    difference: self.difference.as_ref(),
                 },
                 link,
             ),
@@ -231,7 +254,26 @@ impl App {
     }
 
     fn ready(&self) -> bool {
-        matches!(&self.session, Ok(session) if session.summary().is_some())
+        let done = |s: &Result<Session, String>| matches!(s, Ok(s) if s.summary().is_some());
+        done(&self.session) && self.other.as_ref().is_none_or(|o| o.is_err() || done(o))
+    }
+
+    /// Once both runs are done: where they first differ.
+    fn compare(&mut self) {
+        if let (Ok(a), Some(Ok(b)), None) = (&self.session, &self.other, &self.difference) {
+            if a.summary().is_some() && b.summary().is_some() {
+                self.difference = Some(first_difference(a.events_all(), b.events_all()));
+            }
+        }
+    }
+
+    /// Puts the compared run's cursor at this run's moment.
+    fn follow(&mut self) {
+        if let (Ok(a), Some(Ok(b))) = (&self.session, &mut self.other) {
+            if b.summary().is_some() {
+                b.seek_time(a.progress().now_ns);
+            }
+        }
     }
 
     fn toggle_play(&mut self, ctx: &Context<Self>) {
@@ -266,6 +308,7 @@ impl App {
                 break;
             }
         }
+        self.follow();
         if more {
             self.schedule(ctx, Msg::Frame, PLAY_TICK_MS);
         } else {
@@ -289,6 +332,7 @@ impl App {
             Msg::Seek(event) => session.seek(event),
             _ => unreachable!("only cursor moves come here"),
         }
+        self.follow();
     }
 
     fn on_key(&mut self, ctx: &Context<Self>, key: &str) -> bool {

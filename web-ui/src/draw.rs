@@ -14,6 +14,7 @@ use yew::html::Scope;
 use yew::prelude::*;
 
 use crate::app::{App, Msg, SPEEDS, WINDOWS_MS};
+use crate::diff::Difference;
 use crate::session::Session;
 use crate::views::{self, LogFilter, SpaceTime, Topology};
 
@@ -30,6 +31,17 @@ pub struct PageState<'a> {
     pub chart: &'a NodeRef,
     /// The trace whose span tree the RPC panel shows.
     pub trace: Option<u64>,
+    /// The compared run (`diff=`), and where the two first differ once both are done.
+    pub other: Option<&'a Result<Session, String>>,
+    pub difference: Option<&'a Option<Difference>>,
+}
+
+/// Events a space-time diagram marks: the first difference between two runs (its time
+/// and number) and the events that led to it.
+#[derive(Default)]
+pub struct Highlight {
+    pub at: Option<(u64, u64)>,
+    pub causes: Vec<u64>,
 }
 
 /// Colours of partition sides, in the topology and the CAP chart.
@@ -96,11 +108,14 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                 <h3>{ "messages over time " }
                     <small>{ "(one lane per node; hover or click an arrow for its contents)" }</small>
                     { window_select(state.window, link) }</h3>
-                { space_time_svg(&diagram, &nodes, link) }
+                { space_time_svg(&diagram, &nodes, &Highlight::default(), link) }
                 if let Some(detail) = state.detail {
                     <pre class="detail" data-testid="message-detail">{ detail }</pre>
                 }
             </section>
+            if let Some(other) = state.other {
+                { crate::compare::panel(session, other, state.difference, window_ns, link) }
+            }
             if let Some(panel) = session.has_spans().then(|| views::rpc(session.span_events())).flatten() {
                 { rpc_panel(&panel, session, state.trace, link) }
             }
@@ -126,7 +141,14 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
 fn controls(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
     let scenario = session.scenario();
     let progress = session.progress();
-    let status = if progress.finished { "done" } else { "running" };
+    let other_done = state
+        .other
+        .is_none_or(|other| other.as_ref().map_or(true, |o| o.summary().is_some()));
+    let status = if progress.finished && other_done {
+        "done"
+    } else {
+        "running"
+    };
     let total = session.summary().map_or(progress.events, |s| s.events);
     let here = session.request_here();
     let on_scenario = {
@@ -416,7 +438,12 @@ fn inspector(nodes: &[NodeView], selected: Option<NodeId>, link: &Scope<App>) ->
     }
 }
 
-fn space_time_svg(diagram: &SpaceTime, nodes: &[NodeView], link: &Scope<App>) -> Html {
+pub fn space_time_svg(
+    diagram: &SpaceTime,
+    nodes: &[NodeView],
+    highlight: &Highlight,
+    link: &Scope<App>,
+) -> Html {
     const WIDTH: f64 = 1100.0;
     const LEFT: f64 = 90.0;
     const LANE: f64 = 26.0;
@@ -453,6 +480,9 @@ fn space_time_svg(diagram: &SpaceTime, nodes: &[NodeView], link: &Scope<App>) ->
                     (false, None) => "msg flying",
                     _ => "msg",
                 };
+                let led = highlight.causes.contains(&arrow.index)
+                    || highlight.at.is_some_and(|(_, index)| index == arrow.index);
+                let class = if led { format!("{class} cause") } else { class.to_string() };
                 let text = format!("#{} {} → {} sent {}{}: {}", arrow.index, arrow.from, arrow.to,
                     format_duration(arrow.sent_ns),
                     if arrow.dropped { format!(", dropped ({})", arrow.drop_reason) } else { String::new() },
@@ -467,6 +497,18 @@ fn space_time_svg(diagram: &SpaceTime, nodes: &[NodeView], link: &Scope<App>) ->
                 }
             }) }
             { for diagram.markers.iter().map(|marker| marker_svg(marker, x_of(marker.time_ns), y_of, height)) }
+            if let Some((time_ns, index)) = highlight.at.filter(|(t, _)| *t >= diagram.start_ns && *t <= diagram.end_ns) {
+                <g class="mark differ" data-testid="differ-mark">
+                    <line x1={ x_of(time_ns).to_string() } x2={ x_of(time_ns).to_string() }
+                        y1="8" y2={ (height - 14.0).to_string() } />
+                    // Left of the line near the right edge, so the label stays in view.
+                    if x_of(time_ns) > WIDTH * 0.7 {
+                        <text class="end" x={ (x_of(time_ns) - 4.0).to_string() } y="10">{ format!("first difference #{index}") }</text>
+                    } else {
+                        <text x={ (x_of(time_ns) + 4.0).to_string() } y="10">{ format!("first difference #{index}") }</text>
+                    }
+                </g>
+            }
             <text class="axis" x={ LEFT.to_string() } y={ (height - 4.0).to_string() }>
                 { format_duration(diagram.start_ns) }</text>
             <text class="axis end" x={ (WIDTH - 10.0).to_string() } y={ (height - 4.0).to_string() }>

@@ -1,15 +1,17 @@
 //! web-ui: faultline in the browser. A yew app, compiled to wasm, that runs the scenario
 //! the page's URL names (`?scenario=NAME&seed=N&bug=B&fault=F&event=K`), shows the same
 //! trace hash as `faultline run --json`, and lets the user play, step and scrub the run,
-//! inspect nodes, inject faults, follow messages and findings, and compare availability
-//! with consistency.
+//! inspect nodes, inject faults, follow messages and findings, compare availability
+//! with consistency, and compare two runs side by side (`diff=`).
 //!
-//! `query`, `session` and `views` are plain Rust and build on every target, so native
-//! tests cover what the page will show; `app`, `draw` and `chart` (the yew component, its
-//! HTML and SVG, its plotters chart) exist only on wasm32. This crate depends on sim-core
+//! `query`, `session`, `index`, `diff`, `cap` and `views` are plain Rust and build on
+//! every target, so native tests cover what the page will show; `app`, `draw`,
+//! `compare` and `chart` (the yew component, its HTML and SVG, its plotters chart) exist
+//! only on wasm32. This crate depends on sim-core
 //! and never the other way round.
 
 pub mod cap;
+pub mod diff;
 pub mod index;
 pub mod query;
 pub mod session;
@@ -19,6 +21,8 @@ pub mod views;
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod chart;
+#[cfg(target_arch = "wasm32")]
+mod compare;
 #[cfg(target_arch = "wasm32")]
 mod draw;
 

@@ -8,6 +8,7 @@
 //! values are error text for the page, never a panic: a URL is user input. `to_query`
 //! writes a request back, so the page's address always replays what it shows.
 //!
+//! `diff=QUERY` (a whole query, escaped) opens a second run beside this one to compare.
 //! `panic_step=N&panic=TEXT` says that engine step N panics with TEXT: wasm cannot catch
 //! a panic, so when a node panics the page reloads itself with them and stops before
 //! that step (`Run::panic_next_step`), ending with the CLI's `panic` finding.
@@ -33,6 +34,8 @@ pub struct Request {
     pub event: Option<u64>,
     /// The engine step that panics, and its message.
     pub panic: Option<(u64, String)>,
+    /// A second run to compare this one with, side by side (`diff=` holding its query).
+    pub diff: Option<Box<Request>>,
 }
 
 /// The longest panic message an address carries (longer ones are cut).
@@ -83,6 +86,14 @@ pub fn parse_query(search: &str) -> Result<Request, String> {
                 panic_step = Some(step);
             }
             "panic" => panic_message = Some(value),
+            "diff" => {
+                let other = parse_query(&value)
+                    .map_err(|error| format!("in the compared run (`diff=`): {error}"))?;
+                if other.diff.is_some() {
+                    return Err("a compared run (`diff=`) cannot compare again".into());
+                }
+                request.diff = Some(Box::new(other));
+            }
             _ => {}
         }
     }
@@ -120,6 +131,9 @@ pub fn to_query(request: &Request) -> String {
     if let Some((step, message)) = &request.panic {
         pairs.push(format!("panic_step={step}"));
         pairs.push(format!("panic={}", percent_encode(message)));
+    }
+    if let Some(other) = &request.diff {
+        pairs.push(format!("diff={}", percent_encode(&to_query(other))));
     }
     format!("?{}", pairs.join("&"))
 }
@@ -222,6 +236,36 @@ mod tests {
         assert!(error.contains("bad panic_step"), "{error}");
         let long = format!("?panic_step=1&panic={}", "a".repeat(PANIC_MESSAGE_MAX + 1));
         assert!(parse_query(&long).unwrap_err().contains("over"));
+    }
+
+    #[test]
+    fn a_compared_run_round_trips_and_cannot_nest() {
+        let other = Request {
+            scenario: Some("registry-basic".into()),
+            seed: Some(2),
+            bugs: vec!["zab.vote-ignores-epoch".into()],
+            ..Request::default()
+        };
+        let request = Request {
+            scenario: Some("registry-basic".into()),
+            seed: Some(1),
+            diff: Some(Box::new(other)),
+            ..Request::default()
+        };
+        let query = to_query(&request);
+        assert!(query.contains("&diff=%3Fscenario"), "{query}");
+        assert_eq!(parse_query(&query), Ok(request.clone()));
+        let nested = Request {
+            diff: Some(Box::new(request)),
+            ..Request::default()
+        };
+        let error = parse_query(&to_query(&nested)).unwrap_err();
+        assert!(error.contains("cannot compare again"), "{error}");
+        let error = parse_query("?diff=%3Fseed%3Dx").unwrap_err();
+        assert!(
+            error.contains("compared run") && error.contains("bad seed"),
+            "{error}"
+        );
     }
 
     #[test]

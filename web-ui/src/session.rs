@@ -303,6 +303,21 @@ impl Session {
         debug_assert!(self.cursor() > event || self.cursor() == end);
     }
 
+    /// Moves the cursor to the last event at or before virtual time `time_ns` (to the
+    /// start if none): how a compared run follows this one's cursor.
+    pub fn seek_time(&mut self, time_ns: u64) {
+        let events = self.log().partition_point(|e| e.time_ns <= time_ns) as u64;
+        match events {
+            0 => self.restore(0),
+            n => self.seek(n - 1),
+        }
+    }
+
+    /// The request this session was opened with (its `diff`, say).
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
     /// One engine step forward; false at the end.
     pub fn step(&mut self) -> bool {
         let before = self.cursor();
@@ -366,6 +381,7 @@ impl Session {
             event: None,
             // Another run (a fault, a seed) panics elsewhere or not at all: it finds out.
             panic: None,
+            diff: self.request.diff.clone(),
         }
     }
 
@@ -435,6 +451,11 @@ impl Session {
 
     pub fn has_spans(&self) -> bool {
         self.index.has_spans()
+    }
+
+    /// Every retained event of the run, past the cursor too (for comparing two runs).
+    pub fn events_all(&self) -> &[TraceEvent] {
+        self.log()
     }
 
     /// The whole retained log (the first pass's, or what it has recorded so far).
@@ -705,6 +726,22 @@ mod tests {
         session.step_back();
         while session.step() {}
         assert_eq!(session.cursor(), end);
+    }
+
+    /// A compared run follows the cursor by virtual time: it stands after the last event
+    /// at or before that time.
+    #[test]
+    fn seeking_a_time_stands_after_the_last_event_at_or_before_it() {
+        let mut session = Session::open("?scenario=registry-basic&seed=2").unwrap();
+        finish(&mut session);
+        for time_ns in [0, 1, 123_456_789, 2_000_000_000, u64::MAX] {
+            session.seek_time(time_ns);
+            let all = session.events_all();
+            let cursor = session.cursor() as usize;
+            assert!(all[..cursor].iter().all(|e| e.time_ns <= time_ns), "{time_ns}");
+            let next = all.get(cursor).map_or(u64::MAX, |e| e.time_ns);
+            assert!(next > time_ns || cursor == all.len(), "{time_ns}: next at {next}");
+        }
     }
 
     #[test]

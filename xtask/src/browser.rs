@@ -57,6 +57,7 @@ fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
         bank_beside_shop_in_the_cap_panel(&browser, base, &shots)?;
         a_shrunk_run_opens_at_its_finding(&browser, base, &shots)?;
         a_panic_is_a_finding_in_the_page(&browser, base, &shots)?;
+        two_runs_side_by_side(&browser, base, &shots)?;
         Ok(())
     })();
     browser.close();
@@ -379,6 +380,74 @@ fn a_panic_is_a_finding_in_the_page(
         "  panic: `{}` at event {}, hash {shown} (matches native)",
         finding.message, finding.event
     );
+    Ok(())
+}
+
+/// A run and the same run with a crash injected, compared: the page names the event at
+/// which they part (as comparing the two traces natively does), marks it in both
+/// diagrams once the cursor is there, and shows both hashes.
+fn two_runs_side_by_side(browser: &Browser, base: &str, shots: &Path) -> anyhow::Result<()> {
+    let (name, seed, fault) = ("registry-basic", 1, "crash:0@500ms");
+    let log = |faults: &[&str]| -> anyhow::Result<Vec<sim_core::trace::TraceEvent>> {
+        let text = scenario::builtin(name).ok_or_else(|| anyhow!("no built-in {name}"))?;
+        let parsed = scenario::parse(name, text).map_err(|e| anyhow!("{e:?}"))?;
+        let mut extra_faults = Vec::new();
+        for spec in faults {
+            extra_faults
+                .push(sim_core::fault::ScheduledFault::parse_spec(spec).map_err(|e| anyhow!(e))?);
+        }
+        let mut run = parsed.build(&RunOptions {
+            seed: Some(seed),
+            retain_trace: true,
+            extra_faults,
+            ..Default::default()
+        });
+        while run.step() {}
+        Ok(run.trace().retained().to_vec())
+    };
+    let (a, b) = (log(&[])?, log(&[fault])?);
+    let parted = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let other = format!("?scenario={name}&seed={seed}&fault={fault}");
+    let escaped: String = other
+        .bytes()
+        .map(|byte| match byte {
+            b'?' | b'=' | b'&' | b'@' | b':' => format!("%{byte:02X}"),
+            _ => (byte as char).to_string(),
+        })
+        .collect();
+    browser.open(&format!(
+        "{base}?scenario={name}&seed={seed}&diff={escaped}"
+    ))?;
+    browser.wait_done()?;
+    let read = "const q = (s) => document.querySelector(s); \
+                return [q('[data-testid=diff-first]') ? q('[data-testid=diff-first]').textContent : '', \
+                        q('[data-testid=compare-hash]') ? q('[data-testid=compare-hash]').textContent : '', \
+                        document.querySelectorAll('[data-testid=differ-mark]').length];";
+    let shown = browser.script(read)?;
+    let text = shown[0].as_str().unwrap_or_default();
+    if !text.contains(&format!("they part at #{parted}")) {
+        bail!("the compare panel says `{text}`; the traces part at #{parted}");
+    }
+    let expected_b = native_hash(name, seed, &[fault])?;
+    if shown[1].as_str() != Some(expected_b.as_str()) {
+        bail!(
+            "the compared run shows hash {}, the engine computes {expected_b}",
+            shown[1]
+        );
+    }
+    browser.click("[data-testid=diff-first] button")?;
+    std::thread::sleep(Duration::from_millis(300));
+    let marks = browser.script(read)?[2].as_u64().unwrap_or(0);
+    if marks != 2 {
+        bail!("after jumping to the first difference, {marks} diagrams mark it (want 2)");
+    }
+    browser.screenshot(&shots.join("compare.png"))?;
+    browser.no_console_errors("two runs side by side")?;
+    println!("  compare: {name} seed {seed} with and without {fault} part at event #{parted}");
     Ok(())
 }
 
