@@ -509,10 +509,21 @@ pub fn space_time_svg(
                     }
                 </g>
             }
-            <text class="axis" x={ LEFT.to_string() } y={ (height - 4.0).to_string() }>
-                { format_duration(diagram.start_ns) }</text>
-            <text class="axis end" x={ (WIDTH - 10.0).to_string() } y={ (height - 4.0).to_string() }>
-                { format_duration(diagram.end_ns) }</text>
+            // A time axis with five ticks: the window's virtual time, left to right.
+            { for (0..=4u64).map(|tick| {
+                let t = diagram.start_ns + (diagram.end_ns - diagram.start_ns) * tick / 4;
+                let x = x_of(t);
+                let class = match tick { 0 => "axis", 4 => "axis end", _ => "axis middle" };
+                html! {
+                    <g class="tick">
+                        <line x1={ x.to_string() } x2={ x.to_string() } y1={ (height - 22.0).to_string() }
+                            y2={ (height - 16.0).to_string() } />
+                        <text class={ class } x={ x.to_string() } y={ (height - 4.0).to_string() }>
+                            { format_duration(t) }</text>
+                    </g>
+                }
+            }) }
+            <text class="axis caption" x="4" y={ (height - 4.0).to_string() }>{ "virtual time →" }</text>
         </svg>
     }
 }

@@ -738,9 +738,15 @@ mod tests {
             session.seek_time(time_ns);
             let all = session.events_all();
             let cursor = session.cursor() as usize;
-            assert!(all[..cursor].iter().all(|e| e.time_ns <= time_ns), "{time_ns}");
+            assert!(
+                all[..cursor].iter().all(|e| e.time_ns <= time_ns),
+                "{time_ns}"
+            );
             let next = all.get(cursor).map_or(u64::MAX, |e| e.time_ns);
-            assert!(next > time_ns || cursor == all.len(), "{time_ns}: next at {next}");
+            assert!(
+                next > time_ns || cursor == all.len(),
+                "{time_ns}: next at {next}"
+            );
         }
     }
 
