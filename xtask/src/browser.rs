@@ -445,7 +445,8 @@ fn two_runs_side_by_side(browser: &Browser, base: &str, shots: &Path) -> anyhow:
     if marks != 2 {
         bail!("after jumping to the first difference, {marks} diagrams mark it (want 2)");
     }
-    browser.script("document.querySelector('[data-testid=compare]').scrollIntoView(); return 1;")?;
+    browser
+        .script("document.querySelector('[data-testid=compare]').scrollIntoView(); return 1;")?;
     browser.screenshot(&shots.join("compare.png"))?;
     browser.no_console_errors("two runs side by side")?;
     println!("  compare: {name} seed {seed} with and without {fault} part at event #{parted}");
