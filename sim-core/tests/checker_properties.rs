@@ -13,6 +13,37 @@ fn operations(events: &[HistoryEvent]) -> Vec<Operation> {
     history::parse(&to_jsonl(events)).expect("generated histories parse")
 }
 
+/// A fixed seed: the same cases on every run, so CI never flakes (a random seed once
+/// found the case below on one run in many); PROPTEST_RNG_SEED explores others.
+fn fixed(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_201),
+        ..ProptestConfig::default()
+    }
+}
+
+/// The case a random seed found: among 105 operations on one key with clients crashing,
+/// a read of a value nobody wrote ran the search out of states ("unknown"). A read no
+/// operation could explain now decides the key at once, its part the read alone.
+#[test]
+fn a_read_nobody_could_explain_is_decided_at_once() {
+    let seed = 15_108_512_517_021_646_480;
+    let shape = Shape {
+        operations: 105,
+        processes: 4,
+        keys: 1,
+        crash_ppm: 83_405,
+    };
+    let bad = with_impossible_read(linearizable(seed, shape), seed).unwrap();
+    let ops = operations(&bad);
+    let Verdict::NotLinearizable { failing, .. } = check(Model::Register, &ops) else {
+        panic!("the impossible read went unnoticed");
+    };
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    assert_eq!(failing[0].output, Some(serde_json::json!(99)));
+}
+
 fn shapes() -> impl Strategy<Value = (u64, Shape)> {
     (any::<u64>(), 1u32..120, 1u32..8, 1u32..4, 0u32..100_000).prop_map(
         |(seed, operations, processes, keys, crash_ppm)| {
@@ -28,7 +59,7 @@ fn shapes() -> impl Strategy<Value = (u64, Shape)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(fixed(256))]
 
     /// What a real register did is linearizable, whatever the lines' order (here grouped
     /// by process, each process keeping its own order).
@@ -245,7 +276,7 @@ fn same_kind(a: &Verdict, b: &Verdict) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(fixed(512))]
 
     /// Gibbons and Korach's zones, which answer distinct-value registers without a
     /// search, agree with the search on linearizable histories and on mutated ones.
@@ -272,7 +303,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(fixed(512))]
 
     /// Cutting append-only states that no read still to come extends agrees with the
     /// plain search, on histories from a real list and on mutated ones.

@@ -18,6 +18,10 @@ pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Opti
     // A candidate whose search the remaining budget cannot finish counts as passing, so
     // the shrink keeps what it has and ends quickly.
     let fails = |candidate: &[Operation]| {
+        // A read of a value nothing in the candidate could have written: fails, exactly.
+        if super::unwritten_read(model, candidate).is_some() {
+            return true;
+        }
         // Distinct written values: the zones' exact answer, no search.
         if let Some(linearizable) = super::zones::linearizable(model, candidate) {
             return !linearizable;
@@ -75,6 +79,10 @@ pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Opti
     } else {
         (ops.clone(), None)
     };
+    // A read no operation could explain is a failing part on its own, and the clearest.
+    if let Some(read) = super::unwritten_read(model, &failing) {
+        failing = vec![failing[read].clone()];
+    }
     if failing.len() <= SHRINK_OPS_MAX {
         // Drop runs of operations, halving the run length each pass down to one (as delta
         // debugging does): most operations are irrelevant, and a run goes in one search.
@@ -114,8 +122,8 @@ pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Opti
 }
 
 /// Whether every read in `candidate` that returned a value some operation of `all`
-/// writes keeps such a writer: otherwise the candidate fails only because the write it
-/// read was dropped.
+/// writes (invoked before the read returned) keeps such a writer: otherwise the
+/// candidate fails only because the write it read was dropped.
 pub(super) fn explained(model: Model, candidate: &[Operation], all: &[Operation]) -> bool {
     let initial = model.initial();
     candidate.iter().all(|read| {
@@ -139,6 +147,9 @@ pub(super) fn explained(model: Model, candidate: &[Operation], all: &[Operation]
                     _ => false,
                 }
         };
-        !all.iter().any(|op| writes(&op)) || candidate.iter().any(|op| writes(&op))
+        // Only a writer invoked before the read returned can explain it: a later one
+        // kept in the part would show a read contradicted by a write it never saw.
+        let could_explain = |op: &&Operation| writes(op) && op.invoke_time <= read.return_time;
+        !all.iter().any(|op| could_explain(&op)) || candidate.iter().any(|op| could_explain(&op))
     })
 }
