@@ -217,7 +217,7 @@ fn check_bank(path: &std::path::Path, total: Option<i64>) -> FileReport {
         linearizable_prefix: None,
         breaks_at: None,
     };
-    let operations = match read(path).and_then(|text| parse_lines(&file, &text)) {
+    let operations = match parse_history(&file, path) {
         Ok(operations) => operations,
         Err(error) => return malformed(file, error),
     };
@@ -263,36 +263,9 @@ fn check_bank(path: &std::path::Path, total: Option<i64>) -> FileReport {
     }
 }
 
-fn read(path: &std::path::Path) -> Result<String> {
-    let shown = path.display();
-    let size = std::fs::metadata(path)
-        .map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?
-        .len();
-    if size > HISTORY_BYTES_MAX {
-        bail!("{shown}: {size} bytes is more than a history may hold");
-    }
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{shown}: not UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
-fn parse_lines(file: &str, text: &str) -> Result<Vec<Operation>> {
-    history::parse(text).map_err(|errors| {
-        let lines: Vec<String> = errors
-            .iter()
-            .map(|e| format!("{file}:{}:{}: {}", e.line, e.column, e.message))
-            .collect();
-        anyhow::anyhow!("{}", lines.join("\n"))
-    })
-}
-
-/// Reads a register or kv history line by line: memory holds its operations, never the
-/// file (a ten-million-line history is read in a few hundred megabytes).
-fn parse(model: Model, file: &str, path: &std::path::Path) -> Result<Vec<Operation>> {
+/// Reads a history file line by line: memory holds its operations, never the file (a
+/// ten-million-line history is read in a few hundred megabytes). Errors are located.
+fn parse_history(file: &str, path: &std::path::Path) -> Result<Vec<Operation>> {
     let shown = path.display();
     let size = std::fs::metadata(path)
         .map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?
@@ -303,13 +276,18 @@ fn parse(model: Model, file: &str, path: &std::path::Path) -> Result<Vec<Operati
     let handle =
         std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?;
     let reader = std::io::BufReader::with_capacity(1 << 16, handle);
-    let operations = history::parse_reader(reader).map_err(|errors| {
+    history::parse_reader(reader).map_err(|errors| {
         let lines: Vec<String> = errors
             .iter()
             .map(|e| format!("{file}:{}:{}: {}", e.line, e.column, e.message))
             .collect();
         anyhow::anyhow!("{}", lines.join("\n"))
-    })?;
+    })
+}
+
+/// A register or kv history, each operation one the model can express.
+fn parse(model: Model, file: &str, path: &std::path::Path) -> Result<Vec<Operation>> {
+    let operations = parse_history(file, path)?;
     for op in &operations {
         if let Err(message) = model.check_supported(op) {
             bail!("{file}:{}:1: {message}", op.line);
@@ -317,6 +295,7 @@ fn parse(model: Model, file: &str, path: &std::path::Path) -> Result<Vec<Operati
     }
     Ok(operations)
 }
+
 fn failing_op(op: &Operation) -> FailingOp {
     let result = match (&op.output, op.completed) {
         (Some(output), true) => format!("ok {}", number::shown(output)),
