@@ -262,7 +262,7 @@ impl App {
     fn compare(&mut self) {
         if let (Ok(a), Some(Ok(b)), None) = (&self.session, &self.other, &self.difference) {
             if a.summary().is_some() && b.summary().is_some() {
-                self.difference = Some(first_difference(a.events_all(), b.events_all()));
+                self.difference = Some(first_difference(a.log(), b.log()));
             }
         }
     }

@@ -453,18 +453,15 @@ impl Session {
         self.index.has_spans()
     }
 
-    /// Every retained event of the run, past the cursor too (for comparing two runs).
-    pub fn events_all(&self) -> &[TraceEvent] {
-        self.log()
-    }
-
-    /// The whole retained log (the first pass's, or what it has recorded so far).
-    fn log(&self) -> &[TraceEvent] {
+    /// Every retained event of the run, past the cursor too: the first pass's log, or
+    /// what it has recorded so far (for the index, seeking by time, comparing runs).
+    pub fn log(&self) -> &[TraceEvent] {
         self.first.as_ref().unwrap_or(&self.run).trace().retained()
     }
 
-    /// How many checkpoints the session holds and their interval, for the benchmark.
-    pub fn checkpoints(&self) -> (usize, u64) {
+    /// How many checkpoints the session holds and their interval.
+    #[cfg(test)]
+    fn checkpoints(&self) -> (usize, u64) {
         (self.checkpoints.len(), self.checkpoints.interval())
     }
 
@@ -529,10 +526,12 @@ impl<T> Checkpoints<T> {
         (*at, value)
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.list.len()
     }
 
+    #[cfg(test)]
     fn interval(&self) -> u64 {
         self.interval
     }
@@ -736,7 +735,7 @@ mod tests {
         finish(&mut session);
         for time_ns in [0, 1, 123_456_789, 2_000_000_000, u64::MAX] {
             session.seek_time(time_ns);
-            let all = session.events_all();
+            let all = session.log();
             let cursor = session.cursor() as usize;
             assert!(
                 all[..cursor].iter().all(|e| e.time_ns <= time_ns),
