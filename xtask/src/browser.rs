@@ -331,19 +331,11 @@ fn a_panic_is_a_finding_in_the_page(
     shots: &Path,
 ) -> anyhow::Result<()> {
     let (name, seed, bug) = ("ping-pong-lossy", 1, "ping-pong.assert-current-round");
-    let text = scenario::builtin(name).ok_or_else(|| anyhow!("no built-in {name}"))?;
-    let parsed = scenario::parse(name, text).map_err(|e| anyhow!("{name}: {e:?}"))?;
-    let mut bugs = sim_core::bugs::BugSet::default();
-    sim_core::catalogue::enable_bug(&mut bugs, bug).map_err(|e| anyhow!(e))?;
-    let options = RunOptions {
-        seed: Some(seed),
-        bugs,
-        ..Default::default()
-    };
+    let mut run = native_run(name, seed, &[], &[bug], false)?;
     // The node's panic is expected: keep the default hook's report off the output.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let native = run_to_end(parsed.build(&options).as_mut());
+    let native = run_to_end(run.as_mut());
     std::panic::set_hook(hook);
     let Some(finding) = native.findings.iter().find(|f| f.invariant == "panic") else {
         bail!("{name} seed {seed} with {bug} does not panic natively");
@@ -389,19 +381,7 @@ fn a_panic_is_a_finding_in_the_page(
 fn two_runs_side_by_side(browser: &Browser, base: &str, shots: &Path) -> anyhow::Result<()> {
     let (name, seed, fault) = ("registry-basic", 1, "crash:0@500ms");
     let log = |faults: &[&str]| -> anyhow::Result<Vec<sim_core::trace::TraceEvent>> {
-        let text = scenario::builtin(name).ok_or_else(|| anyhow!("no built-in {name}"))?;
-        let parsed = scenario::parse(name, text).map_err(|e| anyhow!("{e:?}"))?;
-        let mut extra_faults = Vec::new();
-        for spec in faults {
-            extra_faults
-                .push(sim_core::fault::ScheduledFault::parse_spec(spec).map_err(|e| anyhow!(e))?);
-        }
-        let mut run = parsed.build(&RunOptions {
-            seed: Some(seed),
-            retain_trace: true,
-            extra_faults,
-            ..Default::default()
-        });
+        let mut run = native_run(name, seed, faults, &[], true)?;
         while run.step() {}
         Ok(run.trace().retained().to_vec())
     };
@@ -455,20 +435,34 @@ fn two_runs_side_by_side(browser: &Browser, base: &str, shots: &Path) -> anyhow:
 
 /// The hash `faultline run NAME --seed N` prints, computed here with the same library.
 fn native_hash(name: &str, seed: u64, faults: &[&str]) -> anyhow::Result<String> {
+    let mut run = native_run(name, seed, faults, &[], false)?;
+    Ok(run_to_end(run.as_mut()).trace_hash)
+}
+
+/// Built-in `name` at `seed` with `--fault` specs and `--bug` names, as `faultline run`
+/// builds it, not yet run.
+fn native_run(
+    name: &str,
+    seed: u64,
+    faults: &[&str],
+    bugs: &[&str],
+    retain_trace: bool,
+) -> anyhow::Result<Box<dyn sim_core::engine::Run>> {
     let text = scenario::builtin(name).ok_or_else(|| anyhow!("no built-in {name}"))?;
     let parsed = scenario::parse(name, text).map_err(|e| anyhow!("{name}: {e:?}"))?;
-    let mut extra_faults = Vec::new();
-    for spec in faults {
-        extra_faults
-            .push(sim_core::fault::ScheduledFault::parse_spec(spec).map_err(|e| anyhow!(e))?);
-    }
-    let options = RunOptions {
+    let mut options = RunOptions {
         seed: Some(seed),
-        extra_faults,
+        retain_trace,
         ..Default::default()
     };
-    let mut run = parsed.build(&options);
-    Ok(run_to_end(run.as_mut()).trace_hash)
+    for spec in faults {
+        let fault = sim_core::fault::ScheduledFault::parse_spec(spec).map_err(|e| anyhow!(e))?;
+        options.extra_faults.push(fault);
+    }
+    for bug in bugs {
+        sim_core::catalogue::enable_bug(&mut options.bugs, bug).map_err(|e| anyhow!(e))?;
+    }
+    Ok(parsed.build(&options))
 }
 
 /// Installs Debian's chromium and chromium-driver when either is missing.
