@@ -377,8 +377,8 @@ fn print_report(report: &FileReport) {
                     "invocation"
                 };
                 println!(
-                    "  the longest linearizable prefix{key}: its first {events} events (invocations \
-                     and completions); the {what} of the operation on line {} breaks it",
+                    "  how far it linearizes{key}: its first {events} events (invocations and \
+                     completions); no order gets past the {what} of the operation on line {}",
                     at.line
                 );
             }

@@ -11,8 +11,10 @@
 //! On failure, `shrink` cuts the failing key's history to its shortest failing prefix and
 //! shrinks it to a small core that still fails, with the writes its reads contradict.
 
+mod ahead;
 mod shrink;
 mod store;
+mod unobserved;
 mod zones;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use serde_json::Value;
 
 use super::history::Operation;
 use super::OpFunction;
+use ahead::Ahead;
 use store::{Cache, States};
 
 /// Search steps allowed per key before the verdict is `Unknown`.
@@ -163,10 +166,12 @@ pub enum Verdict {
     },
 }
 
-/// How far a failing key's history is linearizable, Porcupine's "longest linearizable
-/// prefix": its first `events` invocations and completions (in time order) are; the next
-/// event, the invocation (or, when `completion`, the completion) of the operation
-/// invoked on line `breaks_at`, makes it fail.
+/// How far a failing key's history linearizes, as Porcupine's partial linearizations
+/// show it: its first `events` invocations and completions (in time order) can be
+/// linearized, and no linearization of the key's whole history gets past the next event,
+/// the invocation (or, when `completion`, the completion) of the operation invoked on
+/// line `breaks_at`. (Reads still to come count: an append that every later read
+/// contradicts breaks it at its own completion.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Prefix {
     pub events: usize,
@@ -239,6 +244,9 @@ fn check_keys(
         // A canonical order, so the search (its ties, its budget) does not depend on how
         // the file ordered lines of equal times.
         ops.sort_by_key(|op| (op.invoke_time, op.return_time, op.process, op.line));
+        if zones {
+            ops = unobserved::without_unobserved(model, &ops);
+        }
         // Distinct written values: the zones decide without a search.
         let shortcut = if zones {
             unwritten_read(model, &ops)
@@ -335,7 +343,11 @@ fn settle(
         match job.outcome.clone().expect("every job ran this round") {
             Search::Linearizable => {}
             Search::NotLinearizable => {
-                let (failing, prefix) = shrink::shrink(model, job.ops);
+                let stuck = job.shortcut.is_none().then(|| shrink::Stuck {
+                    at: job.search.furthest as usize,
+                    blamed: job.search.ahead.iter().flat_map(Ahead::blamed).collect(),
+                });
+                let (failing, prefix) = shrink::shrink(model, job.ops, stuck);
                 return Some(Verdict::NotLinearizable {
                     key: job.key,
                     failing,
@@ -427,10 +439,8 @@ fn search_bounded(states: &mut States, ops: &[Operation], steps_max: u64) -> (Se
 /// rounds of `check` cost no more than one long search.
 struct Searcher {
     limits: Budget,
-    /// For a key only appended to and read: its ok reads. Appends only extend the value,
-    /// so a state that is not a prefix of what every read still to come returned leads
-    /// nowhere; cutting there decides concurrent appends without trying their orders.
-    prefix_reads: Vec<u32>,
+    /// For a key of reads, writes and appends: what the reads still to come allow.
+    ahead: Option<Ahead>,
     entries: Vec<Entry>,
     head: u32,
     linearized: Vec<u64>,
@@ -439,6 +449,10 @@ struct Searcher {
     state: u32,
     entry: u32,
     steps: u64,
+    /// The furthest return the search was stopped at (an index into `entries`): some
+    /// order linearizes every event before it, so the shrinker starts its prefix search
+    /// there.
+    furthest: u32,
 }
 
 impl Searcher {
@@ -451,25 +465,10 @@ impl Searcher {
         let entries = make_entries(ops);
         let head = entries.len() as u32 - 1; // The sentinel is last.
         let words = ops.len().div_ceil(64);
-        let append_only = ops
-            .iter()
-            .all(|op| matches!(op.f, OpFunction::Append | OpFunction::Read));
-        let appends = ops.iter().any(|op| op.f == OpFunction::Append);
-        let prefix_reads = if shortcuts && append_only && appends {
-            (0..ops.len() as u32)
-                .filter(|&i| {
-                    let op = &ops[i as usize];
-                    op.f == OpFunction::Read
-                        && op.completed
-                        && op.output.as_ref().is_some_and(Value::is_string)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let ahead = if shortcuts { Ahead::new(ops) } else { None };
         Searcher {
             limits,
-            prefix_reads,
+            ahead,
             entry: entries[head as usize].next,
             entries,
             head,
@@ -478,6 +477,7 @@ impl Searcher {
             calls: Vec::new(),
             state: 0,
             steps: 0,
+            furthest: 0,
         }
     }
 
@@ -499,10 +499,12 @@ impl Searcher {
                         self.limits.states
                     ));
                 }
-                let next = states.step(self.state, current.op, ops);
-                let (reads, linearized) = (&self.prefix_reads, &self.linearized);
-                let next =
-                    next.filter(|next| reads_can_follow(reads, linearized, states, *next, ops));
+                let (state, linearized) = (self.state, &self.linearized);
+                let next = states.step(state, current.op, ops).filter(|&next| {
+                    self.ahead.as_mut().is_none_or(|ahead| {
+                        ahead.allows(states, ops, linearized, state, current.op, next)
+                    })
+                });
                 if let Some(next_state) = next {
                     set_bit(&mut self.linearized, current.op);
                     if self.cache.insert(&self.linearized, next_state) {
@@ -512,6 +514,9 @@ impl Searcher {
                                 self.limits.cache_entries
                             );
                             return Search::Unknown(reason);
+                        }
+                        if let Some(ahead) = &mut self.ahead {
+                            ahead.take(current.op);
                         }
                         self.calls.push((self.entry, self.state));
                         self.state = next_state;
@@ -524,11 +529,16 @@ impl Searcher {
                 self.entry = current.next;
             } else {
                 // A return whose call is still pending: undo the last choice.
+                self.furthest = self.furthest.max(self.entry);
                 let Some((call, previous)) = self.calls.pop() else {
                     return Search::NotLinearizable;
                 };
                 self.state = previous;
-                clear_bit(&mut self.linearized, entries[call as usize].op);
+                let undone = entries[call as usize].op;
+                clear_bit(&mut self.linearized, undone);
+                if let Some(ahead) = &mut self.ahead {
+                    ahead.untake(undone);
+                }
                 unlift(entries, call);
                 self.entry = entries[call as usize].next;
             }
@@ -611,29 +621,8 @@ fn unlift(entries: &mut [Entry], call: u32) {
     relink(entries, call);
 }
 
-/// Whether every ok read of `reads` not yet linearized returned a value that extends
-/// `state` (`reads` is empty but for append-only keys).
-fn reads_can_follow(
-    reads: &[u32],
-    linearized: &[u64],
-    states: &States,
-    state: u32,
-    ops: &[Operation],
-) -> bool {
-    if reads.is_empty() {
-        return true;
-    }
-    let Some(current) = states.values[state as usize].as_str() else {
-        return true;
-    };
-    reads.iter().all(|&read| {
-        let done = linearized[read as usize / 64] >> (read % 64) & 1 == 1;
-        done || ops[read as usize]
-            .output
-            .as_ref()
-            .and_then(Value::as_str)
-            .is_some_and(|returned| returned.starts_with(current))
-    })
+fn is_set(bits: &[u64], op: u32) -> bool {
+    bits[(op / 64) as usize] >> (op % 64) & 1 == 1
 }
 
 fn set_bit(bits: &mut [u64], op: u32) {
@@ -750,8 +739,9 @@ mod tests {
     #[test]
     fn a_hard_key_does_not_hide_a_failing_one() {
         // Key "a": ten concurrent appends and a write, then a read no order of them
-        // explains; its search would need millions of states (the write keeps the
-        // append-only prefix cut out). Key "b": a plain stale read.
+        // explains (it ends with a letter nobody appends); its search would need
+        // millions of states: until the write is taken, the read extends it whatever
+        // the appends did, so no order of them is cut. Key "b": a plain stale read.
         let mut lines = Vec::new();
         lines.push(r#"{"process":12,"type":"invoke","f":"write","key":"a","value":"w"}"#.into());
         let letters = "abcdefghij";
@@ -767,7 +757,9 @@ mod tests {
         }
         lines.push(r#"{"process":12,"type":"ok","f":"write","key":"a","value":"w"}"#.into());
         lines.push(r#"{"process":10,"type":"invoke","f":"read","key":"a","value":null}"#.into());
-        lines.push(r#"{"process":10,"type":"ok","f":"read","key":"a","value":"x"}"#.into());
+        lines.push(
+            r#"{"process":10,"type":"ok","f":"read","key":"a","value":"wabcdefghijk"}"#.into(),
+        );
         lines.push(r#"{"process":11,"type":"invoke","f":"write","key":"b","value":"1"}"#.into());
         lines.push(r#"{"process":11,"type":"ok","f":"write","key":"b","value":"1"}"#.into());
         lines.push(r#"{"process":11,"type":"invoke","f":"read","key":"b","value":null}"#.into());

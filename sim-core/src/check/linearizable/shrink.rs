@@ -7,12 +7,25 @@ use super::{search_bounded, Model, Prefix, Search, States, SHRINK_OPS_MAX, SHRIN
 use crate::check::history::Operation;
 use crate::check::OpFunction;
 
+/// Where a search that found a key not linearizable stopped.
+pub(super) struct Stuck {
+    /// The completion (an index into the key's events in time order) no order got past.
+    pub(super) at: usize,
+    /// The reads (operation indices) that cut branches, wherever they were invoked.
+    pub(super) blamed: Vec<u32>,
+}
+
 /// The shortest failing prefix (operations pending at the cut become unknown), then, when
 /// small enough, shrunk to a fixpoint by dropping every operation the failure does not
 /// need, but never a write a kept read returns (a lone read of a value the history does
 /// write would point at the wrong culprit). Returns the failing part and how far the
-/// history is linearizable.
-pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Option<Prefix>) {
+/// history is linearizable. `stuck`: where the search that decided the key stopped, if
+/// one did.
+pub(super) fn shrink(
+    model: Model,
+    ops: Vec<Operation>,
+    stuck: Option<Stuck>,
+) -> (Vec<Operation>, Option<Prefix>) {
     let budget = std::cell::Cell::new(SHRINK_STEPS_MAX);
     let states = std::cell::RefCell::new(States::new(model));
     // A candidate whose search the remaining budget cannot finish counts as passing, so
@@ -26,8 +39,9 @@ pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Opti
         if let Some(linearizable) = super::zones::linearizable(model, candidate) {
             return !linearizable;
         }
+        let candidate = super::unobserved::without_unobserved(model, candidate);
         let (verdict, steps) =
-            search_bounded(&mut states.borrow_mut(), candidate, budget.get().max(1));
+            search_bounded(&mut states.borrow_mut(), &candidate, budget.get().max(1));
         budget.set(budget.get().saturating_sub(steps));
         verdict == Search::NotLinearizable
     };
@@ -56,28 +70,52 @@ pub(super) fn shrink(model: Model, ops: Vec<Operation>) -> (Vec<Operation>, Opti
             })
             .collect()
     };
-    let (mut low, mut high) = (1, events.len());
-    while low < high {
-        let middle = (low + high) / 2;
-        if fails(&prefix(middle)) {
-            high = middle;
-        } else {
-            low = middle + 1;
-        }
-    }
-    let (mut failing, breaks) = if fails(&prefix(high)) {
-        // Events at one time enter together: the prefix ends before the first of them.
-        let time = events[high - 1].0;
-        let first = events.partition_point(|e| e.0 < time);
-        let (_, completion, index) = events[high - 1];
-        let breaks = Prefix {
-            events: first,
+    // Events at one time enter together: a prefix ends before the first of them.
+    let breaking = |at: usize| {
+        let (time, completion, index) = events[at];
+        Prefix {
+            events: events.partition_point(|e| e.0 < time),
             breaks_at: ops[index].line,
             completion,
-        };
-        (prefix(high), Some(breaks))
-    } else {
-        (ops.clone(), None)
+        }
+    };
+    let (mut failing, breaks) = match stuck.filter(|stuck| stuck.at < events.len()) {
+        // The search linearized every event before `at` in some order and no order past
+        // it (a completion): the operations invoked before it, as they completed, with
+        // the reads that cut its branches, fail on their own (the others cannot come
+        // before it, nor did they cut anything). Porcupine's "longest linearizable
+        // prefix" is this one, and it costs no search.
+        Some(Stuck { at, blamed }) => {
+            let mut keep = vec![false; ops.len()];
+            for &(_, completion, index) in &events[..at] {
+                keep[index] |= !completion;
+            }
+            for read in blamed {
+                keep[read as usize] = true;
+            }
+            let mut flags = keep.into_iter();
+            let mut part = ops.clone();
+            part.retain(|_| flags.next().expect("one flag per operation"));
+            (part, Some(breaking(at)))
+        }
+        // Decided without a search (the zones, a read nobody wrote): the shortest
+        // failing prefix, by a binary search over the events.
+        None => {
+            let (mut low, mut high) = (1, events.len());
+            while low < high {
+                let middle = (low + high) / 2;
+                if fails(&prefix(middle)) {
+                    high = middle;
+                } else {
+                    low = middle + 1;
+                }
+            }
+            if fails(&prefix(high)) {
+                (prefix(high), Some(breaking(high - 1)))
+            } else {
+                (ops.clone(), None)
+            }
+        }
     };
     // A read no operation could explain is a failing part on its own, and the clearest.
     if let Some(read) = super::unwritten_read(model, &failing) {
