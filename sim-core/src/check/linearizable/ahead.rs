@@ -7,12 +7,13 @@
 
 use serde_json::Value;
 
-use super::store::States;
+use super::store::{States, Table};
 use super::{is_set, Operation};
 use crate::check::OpFunction;
 
-/// Reads a key may have for the per-state prefix sets to be kept (words per state, so at
-/// most 128 bytes a state); beyond it the prefixes are compared whenever asked.
+/// Reads a key may have for the per-state prefix sets to be kept (at most 128 bytes for
+/// each state the search reaches, and states are bounded by the budget); beyond it the
+/// prefixes are compared whenever asked.
 const SETS_READS_MAX: usize = 1_024;
 /// Reads times writes a key may have for the pruning (finding which writes each read
 /// extends compares every pair once).
@@ -28,10 +29,11 @@ pub(super) struct Ahead {
     sources: Vec<u32>,
     /// Words of a per-state read set, or 0 when the sets are not kept.
     words: usize,
-    /// Per state id (of the shared `States`): the reads its value is a prefix of, `words`
-    /// at a time, valid where `known`.
-    prefix_of: Vec<u64>,
-    known: Vec<bool>,
+    /// State id -> slot in `sets` (a map, not a vector by id: the shrinker's many
+    /// searches share one `States`). A slot holds the reads the state's value is a
+    /// prefix of, `words` long.
+    slots: Table,
+    sets: Vec<u64>,
     /// Per read ordinal: whether the read cut a branch. A search that fails was stopped
     /// by these reads too, though they may be invoked after where it stopped.
     blamed: Vec<bool>,
@@ -80,8 +82,8 @@ impl Ahead {
             readers,
             sources,
             words,
-            prefix_of: Vec::new(),
-            known: Vec::new(),
+            slots: Table::new(),
+            sets: Vec::new(),
             blamed: vec![false; reads.len()],
             reads,
         })
@@ -113,10 +115,7 @@ impl Ahead {
                 return false;
             }
             let extends = if self.words > 0 {
-                is_set(
-                    &self.prefix_of[next as usize * self.words..],
-                    ordinal as u32,
-                )
+                is_set(self.set(next).expect("learned above"), ordinal as u32)
             } else {
                 returned(&ops[read as usize]).is_some_and(|r| r.starts_with(value))
             };
@@ -153,21 +152,18 @@ impl Ahead {
     /// text when `op` appends (a read extends `state` + text iff it extends `state` and
     /// goes on with the text), from scratch otherwise.
     fn learn(&mut self, states: &States, ops: &[Operation], state: u32, op: u32, next: u32) {
-        let words = self.words;
-        if self.known.len() < states.values.len() {
-            self.known.resize(states.values.len(), false);
-            self.prefix_of.resize(states.values.len() * words, 0);
-        }
-        if self.known[next as usize] {
+        if self.set(next).is_some() {
             return;
         }
         let operation = &ops[op as usize];
-        let set = if operation.f == OpFunction::Append && self.known[state as usize] {
+        let from = self
+            .set(state)
+            .filter(|_| operation.f == OpFunction::Append);
+        let set = if let Some(from) = from {
             let current = states.values[state as usize].as_str().unwrap_or_default();
             let appended = operation.input.as_str().unwrap_or_default().as_bytes();
             let range = current.len()..current.len() + appended.len();
-            let from = &self.prefix_of[state as usize * words..(state as usize + 1) * words];
-            let mut set = vec![0u64; words];
+            let mut set = vec![0u64; self.words];
             for ordinal in ones(from) {
                 let read = returned(&ops[self.reads[ordinal as usize] as usize]);
                 if read.is_some_and(|r| r.as_bytes().get(range.clone()) == Some(appended)) {
@@ -182,8 +178,15 @@ impl Ahead {
             set,
             self.prefix_set(ops, states.values[next as usize].as_str())
         );
-        self.prefix_of[next as usize * words..(next as usize + 1) * words].copy_from_slice(&set);
-        self.known[next as usize] = true;
+        let slot = self.sets.len() / self.words;
+        self.slots.insert(next as u64, slot as u32);
+        self.sets.extend_from_slice(&set);
+    }
+
+    /// `state`'s prefix set, if learned.
+    fn set(&self, state: u32) -> Option<&[u64]> {
+        let start = self.slots.get(state as u64)? as usize * self.words;
+        Some(&self.sets[start..start + self.words])
     }
 
     /// The reads `value` is a prefix of, compared whole.

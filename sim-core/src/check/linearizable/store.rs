@@ -87,7 +87,7 @@ impl States {
 /// An open-addressing map from u64 keys to u32 values (linear probing, load at most
 /// one half): the search's hot lookups, where a tree's pointer chasing costs most of the
 /// time. Lookups only; nothing iterates it, so no order can leak anywhere.
-struct Table {
+pub(super) struct Table {
     keys: Vec<u64>,
     values: Vec<u32>,
     len: usize,
@@ -98,7 +98,7 @@ const EMPTY: u32 = u32::MAX;
 const _: () = assert!(IMPOSSIBLE != EMPTY);
 
 impl Table {
-    fn new() -> Table {
+    pub(super) fn new() -> Table {
         Table {
             keys: vec![0; 64],
             values: vec![EMPTY; 64],
@@ -111,7 +111,7 @@ impl Table {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (self.keys.len() - 1)
     }
 
-    fn get(&self, key: u64) -> Option<u32> {
+    pub(super) fn get(&self, key: u64) -> Option<u32> {
         let mut slot = self.slot(key);
         loop {
             if self.values[slot] == EMPTY {
@@ -125,7 +125,7 @@ impl Table {
     }
 
     /// Inserts a key that is not there; `value` must not be `EMPTY`.
-    fn insert(&mut self, key: u64, value: u32) {
+    pub(super) fn insert(&mut self, key: u64, value: u32) {
         debug_assert!(value != EMPTY);
         if (self.len + 1) * 2 > self.keys.len() {
             self.grow();
