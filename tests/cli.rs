@@ -1732,10 +1732,20 @@ fn history_numbers_compare_exactly() {
             stdout(&output)
         );
     }
+    // The report shows a number beyond 64 bits bare, as written: quoted, it would read
+    // like the string of the same digits, which is another value.
     let path = history("18446744073709551616", "18446744073709551617");
     let output = faultline(&["check", "--model", "register", path.to_str().unwrap()]);
     assert!(
-        stdout(&output).contains("ok \"18446744073709551617\""),
+        stdout(&output).contains("read null -> ok 18446744073709551617\n"),
+        "{}",
+        stdout(&output)
+    );
+    let path = history("\"18446744073709551617\"", "18446744073709551617");
+    let output = faultline(&["check", "--model", "register", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "a string is not a number");
+    assert!(
+        stdout(&output).contains("read null -> ok 18446744073709551617\n"),
         "{}",
         stdout(&output)
     );

@@ -72,6 +72,9 @@ struct FailingOp {
     process: u64,
     f: String,
     value: serde_json::Value,
+    /// `value` for the text report (a number beyond 64 bits bare, not quoted).
+    #[serde(skip)]
+    value_text: String,
     result: String,
 }
 
@@ -236,6 +239,7 @@ fn check_bank(path: &std::path::Path, total: Option<i64>) -> FileReport {
             process: error.process,
             f: "read".into(),
             value: number::shown(&error.read),
+            value_text: number::text(&error.read),
             result: format!("{}: {}", error.kind, error.message),
         })
         .collect();
@@ -298,7 +302,7 @@ fn parse(model: Model, file: &str, path: &std::path::Path) -> Result<Vec<Operati
 
 fn failing_op(op: &Operation) -> FailingOp {
     let result = match (&op.output, op.completed) {
-        (Some(output), true) => format!("ok {}", number::shown(output)),
+        (Some(output), true) => format!("ok {}", number::text(output)),
         (None, true) => "ok".to_string(),
         (_, false) => "unknown (info or never completed)".to_string(),
     };
@@ -307,6 +311,7 @@ fn failing_op(op: &Operation) -> FailingOp {
         process: op.process,
         f: format!("{:?}", op.f).to_lowercase(),
         value: number::shown(&op.input),
+        value_text: number::text(&op.input),
         result,
     }
 }
@@ -338,7 +343,7 @@ fn print_report(report: &FileReport) {
             for op in &report.failing {
                 println!(
                     "  line {:>6}  process {:<4} {} -> {}",
-                    op.line, op.process, op.value, op.result
+                    op.line, op.process, op.value_text, op.result
                 );
             }
             for error in &report.errors {
@@ -366,7 +371,7 @@ fn print_report(report: &FileReport) {
                     op.line,
                     op.process,
                     paint(BOLD, &op.f),
-                    op.value,
+                    op.value_text,
                     op.result
                 );
             }

@@ -87,6 +87,28 @@ pub fn shown(value: &Value) -> Value {
     }
 }
 
+/// `value` as text for people: canonical numbers bare, as they were written, so a number
+/// beyond 64 bits never reads like a string.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            if let (1, Some(Value::String(text))) = (map.len(), map.get(NUMBER_TAG)) {
+                return decimal(text);
+            }
+            let members: Vec<String> = map
+                .iter()
+                .map(|(key, member)| format!("{}:{}", Value::String(key.clone()), text(member)))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(text).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// `digits e power` as people write it: `18446744073709551617`, `0.25`, or `6e23`.
 fn decimal(canonical: &str) -> String {
     let Some((mantissa, power)) = canonical.split_once('e') else {
