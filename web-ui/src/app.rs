@@ -85,6 +85,8 @@ pub struct App {
     /// When the chart was last drawn (ms): while playing it is redrawn at most every
     /// `CHART_PLAYING_MS`, a summary needs no more and a frame has better uses.
     chart_drawn: f64,
+    /// The whole run's chart, off screen, once the first pass is done.
+    chart_image: Option<crate::chart::Drawn>,
     /// The run compared with this one (`diff=` in the address), its cursor following
     /// this one's virtual time; and where the two first differ, once both are done.
     other: Option<Result<Session, String>>,
@@ -126,6 +128,7 @@ impl Component for App {
             _keys: keyboard(ctx),
             view_started: std::cell::Cell::new(0.0),
             chart_drawn: f64::NEG_INFINITY,
+            chart_image: None,
         };
         if app.session.is_ok() {
             app.schedule(ctx, Msg::Slice, 0);
@@ -220,10 +223,12 @@ impl Component for App {
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
         let patched = now_ms();
-        let due = !self.playing || patched - self.chart_drawn >= CHART_PLAYING_MS;
-        if let (true, Ok(session), Some(canvas)) = (due, &self.session, self.chart.cast()) {
-            crate::chart::draw(&canvas, session);
-            self.chart_drawn = patched;
+        if let (Ok(session), Some(canvas)) = (&self.session, self.chart.cast()) {
+            let cheap = crate::chart::cheap(&self.chart_image, &canvas, session);
+            if cheap || !self.playing || patched - self.chart_drawn >= CHART_PLAYING_MS {
+                crate::chart::draw(&canvas, session, &mut self.chart_image);
+                self.chart_drawn = patched;
+            }
         }
         // The last render's cost, outside the virtual DOM so writing it renders nothing:
         // the browser benchmark reads it (view and patch, then the chart).

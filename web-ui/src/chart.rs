@@ -6,14 +6,23 @@
 //! availability falls while its consistency holds, and the shop's availability holds
 //! while it diverges.
 //!
+//! Once the first pass has finished, the chart shows the whole run (the curves go on past
+//! the cursor, as a timeline does) and is drawn once per arrangement of sides into an
+//! image kept off screen (`Drawn`): a move of the cursor copies it and draws one line,
+//! where a redraw cost 25 ms on a hundred-node run and most of a jump's budget.
+//!
 //! Each node has its own colour from the Okabe-Ito palette (distinct for colour-blind
 //! readers); a node on the far side of the partition at the cursor is drawn dashed. Past
 //! `cap::LINES_MAX` clients, each side's median and worst client are drawn instead: a
 //! hundred lines in seven colours say nothing, and cost a frame.
 
+use std::ops::Range;
+
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
-use web_sys::HtmlCanvasElement;
+use sim_core::engine::MetricSample;
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
 use crate::cap::{self, Row};
 use crate::session::Session;
@@ -35,39 +44,142 @@ const PALETTE: [RGBColor; 7] = [
 
 /// Rows the chart draws for this session (the canvas is sized to them).
 pub fn rows(session: &Session) -> u32 {
-    panel(session).map_or(1, |cap| cap.rows.len().max(1) as u32)
+    panel(session, session.metrics()).map_or(1, |cap| cap.rows.len().max(1) as u32)
 }
 
-fn panel(session: &Session) -> Option<cap::Cap> {
+fn panel(session: &Session, metrics: &[MetricSample]) -> Option<cap::Cap> {
     let end_ns = session
         .summary()
         .map_or(session.progress().end_ns, |summary| summary.end_ns);
     let kinds = session.scenario().qualified_kinds();
-    cap::cap(session.metrics(), &session.sides(), &kinds, end_ns, BUCKETS)
+    cap::cap(metrics, &session.sides(), &kinds, end_ns, BUCKETS)
 }
 
-pub fn draw(canvas: &HtmlCanvasElement, session: &Session) {
-    let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else {
+/// A plot's plotting area in canvas pixels (x, y).
+type Plot = (Range<i32>, Range<i32>);
+
+/// The time axis: its end, and the cursor when it is drawn with the curves.
+#[derive(Clone, Copy)]
+struct Time {
+    end_s: f64,
+    now_s: Option<f64>,
+}
+
+/// The whole run's chart without its cursor, off screen, and where each plot sits on it.
+pub struct Drawn {
+    image: HtmlCanvasElement,
+    key: Key,
+    /// Per plot: its plotting area in canvas pixels (x, y).
+    plots: Vec<Plot>,
+    end_s: f64,
+}
+
+/// What the image depends on: the run (its hash), the sides at the cursor (who is drawn
+/// dashed, and how clients are summarised), and the canvas size.
+#[derive(PartialEq)]
+struct Key {
+    run: String,
+    sides: Vec<u32>,
+    size: (u32, u32),
+}
+
+fn key(canvas: &HtmlCanvasElement, session: &Session) -> Option<Key> {
+    Some(Key {
+        run: session.trace_hash()?,
+        sides: session.sides(),
+        size: (canvas.width(), canvas.height()),
+    })
+}
+
+/// Whether drawing now costs only a copy: the first pass is done and `drawn` fits.
+pub fn cheap(drawn: &Option<Drawn>, canvas: &HtmlCanvasElement, session: &Session) -> bool {
+    let key = key(canvas, session);
+    key.is_some() && drawn.as_ref().map(|d| &d.key) == key.as_ref()
+}
+
+/// Draws the chart on `canvas`: from `drawn` (made again when it does not fit) once the
+/// first pass is done, else all of it up to the cursor.
+pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Option<Drawn>) {
+    let now_s = session.progress().now_ns as f64 / 1e9;
+    let Some(key) = key(canvas, session) else {
+        render(canvas, session, session.metrics(), Some(now_s));
         return;
     };
+    if drawn.as_ref().map(|d| &d.key) != Some(&key) {
+        *drawn = whole(canvas, session, key);
+    }
+    let Some(drawn) = drawn else {
+        render(canvas, session, session.metrics(), Some(now_s));
+        return;
+    };
+    let Some(context) = context(canvas) else {
+        return;
+    };
+    // Canvas calls fail only on a detached or zero-sized canvas; the next frame retries.
+    let _ = context.draw_image_with_html_canvas_element(&drawn.image, 0.0, 0.0);
+    context.set_stroke_style_str("rgba(0, 0, 0, 0.4)");
+    context.set_line_width(1.0);
+    context.begin_path();
+    let at = (now_s / drawn.end_s).clamp(0.0, 1.0);
+    for (x, y) in &drawn.plots {
+        let pixel = x.start as f64 + at * (x.end - x.start) as f64 + 0.5;
+        context.move_to(pixel, y.start as f64);
+        context.line_to(pixel, y.end as f64);
+    }
+    context.stroke();
+}
+
+/// The whole run's chart on a new canvas of `canvas`'s size.
+fn whole(canvas: &HtmlCanvasElement, session: &Session, key: Key) -> Option<Drawn> {
+    let image: HtmlCanvasElement = web_sys::window()?
+        .document()?
+        .create_element("canvas")
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    image.set_width(canvas.width());
+    image.set_height(canvas.height());
+    let (plots, end_s) = render(&image, session, session.metrics_all(), None)?;
+    Some(Drawn {
+        image,
+        key,
+        plots,
+        end_s,
+    })
+}
+
+fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    canvas.get_context("2d").ok()??.dyn_into().ok()
+}
+
+/// Draws the chart of `metrics`, with the cursor at `now_s` if given; returns where each
+/// plot sits and the time axis's end, when there is a chart.
+fn render(
+    canvas: &HtmlCanvasElement,
+    session: &Session,
+    metrics: &[MetricSample],
+    now_s: Option<f64>,
+) -> Option<(Vec<Plot>, f64)> {
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
     let root = backend.into_drawing_area();
     // Drawing errors only mean a canvas the browser refused; the next render retries.
     let _ = root.fill(&WHITE);
-    let Some(cap) = panel(session) else {
+    let Some(cap) = panel(session, metrics) else {
         let style = ("sans-serif", 16).into_font().color(&BLACK);
         let text = "This protocol reports no per-client availability; the registry, bank and \
                     shop scenarios do (try cap-partition: the bank beside the shop).";
         let _ = root.draw_text(text, &style, (20, 120));
         let _ = root.present();
-        return;
+        return None;
     };
-    let now_s = session.progress().now_ns as f64 / 1e9;
     let end_s = (cap.end_ns as f64 / 1e9).max(1e-3);
     let areas = root.split_evenly((cap.rows.len(), 1));
+    let mut plots = Vec::new();
     for (area, row) in areas.iter().zip(&cap.rows) {
-        let _ = draw_row(area, row, end_s, now_s);
+        let _ = draw_row(area, row, Time { end_s, now_s }, &mut plots);
     }
     let _ = root.present();
+    Some((plots, end_s))
 }
 
 /// What a protocol chose, for its row's titles.
@@ -83,8 +195,8 @@ fn tagline(protocol: &str) -> String {
 fn draw_row<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     row: &Row,
-    end_s: f64,
-    now_s: f64,
+    time: Time,
+    plots: &mut Vec<Plot>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (left, right) = area.split_horizontally(550);
     let name = tagline(&row.protocol);
@@ -94,8 +206,8 @@ fn draw_row<DB: DrawingBackend>(
         "% served",
         cap::lines(&row.availability, false),
         100.0,
-        end_s,
-        now_s,
+        time,
+        plots,
     )?;
     let top = if row.measure.is_percent() {
         100.0
@@ -116,8 +228,8 @@ fn draw_row<DB: DrawingBackend>(
         unit,
         cap::lines(&row.consistency, true),
         top,
-        end_s,
-        now_s,
+        time,
+        plots,
     )
 }
 
@@ -127,9 +239,10 @@ fn chart<DB: DrawingBackend>(
     unit: &str,
     lines: Vec<cap::Line>,
     top: f64,
-    end_s: f64,
-    now_s: f64,
+    time: Time,
+    plots: &mut Vec<Plot>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let Time { end_s, now_s } = time;
     let ceiling = top * 1.05;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 14))
@@ -137,6 +250,7 @@ fn chart<DB: DrawingBackend>(
         .x_label_area_size(30)
         .y_label_area_size(44)
         .build_cartesian_2d(0f64..end_s, 0f64..ceiling)?;
+    plots.push(chart.plotting_area().get_pixel_range());
     chart
         .configure_mesh()
         .x_desc("virtual time (s)")
@@ -165,10 +279,12 @@ fn chart<DB: DrawingBackend>(
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour));
         }
     }
-    chart.draw_series(LineSeries::new(
-        vec![(now_s, 0.0), (now_s, ceiling)],
-        BLACK.mix(0.4),
-    ))?;
+    if let Some(now_s) = now_s {
+        chart.draw_series(LineSeries::new(
+            vec![(now_s, 0.0), (now_s, ceiling)],
+            BLACK.mix(0.4),
+        ))?;
+    }
     if drawn {
         chart
             .configure_series_labels()

@@ -469,6 +469,12 @@ impl Session {
         self.run.metrics()
     }
 
+    /// The whole run's metric samples once the first pass has finished (past the
+    /// cursor too), else those up to the cursor.
+    pub fn metrics_all(&self) -> &[MetricSample] {
+        self.first.as_ref().unwrap_or(&self.run).metrics()
+    }
+
     /// Findings of the whole run (the first pass), else those up to the cursor.
     pub fn findings(&self) -> &[Finding] {
         match &self.summary {
