@@ -173,3 +173,33 @@ fn a_large_run_is_deterministic_and_snapshots_in_the_middle() {
         assert_eq!(run_to_end(snapshot.as_mut()), whole, "{name}: the snapshot");
     }
 }
+
+/// What the page draws every frame is `nodes()` with only the inspected node's state:
+/// the same ids, kinds, statuses and roles, and that one state in full.
+#[test]
+fn nodes_inspecting_one_is_nodes_with_the_other_states_left_out() {
+    let scenario = parse("registry-tour", builtin("registry-tour").unwrap()).unwrap();
+    let options = RunOptions {
+        seed: Some(3),
+        ..Default::default()
+    };
+    let mut run = scenario.build(&options);
+    run.run_for(5_000);
+    let all = run.nodes();
+    for inspect in [None, Some(0), Some(all.len() as u32 - 1)] {
+        let views = run.nodes_inspecting(inspect);
+        assert_eq!(views.len(), all.len());
+        for (view, full) in views.iter().zip(&all) {
+            assert_eq!(
+                (view.id, &view.kind, view.status, &view.role),
+                (full.id, &full.kind, full.status, &full.role)
+            );
+            if Some(view.id) == inspect {
+                assert_eq!(view.state, full.state);
+                assert!(!view.state.is_empty(), "the inspected node shows its state");
+            } else {
+                assert!(view.state.is_empty());
+            }
+        }
+    }
+}

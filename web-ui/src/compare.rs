@@ -128,7 +128,7 @@ fn diagram(
     html! {
         <div class="compare-run">
             <b>{ format!("{label} at {}", format_duration(session.progress().now_ns)) }</b>
-            { space_time_svg(&diagram, &session.nodes(), mark, link) }
+            { space_time_svg(&diagram, &session.nodes_inspecting(None), mark, link) }
         </div>
     }
 }

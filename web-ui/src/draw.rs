@@ -65,7 +65,7 @@ pub fn error_page(message: &str, pasted: &str, link: &Scope<App>) -> Html {
 }
 
 pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
-    let nodes = session.nodes();
+    let nodes = session.nodes_inspecting(state.selected);
     let sides = session.sides();
     let events = session.events();
     let scenario = session.scenario();

@@ -419,6 +419,11 @@ impl Session {
         self.run.nodes()
     }
 
+    /// The nodes with only `inspect`'s state: what the page draws every frame.
+    pub fn nodes_inspecting(&self, inspect: Option<NodeId>) -> Vec<NodeView> {
+        self.run.nodes_inspecting(inspect)
+    }
+
     pub fn sides(&self) -> Vec<u32> {
         self.run.sides()
     }

@@ -234,6 +234,10 @@ pub trait Run {
     /// The run's metric samples in time order (see `Ctx::metric`).
     fn metrics(&self) -> &[MetricSample];
     fn nodes(&self) -> Vec<NodeView>;
+    /// `nodes()` with every `state` empty but `inspect`'s: what a page of many nodes
+    /// draws every frame, where only the inspected node's state is shown and building a
+    /// hundred nodes' states would cost most of the frame.
+    fn nodes_inspecting(&self, inspect: Option<NodeId>) -> Vec<NodeView>;
     /// The faults the nemesis injected so far, in order.
     fn injected(&self) -> &[ScheduledFault];
     /// Partition side of each node; all equal when the network is whole.
@@ -330,6 +334,26 @@ pub struct Sim<P: Proto> {
 }
 
 impl<P: Proto> Sim<P> {
+    /// Every node's view, with its `inspect()` state where `inspected(id)`.
+    fn node_views(&self, inspected: impl Fn(NodeId) -> bool) -> Vec<NodeView> {
+        let mut views = Vec::with_capacity(self.slots.len());
+        for (id, slot) in self.slots.iter().enumerate() {
+            let (role, state) = match &slot.node {
+                Some(node) if inspected(id as NodeId) => (node.role(), node.inspect()),
+                Some(node) => (node.role(), String::new()),
+                None => (String::new(), String::new()),
+            };
+            views.push(NodeView {
+                id: id as NodeId,
+                kind: self.config.kinds[id].clone(),
+                status: slot.status.as_str(),
+                role,
+                state,
+            });
+        }
+        views
+    }
+
     pub fn new(
         config: SimConfig,
         factory: Factory<P>,
@@ -632,21 +656,11 @@ impl<P: Proto> Run for Sim<P> {
     }
 
     fn nodes(&self) -> Vec<NodeView> {
-        let mut views = Vec::with_capacity(self.slots.len());
-        for (id, slot) in self.slots.iter().enumerate() {
-            let (role, state) = match &slot.node {
-                Some(node) => (node.role(), node.inspect()),
-                None => (String::new(), String::new()),
-            };
-            views.push(NodeView {
-                id: id as NodeId,
-                kind: self.config.kinds[id].clone(),
-                status: slot.status.as_str(),
-                role,
-                state,
-            });
-        }
-        views
+        self.node_views(|_| true)
+    }
+
+    fn nodes_inspecting(&self, inspect: Option<NodeId>) -> Vec<NodeView> {
+        self.node_views(|id| Some(id) == inspect)
     }
 
     fn injected(&self) -> &[ScheduledFault] {
