@@ -10,6 +10,7 @@ use sim_core::proto::rpc::spans::Kind;
 use sim_core::scenario::builtin_names;
 use sim_core::trace::EventKind;
 use sim_core::units::format_duration;
+use wasm_bindgen::JsCast;
 use yew::html::Scope;
 use yew::prelude::*;
 
@@ -438,6 +439,44 @@ fn inspector(nodes: &[NodeView], selected: Option<NodeId>, link: &Scope<App>) ->
     }
 }
 
+/// What an arrow's tooltip and the detail box say about its message.
+fn arrow_text(arrow: &views::Arrow) -> String {
+    let dropped = if arrow.dropped {
+        format!(", dropped ({})", arrow.drop_reason)
+    } else {
+        String::new()
+    };
+    format!(
+        "#{} {} → {} sent {}{dropped}: {}",
+        arrow.index,
+        arrow.from,
+        arrow.to,
+        format_duration(arrow.sent_ns),
+        arrow.detail
+    )
+}
+
+/// Gives `line` a <title> (the browser's tooltip) saying `text`. It is set on every hover:
+/// the diagram reuses its <line>s for other arrows as the window moves.
+fn show_title(line: &web_sys::Element, text: &str) {
+    let title = match line.first_element_child() {
+        Some(title) => title,
+        None => {
+            let Some(document) = line.owner_document() else {
+                return;
+            };
+            let Ok(title) = document.create_element_ns(Some("http://www.w3.org/2000/svg"), "title")
+            else {
+                return;
+            };
+            // Appending to an element of the page cannot fail.
+            let _ = line.append_child(&title);
+            title
+        }
+    };
+    title.set_text_content(Some(text));
+}
+
 pub fn space_time_svg(
     diagram: &SpaceTime,
     nodes: &[NodeView],
@@ -452,9 +491,31 @@ pub fn space_time_svg(
     let x_of =
         |t: u64| LEFT + (WIDTH - LEFT - 10.0) * (t.saturating_sub(diagram.start_ns)) as f64 / span;
     let y_of = |node: NodeId| 20.0 + LANE * node as f64;
+    // One listener each on the diagram, not a closure and a <title> on every arrow: a
+    // million-event run's window holds a thousand arrows, and making their texts and
+    // callbacks was a third of a jump's view. The text is made for the arrow pointed at.
+    let arrows = std::rc::Rc::new(diagram.arrows.clone());
+    let pointed = move |event: &MouseEvent| -> Option<(web_sys::Element, String)> {
+        let line: web_sys::Element = event.target()?.dyn_into().ok()?;
+        let index: u64 = line.get_attribute("data-i")?.parse().ok()?;
+        let arrow = arrows.iter().find(|arrow| arrow.index == index)?;
+        Some((line, arrow_text(arrow)))
+    };
+    let click = {
+        let pointed = pointed.clone();
+        link.batch_callback(move |event: MouseEvent| {
+            pointed(&event).map(|(_, text)| Msg::ShowDetail(Some(text)))
+        })
+    };
+    let hover = Callback::from(move |event: MouseEvent| {
+        if let Some((line, text)) = pointed(&event) {
+            show_title(&line, &text);
+        }
+    });
     html! {
         <svg class="space-time" data-testid="space-time" viewBox={ format!("0 0 {WIDTH} {height}") }
-            width={ WIDTH.to_string() } height={ height.to_string() }>
+            width={ WIDTH.to_string() } height={ height.to_string() } onclick={ click }
+            onmouseover={ hover }>
             <defs>
                 <marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6"
                     markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" /></marker>
@@ -483,17 +544,10 @@ pub fn space_time_svg(
                 let led = highlight.causes.contains(&arrow.index)
                     || highlight.at.is_some_and(|(_, index)| index == arrow.index);
                 let class = if led { format!("{class} cause") } else { class.to_string() };
-                let text = format!("#{} {} → {} sent {}{}: {}", arrow.index, arrow.from, arrow.to,
-                    format_duration(arrow.sent_ns),
-                    if arrow.dropped { format!(", dropped ({})", arrow.drop_reason) } else { String::new() },
-                    arrow.detail);
-                let shown = text.clone();
-                let click = link.callback(move |_| Msg::ShowDetail(Some(shown.clone())));
                 html! {
                     <line class={ class } x1={ x_of(arrow.sent_ns).to_string() } y1={ y_of(arrow.from).to_string() }
-                        x2={ x2.to_string() } y2={ y_of(arrow.to).to_string() }
-                        marker-end={ if arrow.dropped { "" } else { "url(#head)" } } onclick={ click }>
-                        <title>{ text }</title></line>
+                        x2={ x2.to_string() } y2={ y_of(arrow.to).to_string() } data-i={ arrow.index.to_string() }
+                        marker-end={ if arrow.dropped { "" } else { "url(#head)" } } />
                 }
             }) }
             { for diagram.markers.iter().map(|marker| marker_svg(marker, x_of(marker.time_ns), y_of, height)) }

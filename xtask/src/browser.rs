@@ -115,6 +115,39 @@ fn scrubbing_back_shows_the_same_moment(browser: &Browser, base: &str) -> anyhow
         bail!("scrubbing to event 6000 shows `{first}`");
     }
     println!("  scrubbing: back and forth to event 6000 shows the same moment");
+    an_arrow_tells_its_message(browser, "at event 6000")?;
+    moment(12_000)?;
+    // The diagram reuses its lines as the window moves: the tooltip must follow.
+    an_arrow_tells_its_message(browser, "at event 12000")
+}
+
+/// Hovering the newest arrow gives it a tooltip naming its send (`#index`), and clicking
+/// it shows that text in the message box.
+fn an_arrow_tells_its_message(browser: &Browser, when: &str) -> anyhow::Result<()> {
+    let hover =
+        "const l = [...document.querySelectorAll('[data-testid=space-time] line.msg')].pop(); \
+                 if (!l) return ['', '']; \
+                 l.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); \
+                 const t = l.querySelector('title'); \
+                 l.dispatchEvent(new MouseEvent('click', {bubbles: true})); \
+                 return [l.dataset.i, t ? t.textContent : ''];";
+    let shown = browser.script(hover)?;
+    let (index, title) = (
+        shown[0].as_str().unwrap_or_default().to_string(),
+        shown[1].as_str().unwrap_or_default().to_string(),
+    );
+    if index.is_empty() || !title.starts_with(&format!("#{index} ")) {
+        bail!("{when}: the newest arrow (#{index}) has the tooltip `{title}`");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let detail = browser.script(
+        "const d = document.querySelector('[data-testid=message-detail]'); \
+         return d ? d.textContent : '';",
+    )?;
+    if detail.as_str() != Some(title.as_str()) {
+        bail!("{when}: clicking arrow #{index} shows `{detail}`, its tooltip says `{title}`");
+    }
+    println!("  {when}: arrow #{index} tells its message: {title}");
     Ok(())
 }
 
