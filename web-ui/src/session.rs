@@ -36,6 +36,12 @@ pub const CHECKPOINTS_MAX: usize = 64;
 /// The starting checkpoint interval, in trace events: a few milliseconds of stepping
 /// without formatting in the wasm build.
 pub const CHECKPOINT_INTERVAL_MIN: u64 = 4_096;
+/// How far before its target a step back's replay leaves a trail snapshot: the replay
+/// of the steps back that follow (about 1 ms in the wasm build).
+const TRAIL_STRIDE: u64 = 1_024;
+/// Trail snapshots kept at most, on top of the checkpoints (memory: this many more
+/// copies of the run's state).
+const TRAIL_MAX: usize = 8;
 
 /// The engine step the page is running (its number), or `u64::MAX` between steps. A
 /// panic inside a step aborts the wasm instance; the panic hook reads this to reload the
@@ -87,6 +93,11 @@ pub struct Session {
     first: Option<Box<dyn Run>>,
     /// Snapshots of the first pass, each at the first step that reached its cursor.
     checkpoints: Checkpoints<Box<dyn Run>>,
+    /// Snapshots that steps back leave behind, by cursor, all after the checkpoint at
+    /// `trail_from` and before the next (at most `TRAIL_MAX`): holding the left arrow
+    /// then replays at most `TRAIL_STRIDE` events a step, not a whole interval.
+    trail: std::collections::BTreeMap<u64, Box<dyn Run>>,
+    trail_from: u64,
     /// Bit `k` set: some engine step ended with exactly `k` trace events recorded, so
     /// the cursor can stand there (one step may record several events).
     boundaries: Vec<u64>,
@@ -174,6 +185,8 @@ impl Session {
             run,
             first: None,
             checkpoints,
+            trail: std::collections::BTreeMap::new(),
+            trail_from: 0,
             boundaries: Vec::new(),
             canonical: true,
             index: Index::default(),
@@ -224,16 +237,42 @@ impl Session {
     }
 
     /// Puts the cursor's run exactly at step boundary `target`: from the nearest
-    /// checkpoint at or before it, or from where it stands if that is nearer.
-    fn restore(&mut self, target: u64) {
+    /// checkpoint or trail snapshot at or before it, or from where it stands if that is
+    /// nearer. `leave_trail`: a replay longer than `TRAIL_STRIDE` leaves a snapshot that
+    /// far before `target`, for the next steps back.
+    fn restore(&mut self, target: u64, leave_trail: bool) {
         debug_assert!(self.boundary_at_or_before(target) == target);
         let here = self.cursor();
         let behind = here > target || (here == target && !self.canonical);
         let (at, checkpoint) = self.checkpoints.at_or_before(target);
-        if behind || at > here {
-            self.run = checkpoint.snapshot();
+        if at != self.trail_from {
+            self.trail.clear();
+            self.trail_from = at;
         }
-        while self.cursor() < target && step_run(self.run.as_mut(), self.request.panic.as_ref()) {}
+        let trail = self.trail.range(..=target).next_back();
+        let base = trail.map_or(at, |(cursor, _)| *cursor);
+        if behind || base > here {
+            self.run = match trail {
+                Some((_, snapshot)) => snapshot.snapshot(),
+                None => checkpoint.snapshot(),
+            };
+        }
+        let mark = target.saturating_sub(TRAIL_STRIDE);
+        let mut leave = leave_trail && self.cursor() < mark;
+        while self.cursor() < target {
+            let before = self.cursor();
+            if !step_run(self.run.as_mut(), self.request.panic.as_ref()) {
+                break;
+            }
+            // Only right after a step that reached its cursor, as checkpoints are taken.
+            if leave && self.cursor() > before && self.cursor() >= mark {
+                if self.trail.len() == TRAIL_MAX {
+                    self.trail.pop_last(); // The farthest ahead: steps back go the other way.
+                }
+                self.trail.insert(self.cursor(), self.run.snapshot());
+                leave = false;
+            }
+        }
         self.canonical = true;
         debug_assert_eq!(self.cursor(), target, "step boundaries are where steps end");
     }
@@ -299,7 +338,7 @@ impl Session {
             return;
         }
         let target = self.boundary_at_or_after(event + 1);
-        self.restore(target);
+        self.restore(target, false);
         debug_assert!(self.cursor() > event || self.cursor() == end);
     }
 
@@ -308,7 +347,7 @@ impl Session {
     pub fn seek_time(&mut self, time_ns: u64) {
         let events = self.log().partition_point(|e| e.time_ns <= time_ns) as u64;
         match events {
-            0 => self.restore(0),
+            0 => self.restore(0, false),
             n => self.seek(n - 1),
         }
     }
@@ -333,7 +372,7 @@ impl Session {
             return;
         }
         let before = self.boundary_at_or_before(target - 1);
-        self.restore(before);
+        self.restore(before, true);
         debug_assert!(self.cursor() < target);
     }
 
@@ -669,6 +708,17 @@ mod tests {
             while probe.trace().events() == session.cursor() && probe.step() {}
             assert_eq!(probe.trace().events(), cursor, "one step back");
         }
+        // The steps back left a trail, and replayed from it after the first.
+        assert!((1..=TRAIL_MAX).contains(&session.trail.len()));
+        let (&left, _) = session.trail.iter().next().expect("a trail snapshot");
+        assert!(left <= session.cursor() && session.cursor() - left <= TRAIL_STRIDE + 50);
+        // A move into another checkpoint's interval drops the trail.
+        assert!(
+            session.trail_from > 0,
+            "the steps back were past the first checkpoint"
+        );
+        session.seek(0);
+        assert!(session.trail.is_empty());
     }
 
     #[test]
