@@ -8,8 +8,11 @@
 //! search is bounded by a step budget; past it the verdict is `Unknown`, never a hang.
 //! A key read and written with distinct values is decided by Gibbons and Korach's zones
 //! in O(n log n) (`zones.rs`); the search decides the rest.
-//! On failure, `shrink` cuts the failing key's history to its shortest failing prefix and
-//! shrinks it to a small core that still fails, with the writes its reads contradict.
+//! A kv key of appends is also cut by the reads still to come (`ahead.rs`), and unknown
+//! operations nothing observed are dropped first (`unobserved.rs`).
+//! On failure, `shrink` starts from where the search got stuck (or, for a key decided
+//! without a search, from its shortest failing prefix) and shrinks it to a small core that
+//! still fails, with the writes its reads contradict.
 
 mod ahead;
 mod shrink;
@@ -450,8 +453,8 @@ struct Searcher {
     entry: u32,
     steps: u64,
     /// The furthest return the search was stopped at (an index into `entries`): some
-    /// order linearizes every event before it, so the shrinker starts its prefix search
-    /// there.
+    /// order linearizes every event before it and none gets past it, so the shrinker
+    /// takes its failing part and the reported prefix from there.
     furthest: u32,
 }
 

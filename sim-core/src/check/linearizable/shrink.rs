@@ -15,8 +15,10 @@ pub(super) struct Stuck {
     pub(super) blamed: Vec<u32>,
 }
 
-/// The shortest failing prefix (operations pending at the cut become unknown), then, when
-/// small enough, shrunk to a fixpoint by dropping every operation the failure does not
+/// What the search got stuck on (the operations invoked before that completion, with the
+/// reads that cut its branches) or, for a key decided without a search, the shortest
+/// failing prefix (operations pending at the cut become unknown); then, when small
+/// enough, shrunk to a fixpoint by dropping every operation the failure does not
 /// need, but never a write a kept read returns (a lone read of a value the history does
 /// write would point at the wrong culprit). Returns the failing part and how far the
 /// history is linearizable. `stuck`: where the search that decided the key stopped, if
