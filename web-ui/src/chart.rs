@@ -42,9 +42,12 @@ const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
-/// Rows the chart draws for this session (the canvas is sized to them).
+/// Rows the chart draws for this session (the canvas is sized to them): the whole run's,
+/// as its image has them, once the first pass is done.
 pub fn rows(session: &Session) -> u32 {
-    panel(session, session.metrics()).map_or(1, |cap| cap.rows.len().max(1) as u32)
+    session.chart_rows(|| {
+        panel(session, session.metrics_all()).map_or(1, |cap| cap.rows.len().max(1) as u32)
+    })
 }
 
 fn panel(session: &Session, metrics: &[MetricSample]) -> Option<cap::Cap> {

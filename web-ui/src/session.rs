@@ -36,8 +36,9 @@ pub const CHECKPOINTS_MAX: usize = 64;
 /// The starting checkpoint interval, in trace events: a few milliseconds of stepping
 /// without formatting in the wasm build.
 pub const CHECKPOINT_INTERVAL_MIN: u64 = 4_096;
-/// How far before its target a step back's replay leaves a trail snapshot: the replay
-/// of the steps back that follow (about 1 ms in the wasm build).
+/// How far before its target a step back's replay leaves a trail snapshot: the most the
+/// steps back that follow replay (under a millisecond natively; copying the snapshot's
+/// state is the larger part of such a step).
 const TRAIL_STRIDE: u64 = 1_024;
 /// Trail snapshots kept at most, on top of the checkpoints (memory: this many more
 /// copies of the run's state).
@@ -109,6 +110,9 @@ pub struct Session {
     index: Index,
     /// Set once the first pass reached the end.
     summary: Option<Summary>,
+    /// The CAP chart's rows for the whole run, once the first pass is done: every render
+    /// sizes the canvas by them, and counting them builds the whole chart's series.
+    chart_rows: std::cell::OnceCell<u32>,
     /// Where to put the cursor once the first pass is done (`event=` in the URL).
     open_at: Option<u64>,
 }
@@ -191,6 +195,7 @@ impl Session {
             canonical: true,
             index: Index::default(),
             summary: None,
+            chart_rows: std::cell::OnceCell::new(),
         };
         session.mark_boundary(0);
         Ok(session)
@@ -513,6 +518,14 @@ impl Session {
         self.run.metrics()
     }
 
+    /// The CAP chart's rows of the finished run, counted by `count` the first time.
+    pub fn chart_rows(&self, count: impl FnOnce() -> u32) -> u32 {
+        match self.summary {
+            Some(_) => *self.chart_rows.get_or_init(count),
+            None => count(),
+        }
+    }
+
     /// The whole run's metric samples once the first pass has finished (past the
     /// cursor too), else those up to the cursor.
     pub fn metrics_all(&self) -> &[MetricSample] {
@@ -719,6 +732,30 @@ mod tests {
         );
         session.seek(0);
         assert!(session.trail.is_empty());
+    }
+
+    /// The chart's rows are counted on every render during the first pass, and once for
+    /// the finished run.
+    #[test]
+    fn the_finished_runs_chart_rows_are_counted_once() {
+        let mut session = Session::open("?scenario=cap-partition&seed=1").unwrap();
+        let counted = std::cell::Cell::new(0);
+        let count = || {
+            counted.set(counted.get() + 1);
+            2
+        };
+        assert_eq!(
+            (session.chart_rows(count), session.chart_rows(count)),
+            (2, 2)
+        );
+        assert_eq!(counted.get(), 2, "the first pass may still add a protocol");
+        finish(&mut session);
+        session.seek(10);
+        assert_eq!(
+            (session.chart_rows(count), session.chart_rows(|| 7)),
+            (2, 2)
+        );
+        assert_eq!(counted.get(), 3);
     }
 
     #[test]
