@@ -584,6 +584,7 @@ impl Driver {
         Ok(Browser {
             port: self.port,
             session: format!("/session/{id}"),
+            profile,
         })
     }
 
@@ -597,6 +598,9 @@ impl Driver {
 pub(crate) struct Browser {
     port: u16,
     session: String,
+    /// Chromium's fresh profile directory, removed on close: each run made one in the
+    /// temporary directory, and they added up to hundreds of megabytes.
+    profile: std::path::PathBuf,
 }
 
 impl Browser {
@@ -697,8 +701,10 @@ impl Browser {
     }
 
     pub(crate) fn close(self) {
-        // Closing is best effort: chromedriver is stopped right after.
+        // Closing is best effort: chromedriver is stopped right after, and a profile
+        // left behind is only disk space.
         let _ = request(self.port, "DELETE", &self.session, None);
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
