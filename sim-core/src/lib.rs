@@ -9,6 +9,7 @@ pub mod bugs;
 pub mod canon;
 pub mod catalogue;
 pub mod check;
+pub mod chunked;
 pub mod conn;
 pub mod disk;
 pub mod engine;

@@ -132,7 +132,7 @@ pub enum Intent<P: Proto> {
     },
     Note(String),
     Metric {
-        name: String,
+        name: std::borrow::Cow<'static, str>,
         value: u64,
     },
     /// A rare path was reached (see `Ctx::sometimes`).
@@ -337,7 +337,7 @@ impl<'a, P: Proto> Ctx<'a, P> {
 
     /// One sample of a time series (queue depth, requests served...), for charts. Metrics
     /// describe a run; they are not part of its trace hash.
-    pub fn metric(&mut self, name: impl Into<String>, value: u64) {
+    pub fn metric(&mut self, name: impl Into<std::borrow::Cow<'static, str>>, value: u64) {
         self.intents.push(Intent::Metric {
             name: name.into(),
             value,

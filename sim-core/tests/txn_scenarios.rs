@@ -127,7 +127,7 @@ fn served_between(
     let mut before: BTreeMap<(u32, bool), u64> = BTreeMap::new();
     let mut out: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
     for sample in metrics {
-        let served = match sample.name.as_str() {
+        let served = match sample.name.as_ref() {
             "served" => true,
             "refused" => false,
             _ => continue,

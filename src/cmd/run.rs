@@ -232,7 +232,9 @@ pub fn add_panic_location(report: &mut RunReport) {
     }
 }
 
-pub fn json_lines<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {
+pub fn json_lines<'a, T: Serialize + 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     for item in items {
         serde_json::to_writer(&mut bytes, item)?;
@@ -321,7 +323,7 @@ fn print_timeline(milestones: &[sim_core::trace::TraceEvent], kinds: &[String]) 
     }
 }
 
-fn print_metrics(samples: &[sim_core::engine::MetricSample]) {
+fn print_metrics(samples: &sim_core::chunked::Chunked<sim_core::engine::MetricSample>) {
     let mut summary: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
     for sample in samples {
         let entry = summary.entry(&sample.name).or_insert((0, 0, 0));

@@ -299,7 +299,7 @@ pub fn lines(series: &[Series], higher_is_worse: bool) -> Vec<Line> {
 mod tests {
     use super::*;
 
-    fn sample(time_ns: u64, node: NodeId, name: &str, value: u64) -> MetricSample {
+    fn sample(time_ns: u64, node: NodeId, name: &'static str, value: u64) -> MetricSample {
         MetricSample {
             time_ns,
             node,

@@ -32,7 +32,7 @@ pub const STEPS_PER_SLICE: u64 = 5_000;
 /// Checkpoints kept at most: when the first pass would take more, the interval doubles
 /// and every other checkpoint goes, so memory is at most this many copies of the run's
 /// state, and a seek steps at most `interval` events.
-pub const CHECKPOINTS_MAX: usize = 64;
+pub const CHECKPOINTS_MAX: usize = 128;
 /// The starting checkpoint interval, in trace events: a few milliseconds of stepping
 /// without formatting in the wasm build.
 pub const CHECKPOINT_INTERVAL_MIN: u64 = 4_096;
@@ -108,6 +108,9 @@ pub struct Session {
     canonical: bool,
     /// The log's sends, outages and spans, indexed as the first pass records them.
     index: Index,
+    /// The first pass's metric samples so far, in one piece for the charts (the run
+    /// keeps them in chunks that its checkpoints share).
+    metrics: Vec<MetricSample>,
     /// Set once the first pass reached the end.
     summary: Option<Summary>,
     /// The CAP chart's rows for the whole run, once the first pass is done: every render
@@ -194,6 +197,7 @@ impl Session {
             boundaries: Vec::new(),
             canonical: true,
             index: Index::default(),
+            metrics: Vec::new(),
             summary: None,
             chart_rows: std::cell::OnceCell::new(),
         };
@@ -300,6 +304,9 @@ impl Session {
             self.maybe_checkpoint();
         }
         self.index.extend(self.run.trace().retained());
+        let seen = self.metrics.len();
+        self.metrics
+            .extend(self.run.metrics().iter_from(seen).cloned());
         assert!(
             self.run.now_ns() >= now_before_ns,
             "virtual time never runs backwards"
@@ -514,8 +521,16 @@ impl Session {
         (self.checkpoints.len(), self.checkpoints.interval())
     }
 
+    /// The metric samples up to the cursor: the first ones of the first pass's, as
+    /// many as the cursor's run has (the two are one run, replayed).
     pub fn metrics(&self) -> &[MetricSample] {
-        self.run.metrics()
+        let upto = self.run.metrics().len();
+        debug_assert_eq!(
+            self.metrics.get(upto.wrapping_sub(1)),
+            self.run.metrics().last(),
+            "the cursor's run replays the first pass"
+        );
+        &self.metrics[..upto]
     }
 
     /// The CAP chart's rows of the finished run, counted by `count` the first time.
@@ -529,7 +544,7 @@ impl Session {
     /// The whole run's metric samples once the first pass has finished (past the
     /// cursor too), else those up to the cursor.
     pub fn metrics_all(&self) -> &[MetricSample] {
-        self.first.as_ref().unwrap_or(&self.run).metrics()
+        &self.metrics
     }
 
     /// Findings of the whole run (the first pass), else those up to the cursor.

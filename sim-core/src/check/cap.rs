@@ -33,15 +33,28 @@ const GAUGES: [(&str, &str); 2] = [
 ];
 
 /// One line per protocol with clients that count requests; none when no protocol does.
-pub fn lines(metrics: &[MetricSample], kinds: &[String]) -> Vec<String> {
-    let protocol = |node: u32| {
-        let kind = kinds.get(node as usize).map(String::as_str).unwrap_or("");
-        kind.split('.').next().unwrap_or("").to_string()
-    };
-    let mut sides: BTreeMap<String, Side> = BTreeMap::new();
+pub fn lines<'a, 's>(
+    metrics: impl IntoIterator<Item = &'s MetricSample>,
+    kinds: &'a [String],
+) -> Vec<String> {
+    // Each node's protocol as an index into the sorted names, found once: the page
+    // calls this at every move of the cursor, over every sample up to it.
+    let protocol = |kind: &'a str| kind.split('.').next().unwrap_or("");
+    let mut names: Vec<&str> = kinds.iter().map(|kind| protocol(kind)).collect();
+    names.push(""); // A sample from a node the kinds do not name.
+    names.sort_unstable();
+    names.dedup();
+    let index = |name: &str| names.binary_search(&name).unwrap_or(0);
+    let of_node: Vec<usize> = kinds.iter().map(|kind| index(protocol(kind))).collect();
+    let unnamed = index("");
+    let mut sides: Vec<Side> = names.iter().map(|_| Side::default()).collect();
     for sample in metrics {
-        let side = sides.entry(protocol(sample.node)).or_default();
-        match sample.name.as_str() {
+        let at = of_node
+            .get(sample.node as usize)
+            .copied()
+            .unwrap_or(unnamed);
+        let side = &mut sides[at];
+        match sample.name.as_ref() {
             "served" | "refused" => {
                 let served = sample.name == "served";
                 let client = side.clients.entry(sample.node).or_default();
@@ -75,7 +88,7 @@ pub fn lines(metrics: &[MetricSample], kinds: &[String]) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    for (protocol, side) in &sides {
+    for (protocol, side) in names.iter().zip(&sides) {
         if side.clients.is_empty() {
             continue;
         }
@@ -137,7 +150,7 @@ fn percent(part: u64, total: u64) -> f64 {
 mod tests {
     use super::*;
 
-    fn sample(time_ns: u64, node: u32, name: &str, value: u64) -> MetricSample {
+    fn sample(time_ns: u64, node: u32, name: &'static str, value: u64) -> MetricSample {
         MetricSample {
             time_ns,
             node,

@@ -183,7 +183,7 @@ impl<P: Proto> Sim<P> {
             invariant.take_samples(&mut samples);
         }
         for (node, name, value) in samples.drain(..) {
-            self.record_metric(node, name.to_string(), value);
+            self.record_metric(node, name.into(), value);
         }
         self.samples = samples;
     }

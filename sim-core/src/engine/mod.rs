@@ -31,6 +31,7 @@ use serde::Serialize;
 
 use crate::bugs::BugSet;
 use crate::check::{Finding, HistoryEvent};
+use crate::chunked::Chunked;
 use crate::disk::Disk;
 use crate::fault::{Fault, Nemesis, NemesisConfig, ScheduledFault};
 use crate::invariant::Invariant;
@@ -187,7 +188,9 @@ struct Slot<P: Proto> {
 pub struct MetricSample {
     pub time_ns: u64,
     pub node: NodeId,
-    pub name: String,
+    /// Mostly a fixed name: borrowed, so copying a run's samples (a checkpoint holds
+    /// tens of thousands) allocates nothing for them.
+    pub name: std::borrow::Cow<'static, str>,
     pub value: u64,
 }
 
@@ -229,10 +232,10 @@ pub trait Run {
     fn now_ns(&self) -> u64;
     fn end_ns(&self) -> u64;
     fn trace(&self) -> &Trace;
-    fn history(&self) -> &[HistoryEvent];
+    fn history(&self) -> &Chunked<HistoryEvent>;
     fn findings(&self) -> &[Finding];
     /// The run's metric samples in time order (see `Ctx::metric`).
-    fn metrics(&self) -> &[MetricSample];
+    fn metrics(&self) -> &Chunked<MetricSample>;
     fn nodes(&self) -> Vec<NodeView>;
     /// `nodes()` with every `state` empty but `inspect`'s: what a page of many nodes
     /// draws every frame, where only the inspected node's state is shown and building a
@@ -311,8 +314,9 @@ pub struct Sim<P: Proto> {
     invariants: Vec<Box<dyn Invariant<P>>>,
     invariant_failed: Vec<bool>,
     findings: Vec<Finding>,
-    history: Vec<HistoryEvent>,
-    metrics: Vec<MetricSample>,
+    /// Chunked: a copy of the run (a checkpoint) shares the samples it has in common.
+    history: Chunked<HistoryEvent>,
+    metrics: Chunked<MetricSample>,
     /// The intents of the handler being run; kept between handlers for its allocation.
     intents: Vec<Intent<P>>,
     samples: Vec<(NodeId, &'static str, u64)>,
@@ -402,8 +406,8 @@ impl<P: Proto> Sim<P> {
             invariants,
             invariant_failed,
             findings: Vec::new(),
-            history: Vec::new(),
-            metrics: Vec::new(),
+            history: Chunked::default(),
+            metrics: Chunked::default(),
             intents: Vec::new(),
             samples: Vec::new(),
             net,
@@ -562,7 +566,7 @@ impl<P: Proto> Sim<P> {
     }
 
     /// Keeps one metric sample at the current time, up to `METRIC_SAMPLES_MAX`.
-    fn record_metric(&mut self, node: NodeId, name: String, value: u64) {
+    fn record_metric(&mut self, node: NodeId, name: std::borrow::Cow<'static, str>, value: u64) {
         if self.metrics.len() < METRIC_SAMPLES_MAX as usize {
             let time_ns = self.now_ns;
             self.metrics.push(MetricSample {
@@ -643,7 +647,7 @@ impl<P: Proto> Run for Sim<P> {
         &self.trace
     }
 
-    fn history(&self) -> &[HistoryEvent] {
+    fn history(&self) -> &Chunked<HistoryEvent> {
         &self.history
     }
 
@@ -651,7 +655,7 @@ impl<P: Proto> Run for Sim<P> {
         &self.findings
     }
 
-    fn metrics(&self) -> &[MetricSample] {
+    fn metrics(&self) -> &Chunked<MetricSample> {
         &self.metrics
     }
 
