@@ -37,20 +37,7 @@ pub struct PageState<'a> {
     pub difference: Option<&'a Option<Difference>>,
 }
 
-/// Events a space-time diagram marks: the first difference between two runs (its time
-/// and number) and the events that led to it.
-#[derive(Default)]
-pub struct Highlight {
-    pub at: Option<(u64, u64)>,
-    pub causes: Vec<u64>,
-}
-
-/// Colours of partition sides, in the topology and the CAP chart.
-pub const SIDE_COLOURS: [&str; 4] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
-
-pub fn side_colour(side: u32) -> &'static str {
-    SIDE_COLOURS[side as usize % SIDE_COLOURS.len()]
-}
+pub use crate::svg::Highlight;
 
 pub fn error_page(message: &str, pasted: &str, link: &Scope<App>) -> Html {
     let names = builtin_names().join(", ");
@@ -312,66 +299,56 @@ fn injected(session: &Session) -> Html {
     <code>{ specs.join("  ") }</code></p> }
 }
 
-fn node_colour(node: &views::TopoNode) -> &'static str {
-    match (node.status, node.role.as_str()) {
-        ("down", _) => "#111827",
-        ("paused", _) => "#f59e0b",
-        (_, "leader") => "#eab308",
-        (_, "follower") => "#3b82f6",
-        (_, "looking") => "#f97316",
-        (_, "read-only") => "#a855f7",
-        _ => "#9ca3af",
-    }
+/// The node id in attribute `name` of `element`.
+fn node_attribute(element: &web_sys::Element, name: &str) -> Option<NodeId> {
+    element.get_attribute(name)?.parse().ok()
 }
 
+/// The topology, drawn whole (`svg::topology`); one listener on its container selects
+/// the node or cuts the link under the pointer, another makes a link's tooltip.
 fn topology_svg(topology: &Topology, selected: Option<NodeId>, link: &Scope<App>) -> Html {
-    const SIZE: f64 = 420.0;
-    let split = topology.nodes.iter().any(|n| n.side != 0);
-    let position = |id: NodeId| {
-        let node = &topology.nodes[id as usize];
-        (node.x * SIZE, node.y * SIZE)
-    };
-    html! {
-        <svg class="topology" data-testid="topology" viewBox="0 0 420 420" width="420" height="420">
-        { for topology.links.iter().map(|l| {
-            let ((x1, y1), (x2, y2)) = (position(l.a), position(l.b));
-            let width = 1.0 + (l.messages as f64).log10().max(0.0);
-            let (a, b) = (l.a, l.b);
-            let cut = link.callback(move |_| Msg::Inject(vec![
-                Fault::PartitionOneWay { from: vec![a], to: vec![b] },
-                Fault::PartitionOneWay { from: vec![b], to: vec![a] },
-            ]));
-            html! {
-                <line x1={ x1.to_string() } y1={ y1.to_string() } x2={ x2.to_string() } y2={ y2.to_string() }
-                    class={ match (l.cut, l.lossy) { (true, _) => "link cut", (_, true) => "link lossy",
-                        _ => "link" } } stroke-width={ width.to_string() }
-                    onclick={ cut }>
-                    <title>{ format!("{} ↔ {}: {} messages{}{}; click to cut this link", l.a, l.b,
-                        l.messages, if l.cut { " (partitioned)" } else { "" },
-                        if l.lossy { " (lossy)" } else { "" }) }</title>
-                </line>
-            }
-        }) }
-        { for topology.nodes.iter().map(|node| {
-            let (x, y) = (node.x * SIZE, node.y * SIZE);
-            let id = node.id;
-            let select = link.callback(move |_| Msg::Select(Some(id)));
-            let ring = if selected == Some(id) { "node selected" } else { "node" };
-            html! {
-                <g class={ ring } onclick={ select } data-testid={ format!("node-{id}") }
-                    data-status={ node.status } data-role={ node.role.clone() }>
-                    <circle cx={ x.to_string() } cy={ y.to_string() } r="17" fill={ node_colour(node) }
-                        style={ if split { format!("stroke:{};stroke-width:4", side_colour(node.side)) }
-                            else { String::new() } } />
-                    <text x={ x.to_string() } y={ (y + 5.0).to_string() } class="id">{ id }</text>
-                    <text x={ x.to_string() } y={ (y + 32.0).to_string() } class="role">
-                        { if node.status == "up" { node.role.clone() } else { node.status.to_string() } }</text>
-                    <title>{ format!("node {id} ({}) {} {}; click to inspect", node.kind, node.status, node.role) }</title>
-                </g>
-            }
-        }) }
-        </svg>
-    }
+    let drawn = std::rc::Rc::new(topology.clone());
+    let hover = Callback::from(move |event: MouseEvent| {
+        let line = event
+            .target()
+            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+            .filter(|element| element.has_attribute("data-a"));
+        let Some(line) = line else {
+            return;
+        };
+        let (Some(a), Some(b)) = (
+            node_attribute(&line, "data-a"),
+            node_attribute(&line, "data-b"),
+        ) else {
+            return;
+        };
+        if let Some(text) = crate::svg::link_text(&drawn, a, b) {
+            show_title(&line, &text);
+        }
+    });
+    let click = link.batch_callback(move |event: MouseEvent| {
+        let target: web_sys::Element = event.target()?.dyn_into().ok()?;
+        if let Some(node) = target.closest("[data-node]").ok().flatten() {
+            return Some(Msg::Select(Some(node_attribute(&node, "data-node")?)));
+        }
+        let line = target.closest("line[data-a]").ok().flatten()?;
+        let (a, b) = (
+            node_attribute(&line, "data-a")?,
+            node_attribute(&line, "data-b")?,
+        );
+        Some(Msg::Inject(vec![
+            Fault::PartitionOneWay {
+                from: vec![a],
+                to: vec![b],
+            },
+            Fault::PartitionOneWay {
+                from: vec![b],
+                to: vec![a],
+            },
+        ]))
+    });
+    let svg = Html::from_html_unchecked(crate::svg::topology(topology, selected).into());
+    html! { <div class="drawing" onclick={ click } onmouseover={ hover }>{ svg }</div> }
 }
 
 fn legend() -> Html {
@@ -456,8 +433,8 @@ fn arrow_text(arrow: &views::Arrow) -> String {
     )
 }
 
-/// Gives `line` a <title> (the browser's tooltip) saying `text`. It is set on every hover:
-/// the diagram reuses its <line>s for other arrows as the window moves.
+/// Gives `line` a <title> (the browser's tooltip) saying `text`, made when it is first
+/// pointed at: the diagram's text carries none, a thousand texts nobody reads.
 fn show_title(line: &web_sys::Element, text: &str) {
     let title = match line.first_element_child() {
         Some(title) => title,
@@ -477,23 +454,15 @@ fn show_title(line: &web_sys::Element, text: &str) {
     title.set_text_content(Some(text));
 }
 
+/// A space-time diagram, drawn whole (`svg::space_time`). One listener each on its
+/// container, not a closure and a <title> on every arrow: a million-event run's window
+/// holds a thousand arrows. The text is made for the arrow pointed at.
 pub fn space_time_svg(
     diagram: &SpaceTime,
     nodes: &[NodeView],
     highlight: &Highlight,
     link: &Scope<App>,
 ) -> Html {
-    const WIDTH: f64 = 1100.0;
-    const LEFT: f64 = 90.0;
-    const LANE: f64 = 26.0;
-    let height = 30.0 + LANE * nodes.len() as f64;
-    let span = (diagram.end_ns - diagram.start_ns).max(1) as f64;
-    let x_of =
-        |t: u64| LEFT + (WIDTH - LEFT - 10.0) * (t.saturating_sub(diagram.start_ns)) as f64 / span;
-    let y_of = |node: NodeId| 20.0 + LANE * node as f64;
-    // One listener each on the diagram, not a closure and a <title> on every arrow: a
-    // million-event run's window holds a thousand arrows, and making their texts and
-    // callbacks was a third of a jump's view. The text is made for the arrow pointed at.
     let arrows = std::rc::Rc::new(diagram.arrows.clone());
     let pointed = move |event: &MouseEvent| -> Option<(web_sys::Element, String)> {
         let line: web_sys::Element = event.target()?.dyn_into().ok()?;
@@ -512,106 +481,13 @@ pub fn space_time_svg(
             show_title(&line, &text);
         }
     });
+    let lanes: Vec<(NodeId, &str)> = nodes.iter().map(|n| (n.id, n.kind.as_str())).collect();
+    let still = Html::from_html_unchecked(crate::svg::lanes(&lanes).into());
+    let moving = crate::svg::space_time(diagram, lanes.len(), highlight);
     html! {
-        <svg class="space-time" data-testid="space-time" viewBox={ format!("0 0 {WIDTH} {height}") }
-            width={ WIDTH.to_string() } height={ height.to_string() } onclick={ click }
-            onmouseover={ hover }>
-            <defs>
-                <marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6"
-                    markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" /></marker>
-            </defs>
-            { for nodes.iter().map(|n| html! {
-                <g class="lane">
-                    <line x1={ LEFT.to_string() } x2={ (WIDTH - 10.0).to_string() }
-                        y1={ y_of(n.id).to_string() } y2={ y_of(n.id).to_string() } />
-                    <text x="4" y={ (y_of(n.id) + 4.0).to_string() }>{ format!("{} {}", n.id, n.kind) }</text>
-                </g>
-            }) }
-            { for diagram.outages.iter().map(|o| html! {
-                <line class={ format!("outage {}", o.status) } x1={ x_of(o.start_ns).to_string() }
-                    x2={ x_of(o.end_ns).to_string() } y1={ y_of(o.node).to_string() }
-                    y2={ y_of(o.node).to_string() }>
-                    <title>{ format!("node {} {} from {} to {}", o.node, o.status,
-                        format_duration(o.start_ns), format_duration(o.end_ns)) }</title></line>
-            }) }
-            { for diagram.arrows.iter().map(|arrow| {
-                let x2 = x_of(arrow.arrived_ns.unwrap_or(diagram.end_ns));
-                let class = match (arrow.dropped, arrow.arrived_ns) {
-                    (true, _) => "msg dropped",
-                    (false, None) => "msg flying",
-                    _ => "msg",
-                };
-                let led = highlight.causes.contains(&arrow.index)
-                    || highlight.at.is_some_and(|(_, index)| index == arrow.index);
-                let class = if led { format!("{class} cause") } else { class.to_string() };
-                html! {
-                    <line class={ class } x1={ x_of(arrow.sent_ns).to_string() } y1={ y_of(arrow.from).to_string() }
-                        x2={ x2.to_string() } y2={ y_of(arrow.to).to_string() } data-i={ arrow.index.to_string() }
-                        marker-end={ if arrow.dropped { "" } else { "url(#head)" } } />
-                }
-            }) }
-            { for diagram.markers.iter().map(|marker| marker_svg(marker, x_of(marker.time_ns), y_of, height)) }
-            if let Some((time_ns, index)) = highlight.at.filter(|(t, _)| *t >= diagram.start_ns && *t <= diagram.end_ns) {
-                <g class="mark differ" data-testid="differ-mark">
-                    <line x1={ x_of(time_ns).to_string() } x2={ x_of(time_ns).to_string() }
-                        y1="8" y2={ (height - 14.0).to_string() } />
-                    // Left of the line near the right edge, so the label stays in view.
-                    if x_of(time_ns) > WIDTH * 0.7 {
-                        <text class="end" x={ (x_of(time_ns) - 4.0).to_string() } y="10">{ format!("first difference #{index}") }</text>
-                    } else {
-                        <text x={ (x_of(time_ns) + 4.0).to_string() } y="10">{ format!("first difference #{index}") }</text>
-                    }
-                </g>
-            }
-            // A time axis with five ticks: the window's virtual time, left to right.
-            { for (0..=4u64).map(|tick| {
-                let t = diagram.start_ns + (diagram.end_ns - diagram.start_ns) * tick / 4;
-                let x = x_of(t);
-                let class = match tick { 0 => "axis", 4 => "axis end", _ => "axis middle" };
-                html! {
-                    <g class="tick">
-                        <line x1={ x.to_string() } x2={ x.to_string() } y1={ (height - 22.0).to_string() }
-                            y2={ (height - 16.0).to_string() } />
-                        <text class={ class } x={ x.to_string() } y={ (height - 4.0).to_string() }>
-                            { format_duration(t) }</text>
-                    </g>
-                }
-            }) }
-            <text class="axis caption" x="4" y={ (height - 4.0).to_string() }>{ "virtual time →" }</text>
-        </svg>
-    }
-}
-
-fn marker_svg(marker: &views::Marker, x: f64, y_of: impl Fn(NodeId) -> f64, height: f64) -> Html {
-    let (class, label) = match marker.kind {
-        EventKind::Crash => ("mark crash", "✕ crash"),
-        EventKind::Restart => ("mark restart", "↻ restart"),
-        EventKind::Pause => ("mark pause", "⏸ pause"),
-        EventKind::Resume => ("mark resume", "▶ resume"),
-        EventKind::Finding => ("mark finding", "⚠ finding"),
-        _ => ("mark fault", "⚡"),
-    };
-    let title = format!(
-        "{} at {}: {}",
-        label,
-        format_duration(marker.time_ns),
-        marker.detail
-    );
-    match marker.node {
-        Some(node) => html! {
-            <g class={ class }>
-                <rect x={ (x - 2.0).to_string() } y={ (y_of(node) - 10.0).to_string() } width="4" height="20" />
-                <text x={ (x + 4.0).to_string() } y={ (y_of(node) - 8.0).to_string() }>{ label }</text>
-                <title>{ title }</title>
-            </g>
-        },
-        None => html! {
-            <g class={ class }>
-                <line x1={ x.to_string() } x2={ x.to_string() } y1="8" y2={ (height - 14.0).to_string() } />
-                <text x={ (x + 3.0).to_string() } y="10">{ label }{ " " }{ marker.detail.clone() }</text>
-                <title>{ title }</title>
-            </g>
-        },
+        <div class="drawing" data-testid="space-time" onclick={ click } onmouseover={ hover }>
+            { still }{ Html::from_html_unchecked(moving.into()) }
+        </div>
     }
 }
 

@@ -4,7 +4,7 @@
 //! inspect nodes, inject faults, follow messages and findings, compare availability
 //! with consistency, and compare two runs side by side (`diff=`).
 //!
-//! `query`, `session`, `index`, `diff`, `cap` and `views` are plain Rust and build on
+//! `query`, `session`, `index`, `diff`, `cap`, `views` and `svg` are plain Rust and build on
 //! every target, so native tests cover what the page will show; `app`, `draw`,
 //! `compare` and `chart` (the yew component, its HTML and SVG, its plotters chart) exist
 //! only on wasm32. This crate depends on sim-core
@@ -15,6 +15,7 @@ pub mod diff;
 pub mod index;
 pub mod query;
 pub mod session;
+pub mod svg;
 pub mod views;
 
 #[cfg(target_arch = "wasm32")]

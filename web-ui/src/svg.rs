@@ -1,0 +1,455 @@
+//! The two large drawings, the topology and the space-time diagram, as SVG text. The page
+//! hands the text to the browser whole: a million-event run's window holds a thousand
+//! arrows and a hundred lanes, and diffing them node by node in the virtual DOM took
+//! most of a jump's render. Plain Rust with native tests; it never reads a session, only
+//! the `views` computed from one, and never handles an event (the page listens once on
+//! the drawing's container and reads the `data-` attributes written here).
+
+use std::fmt::Write;
+
+use sim_core::node::NodeId;
+use sim_core::trace::EventKind;
+use sim_core::units::format_duration;
+
+use crate::views::{Marker, SpaceTime, TopoNode, Topology};
+
+/// Colours of partition sides: each node of the topology is ringed with its side.
+const SIDE_COLOURS: [&str; 4] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
+
+fn side_colour(side: u32) -> &'static str {
+    SIDE_COLOURS[side as usize % SIDE_COLOURS.len()]
+}
+
+/// Events a space-time diagram marks: the first difference between two runs (its time
+/// and number) and the events that led to it.
+#[derive(Default)]
+pub struct Highlight {
+    pub at: Option<(u64, u64)>,
+    pub causes: Vec<u64>,
+}
+
+/// `text` safe inside an element or a double-quoted attribute.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn node_colour(node: &TopoNode) -> &'static str {
+    match (node.status, node.role.as_str()) {
+        ("down", _) => "#111827",
+        ("paused", _) => "#f59e0b",
+        (_, "leader") => "#eab308",
+        (_, "follower") => "#3b82f6",
+        (_, "looking") => "#f97316",
+        (_, "read-only") => "#a855f7",
+        _ => "#9ca3af",
+    }
+}
+
+/// The topology: a line per link (`data-a`, `data-b`: its ends) and a circle per node
+/// (`data-node`), the selected one ringed. Nothing in it counts messages (the page makes
+/// the tooltips on hover, `link_text`, and widths go in half steps of log10), so while a
+/// run plays the text seldom changes and the browser keeps what it laid out.
+pub fn topology(topology: &Topology, selected: Option<NodeId>) -> String {
+    const SIZE: f64 = 420.0;
+    let split = topology.nodes.iter().any(|n| n.side != 0);
+    let position = |id: NodeId| {
+        let node = &topology.nodes[id as usize];
+        (node.x * SIZE, node.y * SIZE)
+    };
+    let mut out = String::with_capacity(300 * (topology.links.len() + topology.nodes.len()));
+    out.push_str(
+        r#"<svg class="topology" data-testid="topology" viewBox="0 0 420 420" width="420" height="420">"#,
+    );
+    // Writing to a String cannot fail.
+    for l in &topology.links {
+        let ((x1, y1), (x2, y2)) = (position(l.a), position(l.b));
+        let width = 1.0 + (f64::from(l.messages).log10().max(0.0) * 2.0).floor() / 2.0;
+        let class = match (l.cut, l.lossy) {
+            (true, _) => "link cut",
+            (_, true) => "link lossy",
+            _ => "link",
+        };
+        let _ = write!(
+            out,
+            r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" class="{class}" stroke-width="{width:.1}" data-a="{}" data-b="{}"></line>"#,
+            l.a, l.b,
+        );
+    }
+    for node in &topology.nodes {
+        let (x, y) = (node.x * SIZE, node.y * SIZE);
+        let id = node.id;
+        let ring = if selected == Some(id) {
+            "node selected"
+        } else {
+            "node"
+        };
+        let role = escape(&node.role);
+        let style = if split {
+            format!(
+                r#" style="stroke:{};stroke-width:4""#,
+                side_colour(node.side)
+            )
+        } else {
+            String::new()
+        };
+        let label = if node.status == "up" {
+            role.clone()
+        } else {
+            std::borrow::Cow::Borrowed(node.status)
+        };
+        let _ = write!(
+            out,
+            r#"<g class="{ring}" data-node="{id}" data-testid="node-{id}" data-status="{}" data-role="{role}"><circle cx="{x:.1}" cy="{y:.1}" r="17" fill="{}"{style}></circle><text x="{x:.1}" y="{:.1}" class="id">{id}</text><text x="{x:.1}" y="{:.1}" class="role">{label}</text><title>node {id} ({}) {} {role}; click to inspect</title></g>"#,
+            node.status,
+            node_colour(node),
+            y + 5.0,
+            y + 32.0,
+            escape(&node.kind),
+            node.status,
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// What the tooltip of the link between `a` and `b` says, if there is one.
+pub fn link_text(topology: &Topology, a: NodeId, b: NodeId) -> Option<String> {
+    let l = topology.links.iter().find(|l| (l.a, l.b) == (a, b))?;
+    Some(format!(
+        "{} ↔ {}: {} messages{}{}; click to cut this link",
+        l.a,
+        l.b,
+        l.messages,
+        if l.cut { " (partitioned)" } else { "" },
+        if l.lossy { " (lossy)" } else { "" },
+    ))
+}
+
+/// Where the space-time diagram puts things.
+const WIDTH: f64 = 1100.0;
+const LEFT: f64 = 90.0;
+const LANE: f64 = 26.0;
+
+fn diagram_height(lanes: usize) -> f64 {
+    30.0 + LANE * lanes as f64
+}
+
+fn lane_y(node: NodeId) -> f64 {
+    20.0 + LANE * f64::from(node)
+}
+
+/// The space-time diagram's lanes, a line per node of `lanes` (id and kind): drawn apart
+/// from what moves (`space_time`, laid over them) so that a move of the cursor leaves
+/// these hundred lines and labels as they are, unlaid-out and unpainted again.
+pub fn lanes(lanes: &[(NodeId, &str)]) -> String {
+    let height = diagram_height(lanes.len());
+    let mut out = String::with_capacity(120 * lanes.len() + 200);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        r#"<svg class="space-time lanes" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}">"#
+    );
+    for (id, kind) in lanes {
+        let y = lane_y(*id);
+        let _ = write!(
+            out,
+            r#"<g class="lane"><line x1="{LEFT}" x2="{}" y1="{y}" y2="{y}"></line><text x="4" y="{}">{id} {}</text></g>"#,
+            WIDTH - 10.0,
+            y + 4.0,
+            escape(kind)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// What moves in the space-time diagram of `lane_count` lanes, drawn over `lanes`: a line
+/// per message (`data-i`: its send's trace index, which the page looks up on hover and
+/// click), outages, markers, the highlighted difference and a time axis.
+pub fn space_time(diagram: &SpaceTime, lane_count: usize, highlight: &Highlight) -> String {
+    let height = diagram_height(lane_count);
+    let span = (diagram.end_ns - diagram.start_ns).max(1) as f64;
+    let x_of =
+        |t: u64| LEFT + (WIDTH - LEFT - 10.0) * (t.saturating_sub(diagram.start_ns)) as f64 / span;
+    let y_of = lane_y;
+    let mut out = String::with_capacity(120 * diagram.arrows.len() + 2_000);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        r#"<svg class="space-time moving" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}"><defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"></path></marker></defs>"#
+    );
+    for o in &diagram.outages {
+        let y = y_of(o.node);
+        let _ = write!(
+            out,
+            r#"<line class="outage {}" x1="{:.1}" x2="{:.1}" y1="{y}" y2="{y}"><title>node {} {} from {} to {}</title></line>"#,
+            o.status,
+            x_of(o.start_ns),
+            x_of(o.end_ns),
+            o.node,
+            o.status,
+            format_duration(o.start_ns),
+            format_duration(o.end_ns)
+        );
+    }
+    for arrow in &diagram.arrows {
+        let class = match (arrow.dropped, arrow.arrived_ns) {
+            (true, _) => "msg dropped",
+            (false, None) => "msg flying",
+            _ => "msg",
+        };
+        let led = highlight.causes.contains(&arrow.index)
+            || highlight.at.is_some_and(|(_, index)| index == arrow.index);
+        let _ = write!(
+            out,
+            r#"<line class="{class}{}" x1="{:.1}" y1="{}" x2="{:.1}" y2="{}" data-i="{}"{}></line>"#,
+            if led { " cause" } else { "" },
+            x_of(arrow.sent_ns),
+            y_of(arrow.from),
+            x_of(arrow.arrived_ns.unwrap_or(diagram.end_ns)),
+            y_of(arrow.to),
+            arrow.index,
+            if arrow.dropped {
+                ""
+            } else {
+                r#" marker-end="url(#head)""#
+            },
+        );
+    }
+    for marker in &diagram.markers {
+        marker_svg(&mut out, marker, x_of(marker.time_ns), y_of, height);
+    }
+    if let Some((time_ns, index)) = highlight
+        .at
+        .filter(|(t, _)| *t >= diagram.start_ns && *t <= diagram.end_ns)
+    {
+        let x = x_of(time_ns);
+        // Left of the line near the right edge, so the label stays in view.
+        let (class, text_x) = if x > WIDTH * 0.7 {
+            (r#" class="end""#, x - 4.0)
+        } else {
+            ("", x + 4.0)
+        };
+        let _ = write!(
+            out,
+            r#"<g class="mark differ" data-testid="differ-mark"><line x1="{x:.1}" x2="{x:.1}" y1="8" y2="{}"></line><text{class} x="{text_x:.1}" y="10">first difference #{index}</text></g>"#,
+            height - 14.0
+        );
+    }
+    // A time axis with five ticks: the window's virtual time, left to right.
+    for tick in 0..=4u64 {
+        let t = diagram.start_ns + (diagram.end_ns - diagram.start_ns) * tick / 4;
+        let x = x_of(t);
+        let class = match tick {
+            0 => "axis",
+            4 => "axis end",
+            _ => "axis middle",
+        };
+        let _ = write!(
+            out,
+            r#"<g class="tick"><line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}"></line><text class="{class}" x="{x:.1}" y="{}">{}</text></g>"#,
+            height - 22.0,
+            height - 16.0,
+            height - 4.0,
+            format_duration(t)
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<text class="axis caption" x="4" y="{}">virtual time →</text></svg>"#,
+        height - 4.0
+    );
+    out
+}
+
+fn marker_svg(
+    out: &mut String,
+    marker: &Marker,
+    x: f64,
+    y_of: impl Fn(NodeId) -> f64,
+    height: f64,
+) {
+    let (class, label) = match marker.kind {
+        EventKind::Crash => ("mark crash", "✕ crash"),
+        EventKind::Restart => ("mark restart", "↻ restart"),
+        EventKind::Pause => ("mark pause", "⏸ pause"),
+        EventKind::Resume => ("mark resume", "▶ resume"),
+        EventKind::Finding => ("mark finding", "⚠ finding"),
+        _ => ("mark fault", "⚡"),
+    };
+    let detail = escape(&marker.detail);
+    let title = format!("{label} at {}: {detail}", format_duration(marker.time_ns));
+    // Writing to a String cannot fail.
+    let _ = match marker.node {
+        Some(node) => write!(
+            out,
+            r#"<g class="{class}"><rect x="{:.1}" y="{}" width="4" height="20"></rect><text x="{:.1}" y="{}">{label}</text><title>{title}</title></g>"#,
+            x - 2.0,
+            y_of(node) - 10.0,
+            x + 4.0,
+            y_of(node) - 8.0,
+        ),
+        None => write!(
+            out,
+            r#"<g class="{class}"><line x1="{x:.1}" x2="{x:.1}" y1="8" y2="{}"></line><text x="{:.1}" y="10">{label} {detail}</text><title>{title}</title></g>"#,
+            height - 14.0,
+            x + 3.0,
+        ),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::views::{Arrow, Outage, TopoLink};
+
+    fn arrow(
+        index: u64,
+        from: NodeId,
+        to: NodeId,
+        arrived_ns: Option<u64>,
+        dropped: bool,
+    ) -> Arrow {
+        Arrow {
+            from,
+            to,
+            sent_ns: 100,
+            arrived_ns,
+            dropped,
+            drop_reason: String::new(),
+            detail: "<ping & pong>".to_string(),
+            index,
+        }
+    }
+
+    #[test]
+    fn escaping_leaves_plain_text_alone_and_quotes_markup() {
+        assert!(matches!(escape("node 3"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(escape(r#"a<b & "c">"#), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+
+    #[test]
+    fn the_space_time_diagram_draws_each_lane_arrow_and_outage_once() {
+        let diagram = SpaceTime {
+            start_ns: 0,
+            end_ns: 1_000,
+            arrows: vec![
+                arrow(7, 0, 1, Some(500), false),
+                arrow(8, 1, 0, None, false),
+                arrow(9, 1, 2, None, true),
+            ],
+            markers: vec![Marker {
+                node: None,
+                time_ns: 400,
+                kind: EventKind::Fault,
+                detail: "partition <0> | <1 2>".to_string(),
+            }],
+            outages: vec![Outage {
+                node: 2,
+                start_ns: 200,
+                end_ns: 900,
+                status: "down",
+            }],
+        };
+        let highlight = Highlight {
+            at: Some((100, 8)),
+            causes: vec![7],
+        };
+        let drawn = lanes(&[(0, "server"), (1, "server"), (2, "client<x>")]);
+        assert_eq!(drawn.matches("<g class=\"lane\">").count(), 3);
+        assert!(drawn.contains("2 client&lt;x&gt;"), "{drawn}");
+        assert!(drawn.contains(r#"height="108""#), "{drawn}");
+        let svg = space_time(&diagram, 3, &highlight);
+        assert!(svg.starts_with("<svg class=\"space-time moving\"") && svg.ends_with("</svg>"));
+        assert!(
+            svg.contains(r#"height="108""#) && !svg.contains("lane"),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("class=\"msg").count(), 3);
+        // Sent at 100 of a 1,000 ns window: a tenth of the way along the lanes.
+        assert!(
+            svg.contains(r#"class="msg cause" x1="190.0" y1="20" x2="590.0" y2="46""#),
+            "{svg}"
+        );
+        assert!(svg.contains(r#"class="msg flying cause""#), "{svg}");
+        assert!(svg.contains(r#"class="msg dropped""#), "{svg}");
+        // Dropped messages end in no arrowhead; delivered and flying ones do.
+        assert_eq!(svg.matches("marker-end").count(), 2);
+        assert_eq!(svg.matches("data-i=").count(), 3);
+        assert!(svg.contains(r#"data-i="9""#));
+        assert_eq!(svg.matches("class=\"outage down\"").count(), 1);
+        assert!(svg.contains("partition &lt;0&gt; | &lt;1 2&gt;"), "{svg}");
+        assert!(!svg.contains("<0>"), "user text is escaped: {svg}");
+        assert_eq!(svg.matches("data-testid=\"differ-mark\"").count(), 1);
+        assert_eq!(svg.matches("<g class=\"tick\">").count(), 5);
+        // A difference outside the window: no mark.
+        let elsewhere = Highlight {
+            at: Some((5_000, 99)),
+            causes: Vec::new(),
+        };
+        let svg = space_time(&diagram, 3, &elsewhere);
+        assert!(!svg.contains("differ-mark") && !svg.contains("cause"));
+    }
+
+    #[test]
+    fn the_topology_names_each_node_and_link_end_for_the_pages_listener() {
+        let node = |id: NodeId, side: u32, status: &'static str| TopoNode {
+            id,
+            kind: "server".to_string(),
+            role: "leader".to_string(),
+            status,
+            side,
+            x: 0.5,
+            y: 0.25,
+        };
+        let drawn = Topology {
+            nodes: vec![node(0, 0, "up"), node(1, 1, "down")],
+            links: vec![TopoLink {
+                a: 0,
+                b: 1,
+                messages: 100,
+                cut: true,
+                lossy: false,
+            }],
+        };
+        let svg = topology(&drawn, Some(1));
+        assert!(svg.contains(r#"data-a="0" data-b="1""#));
+        // 100 messages: 1 + log10(100); 99 stays on the half step below.
+        assert!(svg.contains(r#"stroke-width="3.0""#), "{svg}");
+        let mut fewer = drawn.clone();
+        fewer.links[0].messages = 99;
+        assert!(topology(&fewer, Some(1)).contains(r#"stroke-width="2.5""#));
+        assert!(
+            !svg.contains("messages"),
+            "counts change as a run plays: {svg}"
+        );
+        assert_eq!(
+            link_text(&drawn, 0, 1).as_deref(),
+            Some("0 ↔ 1: 100 messages (partitioned); click to cut this link")
+        );
+        assert_eq!(link_text(&drawn, 1, 0), None);
+        assert!(
+            svg.contains(r#"<g class="node" data-node="0" data-testid="node-0" data-status="up""#)
+        );
+        assert!(
+            svg.contains(r#"<g class="node selected" data-node="1""#),
+            "{svg}"
+        );
+        // A down node says so instead of its role; a split network rings each side.
+        assert!(svg.contains(r#"class="role">down</text>"#), "{svg}");
+        assert_eq!(svg.matches("stroke-width:4").count(), 2);
+    }
+}
