@@ -82,11 +82,14 @@ pub struct App {
     _keys: Option<EventListener>,
     /// When the last `view` began (ms, `performance.now()`), for the render timings.
     view_started: std::cell::Cell<f64>,
+    /// How long the last cursor move took (ms): the replay before the render.
+    moved_ms: f64,
     /// When the chart was last drawn (ms): while playing it is redrawn at most every
     /// `CHART_PLAYING_MS`, a summary needs no more and a frame has better uses.
     chart_drawn: f64,
-    /// The whole run's chart, off screen, once the first pass is done.
-    chart_image: Option<crate::chart::Drawn>,
+    /// The whole run's chart, off screen, once the first pass is done: one image per
+    /// arrangement of sides visited lately, the latest last.
+    chart_image: Vec<crate::chart::Drawn>,
     /// The run compared with this one (`diff=` in the address), its cursor following
     /// this one's virtual time; and where the two first differ, once both are done.
     other: Option<Result<Session, String>>,
@@ -127,8 +130,9 @@ impl Component for App {
             chart: NodeRef::default(),
             _keys: keyboard(ctx),
             view_started: std::cell::Cell::new(0.0),
+            moved_ms: 0.0,
             chart_drawn: f64::NEG_INFINITY,
-            chart_image: None,
+            chart_image: Vec::new(),
         };
         if app.session.is_ok() {
             app.schedule(ctx, Msg::Slice, 0);
@@ -231,7 +235,7 @@ impl Component for App {
             }
         }
         // The last render's cost, outside the virtual DOM so writing it renders nothing:
-        // the browser benchmark reads it (view and patch, then the chart).
+        // the browser benchmark reads it (the cursor move, view and patch, the chart).
         let root = web_sys::window()
             .and_then(|w| w.document())
             .and_then(|d| d.document_element());
@@ -239,6 +243,7 @@ impl Component for App {
             let view = format!("{:.1}", patched - self.view_started.get());
             let chart = format!("{:.1}", now_ms() - patched);
             // Attributes on <html> cannot fail to set; nothing to report if they did.
+            let _ = root.set_attribute("data-move-ms", &format!("{:.1}", self.moved_ms));
             let _ = root.set_attribute("data-view-ms", &view);
             let _ = root.set_attribute("data-chart-ms", &chart);
         }
@@ -329,6 +334,7 @@ impl App {
             return;
         };
         self.notice = None;
+        let started = now_ms();
         match msg {
             Msg::Step => {
                 session.step();
@@ -338,6 +344,7 @@ impl App {
             _ => unreachable!("only cursor moves come here"),
         }
         self.follow();
+        self.moved_ms = now_ms() - started;
     }
 
     fn on_key(&mut self, ctx: &Context<Self>, key: &str) -> bool {

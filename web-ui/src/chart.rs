@@ -8,7 +8,8 @@
 //!
 //! Once the first pass has finished, the chart shows the whole run (the curves go on past
 //! the cursor, as a timeline does) and is drawn once per arrangement of sides into an
-//! image kept off screen (`Drawn`): a move of the cursor copies it and draws one line,
+//! image kept off screen (`Drawn`, the last `DRAWN_MAX` arrangements kept): a move of
+//! the cursor copies it and draws one line,
 //! where a redraw cost 25 ms on a hundred-node run and most of a jump's budget.
 //!
 //! Each node has its own colour from the Okabe-Ito palette (distinct for colour-blind
@@ -94,25 +95,43 @@ fn key(canvas: &HtmlCanvasElement, session: &Session) -> Option<Key> {
     })
 }
 
-/// Whether drawing now costs only a copy: the first pass is done and `drawn` fits.
-pub fn cheap(drawn: &Option<Drawn>, canvas: &HtmlCanvasElement, session: &Session) -> bool {
+/// Images kept at most: one per arrangement of sides the cursor visited lately. A run's
+/// partitions come and go in a few arrangements, and each image is one canvas (about
+/// 3 MB), so a jump seldom draws a chart again.
+pub const DRAWN_MAX: usize = 6;
+
+/// Whether drawing now costs only a copy: the first pass is done and one of `drawn` fits.
+pub fn cheap(drawn: &[Drawn], canvas: &HtmlCanvasElement, session: &Session) -> bool {
     let key = key(canvas, session);
-    key.is_some() && drawn.as_ref().map(|d| &d.key) == key.as_ref()
+    key.is_some_and(|key| drawn.iter().any(|d| d.key == key))
 }
 
-/// Draws the chart on `canvas`: from `drawn` (made again when it does not fit) once the
-/// first pass is done, else all of it up to the cursor.
-pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Option<Drawn>) {
+/// Draws the chart on `canvas`: from the image of `drawn` that fits (made when none
+/// does, the least recently used dropped past `DRAWN_MAX`; the one used goes last) once
+/// the first pass is done, else all of it up to the cursor.
+pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Drawn>) {
     let now_s = session.progress().now_ns as f64 / 1e9;
     let Some(key) = key(canvas, session) else {
         render(canvas, session, session.metrics(), Some(now_s));
         return;
     };
-    if drawn.as_ref().map(|d| &d.key) != Some(&key) {
-        *drawn = whole(canvas, session, key);
+    match drawn.iter().position(|d| d.key == key) {
+        Some(at) => {
+            let used = drawn.remove(at);
+            drawn.push(used);
+        }
+        None => {
+            let Some(made) = whole(canvas, session, key) else {
+                render(canvas, session, session.metrics(), Some(now_s));
+                return;
+            };
+            if drawn.len() == DRAWN_MAX {
+                drawn.remove(0);
+            }
+            drawn.push(made);
+        }
     }
-    let Some(drawn) = drawn else {
-        render(canvas, session, session.metrics(), Some(now_s));
+    let Some(drawn) = drawn.last() else {
         return;
     };
     let Some(context) = context(canvas) else {

@@ -37,7 +37,8 @@ const timed = async (act) => { const t0 = performance.now(); act(); await painte
 const key = (k) => document.dispatchEvent(new KeyboardEvent('keydown', {key: k, bubbles: true}));
 const seek = (e) => { const s = document.querySelector('[data-testid=scrubber]'); s.value = e; \
                       s.dispatchEvent(new Event('change', {bubbles: true})); };
-const renders = () => { const r = document.documentElement.dataset;                          return [Number(r.viewMs), Number(r.chartMs)]; };
+const renders = () => { const r = document.documentElement.dataset; \
+                         return [Number(r.moveMs), Number(r.viewMs), Number(r.chartMs)]; };
 const stats = (xs) => { const s = [...xs].sort((a, b) => a - b); \
                         return [s[Math.floor(s.length / 2)], s[s.length - 1]]; };
 ";
@@ -63,7 +64,7 @@ pub fn run() -> anyhow::Result<()> {
 fn measure_all(browser: &Browser, base: &str) -> anyhow::Result<()> {
     engine_speed(browser, base)?;
     println!(
-        "{:<24} {:>9} {:>7} {:>8} {:>15} {:>15} {:>15} {:>21} {:>13}",
+        "{:<24} {:>9} {:>7} {:>8} {:>15} {:>15} {:>15} {:>21} {:>22}",
         "scenario",
         "events",
         "load s",
@@ -72,7 +73,7 @@ fn measure_all(browser: &Browser, base: &str) -> anyhow::Result<()> {
         "back mid ms",
         "jump ms",
         "play worst frame ms",
-        "jump: view/chart"
+        "jump: move/view/chart"
     );
     println!(
         "{:<66} {:>15} {:>15} {:>15} {:>21}",
@@ -108,12 +109,17 @@ fn measure_all(browser: &Browser, base: &str) -> anyhow::Result<()> {
         let fast = play(browser, 4)?;
         browser.no_console_errors(name)?;
         println!(
-            "{name:<24} {events:>9} {load_s:>7.1} {wasm_mb:>8.0} {:>15} {:>15} {:>15} {:>21} {:>13}",
+            "{name:<24} {events:>9} {load_s:>7.1} {wasm_mb:>8.0} {:>15} {:>15} {:>15} {:>21} {:>22}",
             pair(&back_end),
             pair(&back_mid),
             pair(&jumps),
             format!("{slow:.0} / {fast:.0}"),
-            format!("{:.0} / {:.0}", jumps[2].as_f64().unwrap_or(f64::NAN), jumps[3].as_f64().unwrap_or(f64::NAN)),
+            format!(
+                "{:.0} / {:.0} / {:.0}",
+                jumps[2].as_f64().unwrap_or(f64::NAN),
+                jumps[3].as_f64().unwrap_or(f64::NAN),
+                jumps[4].as_f64().unwrap_or(f64::NAN)
+            ),
         );
     }
     Ok(())
@@ -158,13 +164,15 @@ fn engine_speed(browser: &Browser, base: &str) -> anyhow::Result<()> {
 }
 
 /// Runs `setup`, then `MOVES` times `act` each timed to the next painted frame;
-/// returns [median, max, median view-and-patch, median chart] in milliseconds.
+/// returns [median, max, median cursor move (the replay), median view-and-patch, median
+/// chart] in milliseconds.
 fn moves(browser: &Browser, setup: &str, act: &str) -> anyhow::Result<Value> {
     browser.script(&format!(
         "{HELPERS} {setup} const xs = [], views = [], charts = []; \
+         const moved = []; \
          for (let i = 0; i < {MOVES}; i++) {{ xs.push(await timed(() => {act})); \
-             const [v, c] = renders(); views.push(v); charts.push(c); }} \
-         return [...stats(xs), stats(views)[0], stats(charts)[0]];"
+             const [m, v, c] = renders(); moved.push(m); views.push(v); charts.push(c); }} \
+         return [...stats(xs), stats(moved)[0], stats(views)[0], stats(charts)[0]];"
     ))
 }
 
