@@ -10,6 +10,7 @@ use yew::html::Scope;
 use yew::prelude::*;
 
 use crate::app::{App, Msg};
+use crate::canvas::Canvases;
 use crate::diff::Difference;
 use crate::draw::{space_time_svg, Highlight};
 use crate::session::Session;
@@ -20,6 +21,7 @@ pub fn panel(
     other: &Result<Session, String>,
     difference: Option<&Option<Difference>>,
     window_ns: u64,
+    canvases: &Canvases,
     link: &Scope<App>,
 ) -> Html {
     let b = match other {
@@ -55,8 +57,8 @@ pub fn panel(
             <p class="hashes">{ "trace hashes: A " }<code>{ a.trace_hash().unwrap_or_default() }</code>
                 { " · B " }<code data-testid="compare-hash">{ b.trace_hash().unwrap_or_default() }</code></p>
             { summary }
-            { diagram("A", a, &a_mark, window_ns, link) }
-            { diagram("B", b, &b_mark, window_ns, link) }
+            { diagram("A", a, &a_mark, window_ns, canvases, link) }
+            { diagram("B", b, &b_mark, window_ns, canvases, link) }
         </section>
     }
 }
@@ -117,6 +119,7 @@ fn diagram(
     session: &Session,
     mark: &Highlight,
     window_ns: u64,
+    canvases: &Canvases,
     link: &Scope<App>,
 ) -> Html {
     let diagram = views::space_time(
@@ -128,7 +131,7 @@ fn diagram(
     html! {
         <div class="compare-run">
             <b>{ format!("{label} at {}", format_duration(session.progress().now_ns)) }</b>
-            { space_time_svg(&diagram, &session.nodes_inspecting(None), mark, link) }
+            { space_time_svg(&diagram, &session.nodes_inspecting(None), mark, canvases, link) }
         </div>
     }
 }

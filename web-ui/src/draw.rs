@@ -15,6 +15,7 @@ use yew::html::Scope;
 use yew::prelude::*;
 
 use crate::app::{App, Msg, SPEEDS, WINDOWS_MS};
+use crate::canvas::Canvases;
 use crate::diff::Difference;
 use crate::session::Session;
 use crate::views::{self, LogFilter, SpaceTime, Topology};
@@ -35,6 +36,8 @@ pub struct PageState<'a> {
     /// The compared run (`diff=`), and where the two first differ once both are done.
     pub other: Option<&'a Result<Session, String>>,
     pub difference: Option<&'a Option<Difference>>,
+    /// Where this render's arrows go, painted once the page is patched.
+    pub canvases: &'a Canvases,
 }
 
 pub use crate::svg::Highlight;
@@ -96,13 +99,13 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                 <h3>{ "messages over time " }
                     <small>{ "(one lane per node; hover or click an arrow for its contents)" }</small>
                     { window_select(state.window, link) }</h3>
-                { space_time_svg(&diagram, &nodes, &Highlight::default(), link) }
+                { space_time_svg(&diagram, &nodes, &Highlight::default(), state.canvases, link) }
                 if let Some(detail) = state.detail {
                     <pre class="detail" data-testid="message-detail">{ detail }</pre>
                 }
             </section>
             if let Some(other) = state.other {
-                { crate::compare::panel(session, other, state.difference, window_ns, link) }
+                { crate::compare::panel(session, other, state.difference, window_ns, state.canvases, link) }
             }
             if let Some(panel) = session.has_spans().then(|| views::rpc(session.span_events())).flatten() {
                 { rpc_panel(&panel, session, state.trace, link) }
@@ -454,21 +457,42 @@ fn show_title(line: &web_sys::Element, text: &str) {
     title.set_text_content(Some(text));
 }
 
-/// A space-time diagram, drawn whole (`svg::space_time`). One listener each on its
-/// container, not a closure and a <title> on every arrow: a million-event run's window
-/// holds a thousand arrows. The text is made for the arrow pointed at.
+/// A space-time diagram: the lanes and what moves as SVG text (`svg`), the arrows on a
+/// canvas between them (`arrows`, painted by `canvas` once the page is patched). The
+/// pointer finds its arrow by position: its text is made as a tooltip on hover and in
+/// the message box on click.
 pub fn space_time_svg(
     diagram: &SpaceTime,
     nodes: &[NodeView],
     highlight: &Highlight,
+    canvases: &Canvases,
     link: &Scope<App>,
 ) -> Html {
+    let strokes = std::rc::Rc::new(crate::arrows::strokes(diagram, highlight));
+    let canvas = NodeRef::default();
+    canvases
+        .borrow_mut()
+        .push((canvas.clone(), strokes.clone()));
     let arrows = std::rc::Rc::new(diagram.arrows.clone());
+    let newest = strokes.last().map_or(String::new(), |s| {
+        format!(
+            "{} {:.1} {:.1}",
+            s.index,
+            (s.x1 + s.x2) / 2.0,
+            (s.y1 + s.y2) / 2.0
+        )
+    });
+    let count = strokes.len();
     let pointed = move |event: &MouseEvent| -> Option<(web_sys::Element, String)> {
-        let line: web_sys::Element = event.target()?.dyn_into().ok()?;
-        let index: u64 = line.get_attribute("data-i")?.parse().ok()?;
+        let target: web_sys::Element = event.target()?.dyn_into().ok()?;
+        let area = target.get_bounding_client_rect();
+        let (x, y) = (
+            f64::from(event.client_x()) - area.left(),
+            f64::from(event.client_y()) - area.top(),
+        );
+        let index = crate::arrows::at(&strokes, x, y)?.index;
         let arrow = arrows.iter().find(|arrow| arrow.index == index)?;
-        Some((line, arrow_text(arrow)))
+        Some((target, arrow_text(arrow)))
     };
     let click = {
         let pointed = pointed.clone();
@@ -477,16 +501,29 @@ pub fn space_time_svg(
         })
     };
     let hover = Callback::from(move |event: MouseEvent| {
-        if let Some((line, text)) = pointed(&event) {
-            show_title(&line, &text);
-        }
+        let Some(target) = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
+        // A tooltip only while on an arrow; none is a change too.
+        let _ = match pointed(&event) {
+            Some((_, text)) => target.set_attribute("title", &text),
+            None => target.remove_attribute("title"),
+        };
     });
     let lanes: Vec<(NodeId, &str)> = nodes.iter().map(|n| (n.id, n.kind.as_str())).collect();
     let still = Html::from_html_unchecked(crate::svg::lanes(&lanes).into());
     let moving = crate::svg::space_time(diagram, lanes.len(), highlight);
+    let height = crate::svg::diagram_height(lanes.len());
     html! {
-        <div class="drawing" data-testid="space-time" onclick={ click } onmouseover={ hover }>
-            { still }{ Html::from_html_unchecked(moving.into()) }
+        <div class="drawing" data-testid="space-time">
+            { still }
+            <canvas ref={ canvas } class="arrows" width={ crate::svg::WIDTH.to_string() }
+                height={ height.to_string() } data-arrows={ count.to_string() }
+                data-newest={ newest } onclick={ click } onmousemove={ hover }></canvas>
+            { Html::from_html_unchecked(moving.into()) }
         </div>
     }
 }

@@ -4,12 +4,13 @@
 //! inspect nodes, inject faults, follow messages and findings, compare availability
 //! with consistency, and compare two runs side by side (`diff=`).
 //!
-//! `query`, `session`, `index`, `diff`, `cap`, `views` and `svg` are plain Rust and build on
-//! every target, so native tests cover what the page will show; `app`, `draw`,
-//! `compare` and `chart` (the yew component, its HTML and SVG, its plotters chart) exist
-//! only on wasm32. This crate depends on sim-core
-//! and never the other way round.
+//! `query`, `session`, `index`, `diff`, `cap`, `views`, `svg` and `arrows` are plain
+//! Rust and build on every target, so native tests cover what the page will show;
+//! `app`, `draw`, `canvas`, `compare` and `chart` (the yew component, its HTML, its
+//! canvas painting, its plotters chart) exist only on wasm32. This crate depends on
+//! sim-core and never the other way round.
 
+pub mod arrows;
 pub mod cap;
 pub mod diff;
 pub mod index;
@@ -20,6 +21,8 @@ pub mod views;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
+mod canvas;
 #[cfg(target_arch = "wasm32")]
 mod chart;
 #[cfg(target_arch = "wasm32")]

@@ -117,20 +117,22 @@ fn scrubbing_back_shows_the_same_moment(browser: &Browser, base: &str) -> anyhow
     println!("  scrubbing: back and forth to event 6000 shows the same moment");
     an_arrow_tells_its_message(browser, "at event 6000")?;
     moment(12_000)?;
-    // The diagram reuses its lines as the window moves: the tooltip must follow.
+    // The window has moved and the canvas been painted again: the pointer must follow.
     an_arrow_tells_its_message(browser, "at event 12000")
 }
 
-/// Hovering the newest arrow gives it a tooltip naming its send (`#index`), and clicking
-/// it shows that text in the message box.
+/// Pointing at the newest arrow (the canvas says where it is drawn) gives it a tooltip
+/// naming its send (`#index`), and clicking there shows that text in the message box.
 fn an_arrow_tells_its_message(browser: &Browser, when: &str) -> anyhow::Result<()> {
-    let hover =
-        "const l = [...document.querySelectorAll('[data-testid=space-time] line.msg')].pop(); \
-                 if (!l) return ['', '']; \
-                 l.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); \
-                 const t = l.querySelector('title'); \
-                 l.dispatchEvent(new MouseEvent('click', {bubbles: true})); \
-                 return [l.dataset.i, t ? t.textContent : ''];";
+    let hover = "const c = document.querySelector('[data-testid=space-time] canvas.arrows'); \
+                 if (!c || !c.dataset.newest) return ['', '']; \
+                 const [i, x, y] = c.dataset.newest.split(' ').map(Number); \
+                 const r = c.getBoundingClientRect(); \
+                 const at = {clientX: r.left + x, clientY: r.top + y, bubbles: true}; \
+                 c.dispatchEvent(new MouseEvent('mousemove', at)); \
+                 const t = c.getAttribute('title') || ''; \
+                 c.dispatchEvent(new MouseEvent('click', at)); \
+                 return [String(i), t];";
     let shown = browser.script(hover)?;
     let (index, title) = (
         shown[0].as_str().unwrap_or_default().to_string(),
