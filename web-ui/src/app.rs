@@ -26,11 +26,11 @@ use crate::query::{to_query, Request};
 use crate::session::Session;
 use crate::views::LogFilter;
 
-/// Milliseconds between two frames while playing.
-const PLAY_TICK_MS: u32 = 40;
 /// Milliseconds between two redraws of the CAP chart while playing.
 const CHART_PLAYING_MS: f64 = 250.0;
-/// Engine steps per frame at each speed the page offers.
+/// Engine steps per animation frame at each speed the page offers. Playing steps on the
+/// browser's frames (`requestAnimationFrame`), not on a timer: a timer's wait came on top
+/// of each frame's work, so a frame took the work plus the wait.
 pub const SPEEDS: [u64; 5] = [1, 5, 25, 125, 1_000];
 /// The space-time diagram's window choices, in milliseconds of virtual time.
 pub const WINDOWS_MS: [u64; 4] = [20, 100, 500, 2_000];
@@ -69,6 +69,8 @@ pub struct App {
     session: Result<Session, String>,
     /// The pending slice or frame; dropping it cancels it, so it lives as long as needed.
     tick: Option<Timeout>,
+    /// The next animation frame while playing; dropping it cancels it.
+    frame: Option<AnimationFrame>,
     playing: bool,
     speed: usize,
     window: usize,
@@ -84,6 +86,8 @@ pub struct App {
     view_started: std::cell::Cell<f64>,
     /// How long the last cursor move took (ms): the replay before the render.
     moved_ms: f64,
+    /// The space-time diagrams' canvases of the last view, painted once it is patched.
+    canvases: crate::canvas::Canvases,
     /// When the chart was last drawn (ms): while playing it is redrawn at most every
     /// `CHART_PLAYING_MS`, a summary needs no more and a frame has better uses.
     chart_drawn: f64,
@@ -115,6 +119,7 @@ impl Component for App {
             other,
             difference: None,
             tick: None,
+            frame: None,
             playing: false,
             speed: 2,
             window: 1,
@@ -131,6 +136,7 @@ impl Component for App {
             _keys: keyboard(ctx),
             view_started: std::cell::Cell::new(0.0),
             moved_ms: 0.0,
+            canvases: Default::default(),
             chart_drawn: f64::NEG_INFINITY,
             chart_image: Vec::new(),
         };
@@ -193,6 +199,7 @@ impl Component for App {
 
     fn view(&self, ctx: &Context<Self>) -> Html {
         self.view_started.set(now_ms());
+        self.canvases.borrow_mut().clear();
         let link = ctx.link();
         let body = match &self.session {
             Ok(session) => draw::page(
@@ -210,6 +217,7 @@ impl Component for App {
                     trace: self.trace,
                     other: self.other.as_ref(),
                     difference: self.difference.as_ref(),
+                    canvases: &self.canvases,
                 },
                 link,
             ),
@@ -226,6 +234,7 @@ impl Component for App {
     }
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
+        crate::canvas::paint_all(&self.canvases);
         let patched = now_ms();
         if let (Ok(session), Some(canvas)) = (&self.session, self.chart.cast()) {
             let cheap = crate::chart::cheap(&self.chart_image, &canvas, session);
@@ -297,14 +306,14 @@ impl App {
                     session.seek(0);
                 }
             }
-            self.schedule(ctx, Msg::Frame, PLAY_TICK_MS);
+            self.frame = AnimationFrame::request(ctx);
         } else {
-            self.tick = None;
+            self.frame = None;
         }
     }
 
     fn on_frame(&mut self, ctx: &Context<Self>) {
-        self.tick = None;
+        self.frame = None;
         let Ok(session) = &mut self.session else {
             return;
         };
@@ -320,7 +329,7 @@ impl App {
         }
         self.follow();
         if more {
-            self.schedule(ctx, Msg::Frame, PLAY_TICK_MS);
+            self.frame = AnimationFrame::request(ctx);
         } else {
             self.playing = false;
         }
@@ -380,6 +389,39 @@ impl App {
                 self.schedule(ctx, Msg::Slice, 0);
             }
             Err(errors) => self.notice = Some(errors),
+        }
+    }
+}
+
+/// A requested animation frame that sends `Msg::Frame`; dropping it cancels it.
+struct AnimationFrame {
+    id: i32,
+    _callback: wasm_bindgen::closure::Closure<dyn FnMut()>,
+}
+
+impl AnimationFrame {
+    fn request(ctx: &Context<App>) -> Option<AnimationFrame> {
+        let link = ctx.link().clone();
+        // yew handles the message in a microtask, after this callback has returned, so
+        // the update may drop this frame (and its closure) safely.
+        let callback = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+            link.send_message(Msg::Frame)
+        });
+        let id = web_sys::window()?
+            .request_animation_frame(callback.as_ref().unchecked_ref())
+            .ok()?;
+        Some(AnimationFrame {
+            id,
+            _callback: callback,
+        })
+    }
+}
+
+impl Drop for AnimationFrame {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            // Cancelling a frame that already ran does nothing.
+            let _ = window.cancel_animation_frame(self.id);
         }
     }
 }
