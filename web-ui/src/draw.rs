@@ -307,7 +307,9 @@ fn node_attribute(element: &web_sys::Element, name: &str) -> Option<NodeId> {
     element.get_attribute(name)?.parse().ok()
 }
 
-/// The topology, drawn whole (`svg::topology`); one listener on its container selects
+/// The topology: its links as SVG text (`svg::topology_links`), its nodes as elements
+/// over them that the virtual DOM keeps, so their labels are laid out once and only
+/// what changed (a role, a colour) is touched. One listener on the container selects
 /// the node or cuts the link under the pointer, another makes a link's tooltip.
 fn topology_svg(topology: &Topology, selected: Option<NodeId>, link: &Scope<App>) -> Html {
     let drawn = std::rc::Rc::new(topology.clone());
@@ -350,8 +352,33 @@ fn topology_svg(topology: &Topology, selected: Option<NodeId>, link: &Scope<App>
             },
         ]))
     });
-    let svg = Html::from_html_unchecked(crate::svg::topology(topology, selected).into());
-    html! { <div class="drawing" onclick={ click } onmouseover={ hover }>{ svg }</div> }
+    let links = Html::from_html_unchecked(crate::svg::topology_links(topology).into());
+    let split = topology.nodes.iter().any(|n| n.side != 0);
+    html! {
+        <div class="drawing" data-testid="topology" onclick={ click } onmouseover={ hover }>
+            { links }
+            <svg class="topology nodes" viewBox="0 0 420 420" width="420" height="420">
+            { for topology.nodes.iter().map(|node| {
+                let (x, y) = crate::svg::node_position(topology, node.id);
+                let id = node.id;
+                let ring = if selected == Some(id) { "node selected" } else { "node" };
+                let label = if node.status == "up" { node.role.clone() } else { node.status.to_string() };
+                html! {
+                    <g class={ ring } data-node={ id.to_string() } data-testid={ format!("node-{id}") }
+                        data-status={ node.status } data-role={ node.role.clone() }>
+                        <circle cx={ format!("{x:.1}") } cy={ format!("{y:.1}") } r="17"
+                            fill={ crate::svg::node_colour(node) }
+                            style={ if split { format!("stroke:{};stroke-width:4",
+                                crate::svg::side_colour(node.side)) } else { String::new() } } />
+                        <text x={ format!("{x:.1}") } y={ format!("{:.1}", y + 5.0) } class="id">{ id }</text>
+                        <text x={ format!("{x:.1}") } y={ format!("{:.1}", y + 32.0) } class="role">{ label }</text>
+                        <title>{ format!("node {id} ({}) {} {}; click to inspect", node.kind, node.status, node.role) }</title>
+                    </g>
+                }
+            }) }
+            </svg>
+        </div>
+    }
 }
 
 fn legend() -> Html {
@@ -646,6 +673,12 @@ const LOG_KINDS: [EventKind; 9] = [
 
 fn event_log(session: &Session, filter: &LogFilter, nodes: &[NodeView], link: &Scope<App>) -> Html {
     let lines = views::log_lines(session.events(), filter);
+    // One listener for the lines (`log::list`): the clicked line's event is the cursor's.
+    let jump = link.batch_callback(|event: MouseEvent| {
+        let target: web_sys::Element = event.target()?.dyn_into().ok()?;
+        let line = target.closest("li[data-i]").ok().flatten()?;
+        Some(Msg::Seek(line.get_attribute("data-i")?.parse().ok()?))
+    });
     let on_text = link.callback(|event: InputEvent| {
         let input: web_sys::HtmlInputElement = event.target_unchecked_into();
         Msg::FilterText(input.value())
@@ -673,13 +706,9 @@ fn event_log(session: &Session, filter: &LogFilter, nodes: &[NodeView], link: &S
                         onchange={ toggle } />{ kind.as_str() }</label> }
                 }) }
             </div>
-            <ol class="log">
-            { for lines.iter().map(|event| {
-                let index = event.index;
-                let jump = link.callback(move |_| Msg::Seek(index));
-                html! { <li class={ event.kind.as_str() } onclick={ jump }>{ event.render() }</li> }
-            }) }
-            </ol>
+            <div class="log-lines" onclick={ jump }>
+                { Html::from_html_unchecked(crate::log::list(&lines).into()) }
+            </div>
         </div>
     }
 }
