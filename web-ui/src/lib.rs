@@ -4,7 +4,7 @@
 //! inspect nodes, inject faults, follow messages and findings, compare availability
 //! with consistency, and compare two runs side by side (`diff=`).
 //!
-//! `query`, `session`, `index`, `diff`, `cap`, `views`, `svg` and `arrows` are plain
+//! `query`, `session`, `index`, `diff`, `cap`, `views`, `svg`, `log` and `arrows` are plain
 //! Rust and build on every target, so native tests cover what the page will show;
 //! `app`, `draw`, `canvas`, `compare` and `chart` (the yew component, its HTML, its
 //! canvas painting, its plotters chart) exist only on wasm32. This crate depends on
@@ -14,6 +14,7 @@ pub mod arrows;
 pub mod cap;
 pub mod diff;
 pub mod index;
+pub mod log;
 pub mod query;
 pub mod session;
 pub mod svg;

@@ -15,8 +15,11 @@ use sim_core::trace::{EventKind, TraceEvent};
 
 /// Messages drawn at most in the space-time diagram (the latest ones).
 pub const ARROWS_MAX: usize = 600;
-/// Lines the event log shows at most (the latest matching ones).
-pub const LOG_LINES_MAX: usize = 300;
+/// Lines the event log shows at most (the latest matching ones): twenty are in view and
+/// the rest a scroll away; every line is laid out again at each move of the cursor, and
+/// 300 were a sixth of a jump. Clicking a line moves the cursor there, so older lines
+/// are a click away.
+pub const LOG_LINES_MAX: usize = 120;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopoNode {
