@@ -95,7 +95,7 @@ fn distance_to_segment(s: &Stroke, x: f64, y: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::views::Arrow;
     use sim_core::node::NodeId;
@@ -119,7 +119,8 @@ mod tests {
         }
     }
 
-    fn diagram() -> SpaceTime {
+    /// A 1,000 ns window with a delivered, a flying and a dropped message (#7, #8, #9).
+    pub(crate) fn three_arrows() -> SpaceTime {
         SpaceTime {
             start_ns: 0,
             end_ns: 1_000,
@@ -135,7 +136,7 @@ mod tests {
 
     #[test]
     fn each_arrow_runs_from_its_send_to_its_arrival_in_its_style() {
-        let plain = strokes(&diagram(), &Highlight::default());
+        let plain = strokes(&three_arrows(), &Highlight::default());
         // Sent at 100 of a 1,000 ns window: a tenth of the way along the lanes (90..1090).
         assert_eq!(
             (plain[0].x1, plain[0].y1, plain[0].x2, plain[0].y2),
@@ -153,7 +154,7 @@ mod tests {
         // In flight: to the window's right edge.
         assert_eq!(plain[1].x2, 1_090.0);
         let led = strokes(
-            &diagram(),
+            &three_arrows(),
             &Highlight {
                 at: Some((100, 8)),
                 causes: vec![7],
@@ -165,7 +166,7 @@ mod tests {
 
     #[test]
     fn the_pointer_finds_the_nearest_arrow_and_the_top_one_where_they_cross() {
-        let drawn = strokes(&diagram(), &Highlight::default());
+        let drawn = strokes(&three_arrows(), &Highlight::default());
         // Halfway along #7 (190,20 -> 590,46), and a little off it.
         assert_eq!(at(&drawn, 390.0, 33.0).map(|s| s.index), Some(7));
         assert_eq!(at(&drawn, 390.0, 36.0).map(|s| s.index), Some(7));

@@ -265,26 +265,7 @@ fn marker_svg(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::views::{Arrow, Outage, TopoLink};
-
-    fn arrow(
-        index: u64,
-        from: NodeId,
-        to: NodeId,
-        arrived_ns: Option<u64>,
-        dropped: bool,
-    ) -> Arrow {
-        Arrow {
-            from,
-            to,
-            sent_ns: 100,
-            arrived_ns,
-            dropped,
-            drop_reason: String::new(),
-            detail: "<ping & pong>".to_string(),
-            index,
-        }
-    }
+    use crate::views::{Outage, TopoLink};
 
     #[test]
     fn escaping_leaves_plain_text_alone_and_quotes_markup() {
@@ -295,13 +276,6 @@ mod tests {
     #[test]
     fn the_space_time_diagram_draws_each_lane_and_outage_once() {
         let diagram = SpaceTime {
-            start_ns: 0,
-            end_ns: 1_000,
-            arrows: vec![
-                arrow(7, 0, 1, Some(500), false),
-                arrow(8, 1, 0, None, false),
-                arrow(9, 1, 2, None, true),
-            ],
             markers: vec![Marker {
                 node: None,
                 time_ns: 400,
@@ -314,6 +288,7 @@ mod tests {
                 end_ns: 900,
                 status: "down",
             }],
+            ..crate::arrows::tests::three_arrows()
         };
         let highlight = Highlight {
             at: Some((100, 8)),
