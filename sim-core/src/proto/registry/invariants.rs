@@ -24,6 +24,7 @@ use super::{ClientHost, Obs};
 use crate::check::history::Operation;
 use crate::check::linearizable::{self, Model, Verdict};
 use crate::check::{HistoryEvent, OpType};
+use crate::chunked::Chunked;
 use crate::invariant::{EndState, Invariant};
 use crate::node::{NodeId, Proto, Wraps};
 use crate::proto::zab::{self, invariants::Chain, show_zxid, Zxid};
@@ -213,7 +214,8 @@ impl<H: ClientHost> Invariant<H> for Ephemerals {
 pub struct Linearizable {
     /// The kv clients whose histories are checked (other nodes may record their own).
     clients: BTreeSet<NodeId>,
-    events: Vec<HistoryEvent>,
+    /// Chunked like the run's own history: a copy of the run (a checkpoint) shares them.
+    events: Chunked<HistoryEvent>,
     events_max: usize,
 }
 
@@ -221,7 +223,7 @@ impl Linearizable {
     pub fn new(clients: Vec<NodeId>, events_max: usize) -> Self {
         Self {
             clients: clients.into_iter().collect(),
-            events: Vec::new(),
+            events: Chunked::default(),
             events_max,
         }
     }
@@ -245,8 +247,8 @@ impl<H: ClientHost> Invariant<H> for Linearizable {
     }
 
     fn at_end(&mut self, _end: &EndState) -> Result<(), String> {
-        let operations: Vec<Operation> =
-            crate::check::history::from_events(&self.events).map_err(|errors| {
+        let operations: Vec<Operation> = crate::check::history::from_events(&self.events.to_vec())
+            .map_err(|errors| {
                 format!("the run's own history is malformed: {:?}", errors.first())
             })?;
         match linearizable::check(Model::Register, &operations) {
