@@ -42,7 +42,7 @@ pub fn write(dir: &Path, scenario: &Scenario, run: &dyn Run, summary: &str) -> R
         );
     }
     load::write_whole(&dir.join("events.log"), log.as_bytes())?;
-    let history = super::run::json_lines(run.history())?;
+    let history = super::run::json_lines(run.history().iter())?;
     load::write_whole(&dir.join("history.jsonl"), &history)?;
     let svg = space_time(run.trace().retained(), &kinds);
     load::write_whole(&dir.join("space-time.svg"), svg.as_bytes())?;
@@ -128,7 +128,7 @@ pub fn space_time(events: &[TraceEvent], kinds: &[String]) -> String {
             let _ = writeln!(
                 svg,
                 r#"<line x1="{x:.1}" y1="20" x2="{x:.1}" y2="{height}" stroke="{colour}" stroke-width="2"><title>{}</title></line>"#,
-                escape(&format!("{}: {}", event.label, event.detail))
+                sim_core::export::xml_escape(&format!("{}: {}", event.label, event.detail))
             );
         } else {
             let y = y(event.node);
@@ -147,11 +147,4 @@ pub fn space_time(events: &[TraceEvent], kinds: &[String]) -> String {
 
 fn seconds(ns: u64) -> String {
     crate::output::seconds(ns)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

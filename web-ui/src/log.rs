@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use sim_core::trace::TraceEvent;
 
-use crate::svg::escape;
+use sim_core::export::xml_escape as escape;
 
 /// The list of `lines`, oldest first.
 pub fn list(lines: &[&TraceEvent]) -> String {

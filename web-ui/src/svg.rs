@@ -11,6 +11,8 @@ use sim_core::node::NodeId;
 use sim_core::trace::EventKind;
 use sim_core::units::format_duration;
 
+use sim_core::export::xml_escape as escape;
+
 use crate::views::{Marker, SpaceTime, TopoNode, Topology};
 
 /// Colours of partition sides: each node of the topology is ringed with its side.
@@ -26,24 +28,6 @@ pub fn side_colour(side: u32) -> &'static str {
 pub struct Highlight {
     pub at: Option<(u64, u64)>,
     pub causes: Vec<u64>,
-}
-
-/// `text` safe inside an element or a double-quoted attribute.
-pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['&', '<', '>', '"']) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// A node's fill: its status, else its role.
@@ -266,12 +250,6 @@ fn marker_svg(
 mod tests {
     use super::*;
     use crate::views::{Outage, TopoLink};
-
-    #[test]
-    fn escaping_leaves_plain_text_alone_and_quotes_markup() {
-        assert!(matches!(escape("node 3"), std::borrow::Cow::Borrowed(_)));
-        assert_eq!(escape(r#"a<b & "c">"#), "a&lt;b &amp; &quot;c&quot;&gt;");
-    }
 
     #[test]
     fn the_space_time_diagram_draws_each_lane_and_outage_once() {

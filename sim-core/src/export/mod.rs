@@ -10,6 +10,25 @@ mod shiviz;
 pub use perfetto::perfetto;
 pub use shiviz::{shiviz, SHIVIZ_REGEX};
 
+/// `text` safe inside an XML or HTML element or a double-quoted attribute: for the SVG
+/// and HTML that the CLI's report and the browser write from a run's own text.
+pub fn xml_escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 use std::collections::BTreeMap;
 
 use crate::node::MsgId;
@@ -33,4 +52,21 @@ fn node_name(node: u32, kinds: &[String]) -> String {
         kind.rsplit_once('.').map_or(kind.as_str(), |(_, k)| k)
     });
     format!("n{node} {kind}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_leaves_plain_text_alone_and_quotes_markup() {
+        assert!(matches!(
+            xml_escape("node 3"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            xml_escape(r#"a<b & "c">"#),
+            "a&lt;b &amp; &quot;c&quot;&gt;"
+        );
+    }
 }
