@@ -85,15 +85,6 @@ impl<T: Clone> Chunked<T> {
     }
 }
 
-impl<'a, T> IntoIterator for &'a Chunked<T> {
-    type Item = &'a T;
-    type IntoIter = Box<dyn Iterator<Item = &'a T> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,7 +139,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             load::replay_around(&loaded.argument, report.seed, &bugs, &faults, event)
         });
         print_summary(&report, &reproduce, log.as_deref(), web_url.as_deref());
-        for line in sim_core::check::cap::lines(run.metrics(), &loaded.scenario.qualified_kinds()) {
+        for line in
+            sim_core::check::cap::lines(run.metrics().iter(), &loaded.scenario.qualified_kinds())
+        {
             println!("{line}");
         }
         report_log = log;
@@ -147,7 +149,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         print_timeline(run.trace().milestones(), &loaded.scenario.qualified_kinds());
     }
     if let Some(path) = &args.history {
-        load::write_whole(path, &json_lines(run.history())?)?;
+        load::write_whole(path, &json_lines(run.history().iter())?)?;
         wrote("history", path);
     }
     if let Some(path) = &args.trace {
@@ -171,7 +173,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         wrote("spans", path);
     }
     if let Some(path) = &args.metrics {
-        load::write_whole(path, &json_lines(run.metrics())?)?;
+        load::write_whole(path, &json_lines(run.metrics().iter())?)?;
         wrote("metrics", path);
     }
     let title = format!("{} seed {}", loaded.scenario.name, report.seed);
@@ -201,7 +203,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             web_url.as_deref(),
             &plain,
         );
-        for line in sim_core::check::cap::lines(run.metrics(), &loaded.scenario.qualified_kinds()) {
+        for line in
+            sim_core::check::cap::lines(run.metrics().iter(), &loaded.scenario.qualified_kinds())
+        {
             summary.push_str(&line);
             summary.push('\n');
         }
@@ -325,7 +329,7 @@ fn print_timeline(milestones: &[sim_core::trace::TraceEvent], kinds: &[String]) 
 
 fn print_metrics(samples: &sim_core::chunked::Chunked<sim_core::engine::MetricSample>) {
     let mut summary: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
-    for sample in samples {
+    for sample in samples.iter() {
         let entry = summary.entry(&sample.name).or_insert((0, 0, 0));
         *entry = (entry.0.max(sample.value), sample.value, entry.2 + 1);
     }
