@@ -67,7 +67,8 @@ pub enum Msg {
 
 pub struct App {
     session: Result<Session, String>,
-    /// The pending slice or frame; dropping it cancels it, so it lives as long as needed.
+    /// The pending slice of the first pass; dropping it cancels it, so it lives as long
+    /// as needed.
     tick: Option<Timeout>,
     /// The next animation frame while playing; dropping it cancels it.
     frame: Option<AnimationFrame>,

@@ -131,7 +131,7 @@ fn diagram(
     html! {
         <div class="compare-run">
             <b>{ format!("{label} at {}", format_duration(session.progress().now_ns)) }</b>
-            { space_time_svg(&diagram, &session.nodes_inspecting(None), mark, canvases, link) }
+            { space_time_svg(diagram, &session.nodes_inspecting(None), mark, canvases, link) }
         </div>
     }
 }

@@ -99,7 +99,7 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
                 <h3>{ "messages over time " }
                     <small>{ "(one lane per node; hover or click an arrow for its contents)" }</small>
                     { window_select(state.window, link) }</h3>
-                { space_time_svg(&diagram, &nodes, &Highlight::default(), state.canvases, link) }
+                { space_time_svg(diagram, &nodes, &Highlight::default(), state.canvases, link) }
                 if let Some(detail) = state.detail {
                     <pre class="detail" data-testid="message-detail">{ detail }</pre>
                 }
@@ -489,18 +489,23 @@ fn show_title(line: &web_sys::Element, text: &str) {
 /// pointer finds its arrow by position: its text is made as a tooltip on hover and in
 /// the message box on click.
 pub fn space_time_svg(
-    diagram: &SpaceTime,
+    diagram: SpaceTime,
     nodes: &[NodeView],
     highlight: &Highlight,
     canvases: &Canvases,
     link: &Scope<App>,
 ) -> Html {
-    let strokes = std::rc::Rc::new(crate::arrows::strokes(diagram, highlight));
+    let strokes = std::rc::Rc::new(crate::arrows::strokes(&diagram, highlight));
     let canvas = NodeRef::default();
     canvases
         .borrow_mut()
         .push((canvas.clone(), strokes.clone()));
-    let arrows = std::rc::Rc::new(diagram.arrows.clone());
+    let lanes: Vec<(NodeId, &str)> = nodes.iter().map(|n| (n.id, n.kind.as_str())).collect();
+    let still = Html::from_html_unchecked(crate::svg::lanes(&lanes).into());
+    let moving = crate::svg::space_time(&diagram, lanes.len(), highlight);
+    let height = crate::svg::diagram_height(lanes.len());
+    // The listeners own the diagram: its arrows' texts are made for the one pointed at.
+    let arrows = std::rc::Rc::new(diagram.arrows);
     let newest = strokes.last().map_or(String::new(), |s| {
         format!(
             "{} {:.1} {:.1}",
@@ -540,10 +545,6 @@ pub fn space_time_svg(
             None => target.remove_attribute("title"),
         };
     });
-    let lanes: Vec<(NodeId, &str)> = nodes.iter().map(|n| (n.id, n.kind.as_str())).collect();
-    let still = Html::from_html_unchecked(crate::svg::lanes(&lanes).into());
-    let moving = crate::svg::space_time(diagram, lanes.len(), highlight);
-    let height = crate::svg::diagram_height(lanes.len());
     html! {
         <div class="drawing" data-testid="space-time">
             { still }
