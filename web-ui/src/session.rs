@@ -749,6 +749,28 @@ mod tests {
         assert!(session.trail.is_empty());
     }
 
+    /// The cursor's samples are cut from the first pass's; they must be what a replay to
+    /// the same event has, forwards, backwards and at the ends.
+    #[test]
+    fn the_cursors_metrics_are_a_replays() {
+        let mut session = Session::open("?scenario=cap-partition&seed=2").unwrap();
+        finish(&mut session);
+        let events = session.summary().unwrap().events;
+        assert!(
+            session.metrics_all().len() > 100,
+            "the scenario reports metrics"
+        );
+        for event in [events / 2, 3, events - 1, events / 5, 0, events * 3 / 4] {
+            session.seek(event);
+            let mut run = session.scenario.build(&RunOptions {
+                seed: Some(session.seed),
+                ..Default::default()
+            });
+            while run.trace().events() <= event && run.step() {}
+            assert_eq!(session.metrics(), run.metrics().to_vec(), "seek {event}");
+        }
+    }
+
     /// The chart's rows are counted on every render during the first pass, and once for
     /// the finished run.
     #[test]
