@@ -22,13 +22,29 @@ pub const FILE_SIZE_BYTES_MAX: u64 = 256 * 1024 * 1024;
 pub const FILES_MAX: u32 = 4096;
 const RECORD_HEADER_BYTES: usize = 8;
 
+/// A file as the node reads it (`current`) and what a crash would leave of it. Only
+/// appends since the last sync leave the durable contents a prefix of `current`, so they
+/// are kept as a length, not a second copy: a sync costs what was appended, not the
+/// file, and a checkpoint of a run copies a write-ahead log once, not twice.
 #[derive(Clone, Debug, Default)]
 struct File {
-    durable: Vec<u8>,
     current: Vec<u8>,
-    /// True when `current` was replaced since the last sync, so a crash keeps the old
-    /// contents whole (the replace acts like write-to-temp-and-rename).
-    replaced: bool,
+    /// How much of `current` is durable, while `replaced` is `None`.
+    durable_len: usize,
+    /// The durable contents, kept whole once `current` was replaced or removed since the
+    /// last sync: a crash keeps them (the replace acts like write-to-temp-and-rename).
+    replaced: Option<Vec<u8>>,
+}
+
+impl File {
+    /// Sets the durable contents aside before `current` changes other than by appending.
+    fn set_aside_durable(&mut self) {
+        if self.replaced.is_none() {
+            let mut durable = std::mem::take(&mut self.current);
+            durable.truncate(self.durable_len);
+            self.replaced = Some(durable);
+        }
+    }
 }
 
 /// Probabilities (parts per million) of each storage fault on one disk.
@@ -114,17 +130,17 @@ impl Disk {
             "file {name} too large"
         );
         let file = self.file_mut(name);
+        file.set_aside_durable();
         file.current.clear();
         file.current.extend_from_slice(bytes);
-        file.replaced = true;
         self.note(|| format!("write {name} {} bytes", bytes.len()));
     }
 
     /// Removes `name` (durable at the next sync, like an unlink before fsync of the dir).
     pub fn remove(&mut self, name: &str) {
         if let Some(file) = self.files.get_mut(name) {
+            file.set_aside_durable();
             file.current.clear();
-            file.replaced = true;
         }
         self.note(|| format!("remove {name}"));
     }
@@ -145,8 +161,8 @@ impl Disk {
             return;
         }
         for file in self.files.values_mut() {
-            file.durable.clone_from(&file.current);
-            file.replaced = false;
+            file.durable_len = file.current.len();
+            file.replaced = None;
         }
     }
 
@@ -160,19 +176,25 @@ impl Disk {
         let torn_ppm = self.faults.torn_write_ppm;
         let mut files = std::mem::take(&mut self.files);
         for file in files.values_mut() {
-            let appended_only = !file.replaced && file.current.starts_with(&file.durable);
-            let unsynced = file.current.len() - file.durable.len().min(file.current.len());
-            if appended_only && unsynced > 0 && torn_ppm > 0 && self.draw_ppm(torn_ppm) {
-                let kept = self.rng.random_range(0..unsynced);
-                file.current.truncate(file.durable.len() + kept);
-                file.durable.clone_from(&file.current);
+            if let Some(durable) = file.replaced.take() {
+                file.current = durable;
             } else {
-                file.current.clone_from(&file.durable);
+                debug_assert!(file.durable_len <= file.current.len());
+                let unsynced = file.current.len() - file.durable_len;
+                let kept = if unsynced > 0 && torn_ppm > 0 && self.draw_ppm(torn_ppm) {
+                    self.rng.random_range(0..unsynced)
+                } else {
+                    0
+                };
+                file.current.truncate(file.durable_len + kept);
             }
-            file.replaced = false;
+            file.durable_len = file.current.len();
         }
         self.files = files;
-        debug_assert!(self.files.values().all(|f| f.current == f.durable));
+        debug_assert!(self
+            .files
+            .values()
+            .all(|f| f.replaced.is_none() && f.durable_len == f.current.len()));
     }
 
     /// Appends one framed record (see the module doc).
@@ -339,5 +361,42 @@ mod tests {
         disk.crash();
         assert_eq!(disk.read("log"), b"");
         assert_eq!(disk.syncs(), 1);
+    }
+
+    /// Appends after a replace, a remove, and a sync in between: a crash keeps exactly
+    /// what the last sync saw, whatever mix of changes followed it.
+    #[test]
+    fn a_crash_keeps_the_last_synced_contents_after_any_mix_of_changes() {
+        let mut disk = disk();
+        disk.append("log", b"ab");
+        disk.sync();
+        disk.append("log", b"cd");
+        disk.write("log", b"new");
+        disk.append("log", b"er");
+        assert_eq!(disk.read("log"), b"newer");
+        disk.crash();
+        assert_eq!(
+            disk.read("log"),
+            b"ab",
+            "the synced prefix, not the replacement"
+        );
+
+        disk.write("log", b"xy");
+        disk.sync();
+        disk.append("log", b"z");
+        disk.remove("log");
+        disk.append("log", b"w");
+        disk.crash();
+        assert_eq!(disk.read("log"), b"xy", "a remove is undone like a replace");
+
+        disk.append("log", b"12");
+        disk.sync();
+        disk.append("log", b"3");
+        disk.sync();
+        disk.append("log", b"4");
+        disk.crash();
+        assert_eq!(disk.read("log"), b"xy123", "each sync keeps its appends");
+        disk.crash();
+        assert_eq!(disk.read("log"), b"xy123", "a crash leaves it all durable");
     }
 }
