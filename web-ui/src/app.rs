@@ -38,6 +38,8 @@ pub const WINDOWS_MS: [u64; 4] = [20, 100, 500, 2_000];
 pub enum Msg {
     /// Run the next slice of the first pass.
     Slice,
+    /// Draw the CAP chart of one more arrangement of sides off screen (`chart::prepare`).
+    Prepare,
     /// One frame of playing.
     Frame,
     TogglePlay,
@@ -70,6 +72,8 @@ pub struct App {
     /// The pending slice of the first pass; dropping it cancels it, so it lives as long
     /// as needed.
     tick: Option<Timeout>,
+    /// The next `Prepare`, apart from `tick` so that it never cancels a slice or a frame.
+    preparing: Option<Timeout>,
     /// The next animation frame while playing; dropping it cancels it.
     frame: Option<AnimationFrame>,
     playing: bool,
@@ -120,6 +124,7 @@ impl Component for App {
             other,
             difference: None,
             tick: None,
+            preparing: None,
             frame: None,
             playing: false,
             speed: 2,
@@ -163,7 +168,23 @@ impl Component for App {
                     self.schedule(ctx, Msg::Slice, 0);
                 } else {
                     self.compare();
+                    self.preparing = Some(later(ctx, Msg::Prepare, 0));
                 }
+            }
+            Msg::Prepare => {
+                self.preparing = None;
+                if self.playing {
+                    // Not in the middle of playing's frames: it waits for a pause.
+                    self.preparing = Some(later(ctx, Msg::Prepare, CHART_PLAYING_MS as u32));
+                } else if let (Ok(session), Some(canvas)) = (&self.session, self.chart.cast()) {
+                    if session.summary().is_some()
+                        && crate::chart::prepare(&canvas, session, &mut self.chart_image)
+                    {
+                        self.preparing = Some(later(ctx, Msg::Prepare, 0));
+                    }
+                }
+                // Off screen only: nothing on the page changed.
+                return false;
             }
             Msg::Frame => self.on_frame(ctx),
             Msg::TogglePlay => self.toggle_play(ctx),
@@ -264,13 +285,7 @@ impl App {
     /// Queues `msg` behind a timer: a macrotask, so the browser renders and handles
     /// input before it runs.
     fn schedule(&mut self, ctx: &Context<Self>, msg: Msg, delay_ms: u32) {
-        let link = ctx.link().clone();
-        let mut msg = Some(msg);
-        self.tick = Some(Timeout::new(delay_ms, move || {
-            if let Some(msg) = msg.take() {
-                link.send_message(msg);
-            }
-        }));
+        self.tick = Some(later(ctx, msg, delay_ms));
     }
 
     fn ready(&self) -> bool {
@@ -475,4 +490,16 @@ fn navigate(query: &str) {
         // A failed navigation leaves the current page as it was; nothing to undo.
         let _ = window.location().set_search(query);
     }
+}
+
+/// Sends `msg` after `delay_ms` behind a timer (a macrotask, so the browser renders and
+/// handles input first), unless the returned timeout is dropped before.
+fn later(ctx: &Context<App>, msg: Msg, delay_ms: u32) -> Timeout {
+    let link = ctx.link().clone();
+    let mut msg = Some(msg);
+    Timeout::new(delay_ms, move || {
+        if let Some(msg) = msg.take() {
+            link.send_message(msg);
+        }
+    })
 }

@@ -8,9 +8,10 @@
 //!
 //! Once the first pass has finished, the chart shows the whole run (the curves go on past
 //! the cursor, as a timeline does) and is drawn once per arrangement of sides into an
-//! image kept off screen (`Drawn`, the last `DRAWN_MAX` arrangements kept): a move of
-//! the cursor copies it and draws one line,
-//! where a redraw cost 25 ms on a hundred-node run and most of a jump's budget.
+//! image kept off screen (`Drawn`, at most `DRAWN_MAX` arrangements kept): a move of
+//! the cursor copies it and draws one line, where a redraw cost 25 ms on a hundred-node
+//! run and most of a jump's budget. The page draws the images of the arrangements the
+//! run went through between frames, right after the first pass (`prepare`).
 //!
 //! Each node has its own colour from the Okabe-Ito palette (distinct for colour-blind
 //! readers); a node on the far side of the partition at the cursor is drawn dashed. Past
@@ -47,16 +48,17 @@ const PALETTE: [RGBColor; 7] = [
 /// as its image has them, once the first pass is done.
 pub fn rows(session: &Session) -> u32 {
     session.chart_rows(|| {
-        panel(session, session.metrics_all()).map_or(1, |cap| cap.rows.len().max(1) as u32)
+        panel(session, session.metrics_all(), &session.sides())
+            .map_or(1, |cap| cap.rows.len().max(1) as u32)
     })
 }
 
-fn panel(session: &Session, metrics: &[MetricSample]) -> Option<cap::Cap> {
+fn panel(session: &Session, metrics: &[MetricSample], sides: &[u32]) -> Option<cap::Cap> {
     let end_ns = session
         .summary()
         .map_or(session.progress().end_ns, |summary| summary.end_ns);
     let kinds = session.scenario().qualified_kinds();
-    cap::cap(metrics, &session.sides(), &kinds, end_ns, BUCKETS)
+    cap::cap(metrics, sides, &kinds, end_ns, BUCKETS)
 }
 
 /// A plot's plotting area in canvas pixels (x, y).
@@ -87,23 +89,47 @@ struct Key {
     size: (u32, u32),
 }
 
-fn key(canvas: &HtmlCanvasElement, session: &Session) -> Option<Key> {
+fn key(canvas: &HtmlCanvasElement, session: &Session, sides: Vec<u32>) -> Option<Key> {
     Some(Key {
         run: session.trace_hash()?,
-        sides: session.sides(),
+        sides,
         size: (canvas.width(), canvas.height()),
     })
 }
 
-/// Images kept at most: one per arrangement of sides the cursor visited lately. A run's
-/// partitions come and go in a few arrangements, and each image is one canvas (about
-/// 3 MB), so a jump seldom draws a chart again.
-pub const DRAWN_MAX: usize = 6;
+/// Images kept at most: one per arrangement of sides, drawn ahead of the cursor
+/// (`prepare`) or when it visits one that has none, the least recently used dropped. A
+/// run's partitions come and go in a few arrangements, and each image is one canvas
+/// (1.1 MB a row), so a jump seldom draws a chart.
+pub const DRAWN_MAX: usize = 8;
 
 /// Whether drawing now costs only a copy: the first pass is done and one of `drawn` fits.
 pub fn cheap(drawn: &[Drawn], canvas: &HtmlCanvasElement, session: &Session) -> bool {
-    let key = key(canvas, session);
+    let key = key(canvas, session, session.sides());
     key.is_some_and(|key| drawn.iter().any(|d| d.key == key))
+}
+
+/// Draws the image of the first arrangement of sides the run went through that has none
+/// yet, while there is room for it: what the page does between frames once the first
+/// pass is done, so that a jump into a partition copies an image instead of drawing the
+/// chart (20-30 ms in a frame). True when it drew one (there may be more to draw).
+pub fn prepare(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Drawn>) -> bool {
+    // An earlier run's images (before a fault was injected) only take room.
+    let run = session.trace_hash();
+    drawn.retain(|d| Some(&d.key.run) == run.as_ref());
+    if drawn.len() >= DRAWN_MAX {
+        return false;
+    }
+    let missing = session.arrangements().iter().find_map(|sides| {
+        let key = key(canvas, session, sides.clone())?;
+        (!drawn.iter().any(|d| d.key == key)).then_some(key)
+    });
+    let Some(made) = missing.and_then(|key| whole(canvas, session, key)) else {
+        return false;
+    };
+    // Ahead of the cursor: least recently used, the first to go.
+    drawn.insert(0, made);
+    true
 }
 
 /// Draws the chart on `canvas`: from the image of `drawn` that fits (made when none
@@ -111,8 +137,14 @@ pub fn cheap(drawn: &[Drawn], canvas: &HtmlCanvasElement, session: &Session) -> 
 /// the first pass is done, else all of it up to the cursor.
 pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Drawn>) {
     let now_s = session.progress().now_ns as f64 / 1e9;
-    let Some(key) = key(canvas, session) else {
-        render(canvas, session, session.metrics(), Some(now_s));
+    let Some(key) = key(canvas, session, session.sides()) else {
+        render(
+            canvas,
+            session,
+            session.metrics(),
+            &session.sides(),
+            Some(now_s),
+        );
         return;
     };
     match drawn.iter().position(|d| d.key == key) {
@@ -122,7 +154,13 @@ pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Drawn
         }
         None => {
             let Some(made) = whole(canvas, session, key) else {
-                render(canvas, session, session.metrics(), Some(now_s));
+                render(
+                    canvas,
+                    session,
+                    session.metrics(),
+                    &session.sides(),
+                    Some(now_s),
+                );
                 return;
             };
             if drawn.len() == DRAWN_MAX {
@@ -161,7 +199,7 @@ fn whole(canvas: &HtmlCanvasElement, session: &Session, key: Key) -> Option<Draw
         .ok()?;
     image.set_width(canvas.width());
     image.set_height(canvas.height());
-    let (plots, end_s) = render(&image, session, session.metrics_all(), None)?;
+    let (plots, end_s) = render(&image, session, session.metrics_all(), &key.sides, None)?;
     Some(Drawn {
         image,
         key,
@@ -180,13 +218,14 @@ fn render(
     canvas: &HtmlCanvasElement,
     session: &Session,
     metrics: &[MetricSample],
+    sides: &[u32],
     now_s: Option<f64>,
 ) -> Option<(Vec<Plot>, f64)> {
     let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
     let root = backend.into_drawing_area();
     // Drawing errors only mean a canvas the browser refused; the next render retries.
     let _ = root.fill(&WHITE);
-    let Some(cap) = panel(session, metrics) else {
+    let Some(cap) = panel(session, metrics, sides) else {
         let style = ("sans-serif", 16).into_font().color(&BLACK);
         let text = "This protocol reports no per-client availability; the registry, bank and \
                     shop scenarios do (try cap-partition: the bank beside the shop).";

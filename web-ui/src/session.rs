@@ -43,6 +43,8 @@ const TRAIL_STRIDE: u64 = 1_024;
 /// Trail snapshots kept at most, on top of the checkpoints (memory: this many more
 /// copies of the run's state).
 const TRAIL_MAX: usize = 8;
+/// Arrangements of partition sides the first pass notes at most (see `arrangements`).
+pub const ARRANGEMENTS_MAX: usize = 16;
 
 /// The engine step the page is running (its number), or `u64::MAX` between steps. A
 /// panic inside a step aborts the wasm instance; the panic hook reads this to reload the
@@ -118,6 +120,13 @@ pub struct Session {
     chart_rows: std::cell::OnceCell<u32>,
     /// Where to put the cursor once the first pass is done (`event=` in the URL).
     open_at: Option<u64>,
+    /// The arrangements of partition sides the first pass went through, in the order it
+    /// met them (at most `ARRANGEMENTS_MAX`): what the CAP chart draws ahead of the
+    /// cursor, as each arrangement is an image of its own.
+    arrangements: Vec<Vec<u32>>,
+    /// The first pass's milestones (faults, findings) seen so far: sides change only at
+    /// a fault, so the sides are looked at only when this grows.
+    milestones_seen: usize,
 }
 
 impl Session {
@@ -200,7 +209,10 @@ impl Session {
             metrics: Vec::new(),
             summary: None,
             chart_rows: std::cell::OnceCell::new(),
+            arrangements: Vec::new(),
+            milestones_seen: 0,
         };
+        session.note_arrangement();
         session.mark_boundary(0);
         Ok(session)
     }
@@ -235,6 +247,23 @@ impl Session {
             word = self.boundaries[word_index];
         }
         word_index as u64 * 64 + u64::from(word.trailing_zeros())
+    }
+
+    /// Notes the first pass's sides, if new and there is room.
+    fn note_arrangement(&mut self) {
+        self.milestones_seen = self.run.trace().milestones().len();
+        if self.arrangements.len() < ARRANGEMENTS_MAX {
+            let sides = self.run.sides();
+            if !self.arrangements.contains(&sides) {
+                self.arrangements.push(sides);
+            }
+        }
+    }
+
+    /// The arrangements of partition sides the first pass went through, in order: the
+    /// whole run's, once it is done.
+    pub fn arrangements(&self) -> &[Vec<u32>] {
+        &self.arrangements
     }
 
     /// Takes a checkpoint of the first pass if one is due.
@@ -298,6 +327,9 @@ impl Session {
             more = step_run(self.run.as_mut(), self.request.panic.as_ref());
             let cursor = self.run.trace().events();
             self.mark_boundary(cursor);
+            if self.run.trace().milestones().len() != self.milestones_seen {
+                self.note_arrangement();
+            }
             if !more {
                 break;
             }
@@ -769,6 +801,40 @@ mod tests {
             while run.trace().events() <= event && run.step() {}
             assert_eq!(session.metrics(), run.metrics().to_vec(), "seek {event}");
         }
+    }
+
+    /// The chart draws one image per arrangement of sides ahead of the cursor: every
+    /// arrangement the cursor can stand in must be among those the first pass noted.
+    #[test]
+    fn every_arrangement_of_sides_the_cursor_meets_was_noted_by_the_first_pass() {
+        let mut session = Session::open("?scenario=registry-partition-minority&seed=1").unwrap();
+        finish(&mut session);
+        let noted = session.arrangements().to_vec();
+        assert!(
+            noted[0].iter().all(|side| *side == noted[0][0]),
+            "whole first"
+        );
+        let events = session.summary().unwrap().events;
+        let mut met = std::collections::BTreeSet::new();
+        for k in 0..=200 {
+            session.seek(events * k / 200);
+            met.insert(session.sides());
+        }
+        assert!(
+            met.len() >= 2,
+            "the scenario partitions the network: {met:?}"
+        );
+        for sides in &met {
+            assert!(noted.contains(sides), "{sides:?} not among {noted:?}");
+        }
+
+        let mut whole = Session::open("?scenario=ping-pong&seed=1").unwrap();
+        finish(&mut whole);
+        assert_eq!(
+            whole.arrangements().len(),
+            1,
+            "no partition, one arrangement"
+        );
     }
 
     /// The chart's rows are counted on every render during the first pass, and once for
