@@ -92,7 +92,10 @@ pub struct App {
     /// How long the last cursor move took (ms): the replay before the render.
     moved_ms: f64,
     /// The space-time diagrams' canvases of the last view, painted once it is patched.
-    canvases: crate::canvas::Canvases,
+    canvases: std::rc::Rc<crate::canvas::Canvases>,
+    /// Paint `canvases` again when the page scrolls or the window resizes: each covers
+    /// only what is in view.
+    _scroll: Vec<EventListener>,
     /// When the chart was last drawn (ms): while playing it is redrawn at most every
     /// `CHART_PLAYING_MS`, a summary needs no more and a frame has better uses.
     chart_drawn: f64,
@@ -119,6 +122,7 @@ impl Component for App {
             .ok()
             .and_then(|s| s.request().diff.as_deref())
             .map(|request| Session::open(&to_query(request)));
+        let canvases = std::rc::Rc::<crate::canvas::Canvases>::default();
         let mut app = App {
             session,
             other,
@@ -142,7 +146,8 @@ impl Component for App {
             _keys: keyboard(ctx),
             view_started: std::cell::Cell::new(0.0),
             moved_ms: 0.0,
-            canvases: Default::default(),
+            canvases: canvases.clone(),
+            _scroll: on_scroll(canvases),
             chart_drawn: f64::NEG_INFINITY,
             chart_image: Vec::new(),
         };
@@ -444,6 +449,19 @@ impl Drop for AnimationFrame {
 
 /// Space plays and pauses, the arrows step, Home and End jump; keys typed into a form
 /// field stay there.
+fn on_scroll(canvases: std::rc::Rc<crate::canvas::Canvases>) -> Vec<EventListener> {
+    let Some(window) = web_sys::window() else {
+        return Vec::new();
+    };
+    ["scroll", "resize"]
+        .into_iter()
+        .map(|event| {
+            let canvases = canvases.clone();
+            EventListener::new(&window, event, move |_| crate::canvas::paint_all(&canvases))
+        })
+        .collect()
+}
+
 fn keyboard(ctx: &Context<App>) -> Option<EventListener> {
     let document = web_sys::window()?.document()?;
     let link = ctx.link().clone();

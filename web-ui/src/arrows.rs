@@ -94,6 +94,17 @@ fn distance_to_segment(s: &Stroke, x: f64, y: f64) -> f64 {
     ((x - px).powi(2) + (y - py).powi(2)).sqrt()
 }
 
+/// The band of the diagram the canvas covers, in diagram pixels: from `top`, `height`
+/// tall. `drawing_top` is where the diagram starts in the window (negative once scrolled
+/// past), `drawing_height` its height, `window_height` the window's.
+pub fn band(drawing_top: f64, drawing_height: f64, window_height: f64) -> (f64, f64) {
+    let height = drawing_height.min(window_height).max(1.0).ceil();
+    let top = (-drawing_top)
+        .clamp(0.0, (drawing_height - height).max(0.0))
+        .floor();
+    (top, height)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -180,5 +191,17 @@ pub(crate) mod tests {
         assert_eq!(at(&drawn, 594.0, 46.0).map(|s| s.index), Some(7));
         assert_eq!(at(&drawn, 600.0, 46.0).map(|s| s.index), None);
         assert_eq!(at(&[], 1.0, 1.0), None);
+    }
+
+    #[test]
+    fn the_band_follows_the_window_over_a_tall_diagram_and_covers_a_short_one() {
+        // A 300-pixel diagram in a 1,000-pixel window: all of it, wherever it is.
+        assert_eq!(band(200.0, 300.0, 1_000.0), (0.0, 300.0));
+        assert_eq!(band(-100.0, 300.0, 1_000.0), (0.0, 300.0));
+        // A 2,630-pixel diagram: a window's height of it, from where the window starts.
+        assert_eq!(band(400.0, 2_630.0, 1_000.0), (0.0, 1_000.0));
+        assert_eq!(band(-700.5, 2_630.0, 1_000.0), (700.0, 1_000.0));
+        // Scrolled past its end: its last window's height, never beyond.
+        assert_eq!(band(-5_000.0, 2_630.0, 1_000.0), (1_630.0, 1_000.0));
     }
 }

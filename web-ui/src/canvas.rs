@@ -1,18 +1,21 @@
 //! Paints the space-time diagram's arrows (`arrows::strokes`) on their canvas, after the
-//! page is patched. One path per style, one for the arrowheads: a handful of canvas
-//! calls per arrow and no element for the browser to style or lay out. It owns no state
-//! and never decides what is drawn.
+//! page is patched and again when the page scrolls. A path per line: a handful of canvas
+//! calls per arrow and no element for the browser to style or lay out. The canvas covers
+//! only the part of the diagram in the window, moved along it as the page scrolls: a
+//! hundred-lane diagram is 2,630 pixels tall, and a canvas that size cost every frame a
+//! clear and an 11 MB copy to the compositor. It owns no state and never decides what is
+//! drawn.
 
 use std::rc::Rc;
 
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use web_sys::{CanvasRenderingContext2d, Element, HtmlCanvasElement};
 use yew::NodeRef;
 
 use crate::arrows::{Stroke, Style};
 
-/// The canvases of one render and their arrows, filled by the view and painted once the
-/// page is patched (a canvas is drawn on, not described).
+/// The canvases of the last render and their arrows, filled by the view and painted once
+/// the page is patched (a canvas is drawn on, not described), and again on a scroll.
 pub type Canvases = std::cell::RefCell<Vec<(NodeRef, Rc<Vec<Stroke>>)>>;
 
 /// How each style is stroked: colour, width, dashes. One pixel wide: the software
@@ -27,11 +30,11 @@ const HEAD_COLOUR: &str = "#2563eb";
 /// An arrowhead's length and half width, in pixels.
 const HEAD: (f64, f64) = (7.0, 3.0);
 
-/// Paints every canvas of `canvases` and empties the list.
+/// Paints every canvas of `canvases` for where the page is scrolled now.
 pub fn paint_all(canvases: &Canvases) {
-    for (node, strokes) in canvases.borrow_mut().drain(..) {
+    for (node, strokes) in canvases.borrow().iter() {
         if let Some(canvas) = node.cast::<HtmlCanvasElement>() {
-            paint(&canvas, &strokes);
+            paint(&canvas, strokes);
         }
     }
 }
@@ -45,12 +48,35 @@ fn paint(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
     else {
         return;
     };
+    let Some(drawing) = canvas.parent_element() else {
+        return;
+    };
+    let window_height = web_sys::window()
+        .and_then(|w| w.inner_height().ok())
+        .and_then(|h| h.as_f64())
+        .unwrap_or(1_000.0);
+    let area = drawing.get_bounding_client_rect();
+    let (top, height) = crate::arrows::band(area.top(), area.height(), window_height);
+    if canvas.height() != height as u32 {
+        canvas.set_height(height as u32);
+    }
+    let placed = format!("top: {top}px");
+    if canvas.get_attribute("style").as_deref() != Some(placed.as_str()) {
+        // Setting an attribute on a live element cannot fail.
+        let _ = canvas.set_attribute("style", &placed);
+    }
+    // Transforms fail only on non-finite numbers; these are finite.
+    let _ = context.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
     context.clear_rect(
         0.0,
         0.0,
         f64::from(canvas.width()),
         f64::from(canvas.height()),
     );
+    let _ = context.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, -top);
+    // What crosses the band, with room for the arrowheads and the widest line.
+    let seen =
+        |s: &&Stroke| s.y1.min(s.y2) <= top + height + HEAD.0 && s.y1.max(s.y2) >= top - HEAD.0;
     for (style, colour, width, dashes) in STYLES {
         let pattern: js_sys::Array = dashes.iter().map(|d| JsValue::from_f64(*d)).collect();
         // Dashes fail only on a non-finite length; ours are constants.
@@ -59,7 +85,7 @@ fn paint(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
         context.set_line_width(width);
         // A path per line: one path of a thousand crossing lines is stroked as a single
         // shape, which the software rasteriser took 100 ms over on a 100-lane diagram.
-        for stroke in strokes.iter().filter(|s| s.style == style) {
+        for stroke in strokes.iter().filter(seen).filter(|s| s.style == style) {
             context.begin_path();
             context.move_to(stroke.x1, stroke.y1);
             context.line_to(stroke.x2, stroke.y2);
@@ -67,7 +93,7 @@ fn paint(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
         }
     }
     context.begin_path();
-    for stroke in strokes.iter().filter(|s| s.head) {
+    for stroke in strokes.iter().filter(seen).filter(|s| s.head) {
         let (dx, dy) = (stroke.x2 - stroke.x1, stroke.y2 - stroke.y1);
         let length = (dx * dx + dy * dy).sqrt();
         if length < 1.0 {
@@ -82,4 +108,11 @@ fn paint(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
     }
     context.set_fill_style_str(HEAD_COLOUR);
     context.fill();
+}
+
+/// Where the pointer of `event` is on the diagram `element` (the canvas) belongs to, in
+/// diagram pixels: the canvas itself moves along the diagram.
+pub fn diagram_point(element: &Element, client: (f64, f64)) -> Option<(f64, f64)> {
+    let area = element.parent_element()?.get_bounding_client_rect();
+    Some((client.0 - area.left(), client.1 - area.top()))
 }

@@ -503,7 +503,6 @@ pub fn space_time_svg(
     let lanes: Vec<(NodeId, &str)> = nodes.iter().map(|n| (n.id, n.kind.as_str())).collect();
     let still = Html::from_html_unchecked(crate::svg::lanes(&lanes).into());
     let moving = crate::svg::space_time(&diagram, lanes.len(), highlight);
-    let height = crate::svg::diagram_height(lanes.len());
     // The listeners own the diagram: its arrows' texts are made for the one pointed at.
     let arrows = std::rc::Rc::new(diagram.arrows);
     let newest = strokes.last().map_or(String::new(), |s| {
@@ -517,11 +516,8 @@ pub fn space_time_svg(
     let count = strokes.len();
     let pointed = move |event: &MouseEvent| -> Option<(web_sys::Element, String)> {
         let target: web_sys::Element = event.target()?.dyn_into().ok()?;
-        let area = target.get_bounding_client_rect();
-        let (x, y) = (
-            f64::from(event.client_x()) - area.left(),
-            f64::from(event.client_y()) - area.top(),
-        );
+        let client = (f64::from(event.client_x()), f64::from(event.client_y()));
+        let (x, y) = crate::canvas::diagram_point(&target, client)?;
         let index = crate::arrows::at(&strokes, x, y)?.index;
         let arrow = arrows.iter().find(|arrow| arrow.index == index)?;
         Some((target, arrow_text(arrow)))
@@ -548,9 +544,10 @@ pub fn space_time_svg(
     html! {
         <div class="drawing" data-testid="space-time">
             { still }
+            // No height: `canvas` sizes it to the part of the diagram in the window.
             <canvas ref={ canvas } class="arrows" width={ crate::svg::WIDTH.to_string() }
-                height={ height.to_string() } data-arrows={ count.to_string() }
-                data-newest={ newest } onclick={ click } onmousemove={ hover }></canvas>
+                data-arrows={ count.to_string() } data-newest={ newest }
+                onclick={ click } onmousemove={ hover }></canvas>
             { Html::from_html_unchecked(moving.into()) }
         </div>
     }

@@ -52,6 +52,7 @@ fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
     let outcome = (|| {
         every_scenario_matches_native(&browser, base)?;
         scrubbing_back_shows_the_same_moment(&browser, base)?;
+        a_tall_diagrams_canvas_follows_the_window(&browser, base, &shots)?;
         crash_click_changes_the_run(&browser, base, &shots)?;
         rpc_calls_show_load_and_span_trees(&browser, base, &shots)?;
         bank_beside_shop_in_the_cap_panel(&browser, base, &shots)?;
@@ -121,13 +122,49 @@ fn scrubbing_back_shows_the_same_moment(browser: &Browser, base: &str) -> anyhow
     an_arrow_tells_its_message(browser, "at event 12000")
 }
 
+/// A hundred-lane diagram is taller than the window: its canvas covers the part in view
+/// and follows the window as the page scrolls, and the pointer still finds its arrows.
+fn a_tall_diagrams_canvas_follows_the_window(
+    browser: &Browser,
+    base: &str,
+    shots: &Path,
+) -> anyhow::Result<()> {
+    browser.open(&format!(
+        "{base}?scenario=registry-large&seed=1&event=600000"
+    ))?;
+    browser.wait_done()?;
+    browser.script(
+        "const d = document.querySelector('[data-testid=space-time]'); \
+         window.scrollTo(0, window.scrollY + d.getBoundingClientRect().top + 600);",
+    )?;
+    // The scroll repaints on its event: read the page after it settles.
+    std::thread::sleep(Duration::from_millis(300));
+    let placed = browser.script(
+        "const d = document.querySelector('[data-testid=space-time]'); \
+         const c = d.querySelector('canvas.arrows'); const r = d.getBoundingClientRect(); \
+         return [c.height, window.innerHeight, parseFloat(c.style.top), -r.top, r.height];",
+    )?;
+    let at = |i: usize| placed[i].as_f64().unwrap_or(f64::NAN);
+    let (height, window, top, scrolled, tall) = (at(0), at(1), at(2), at(3), at(4));
+    if !(tall > window && height == window.ceil() && top == scrolled.floor() && top > 0.0) {
+        bail!(
+            "scrolled {scrolled} px into a {tall} px diagram in a {window} px window: \
+             the canvas is {height} px tall at {top} px"
+        );
+    }
+    println!("  a {tall} px diagram scrolled {scrolled} px: its {height} px canvas at {top} px");
+    browser.screenshot(&shots.join("tall-diagram.png"))?;
+    an_arrow_tells_its_message(browser, "scrolled into a tall diagram")?;
+    browser.no_console_errors("a tall diagram")
+}
+
 /// Pointing at the newest arrow (the canvas says where it is drawn) gives it a tooltip
 /// naming its send (`#index`), and clicking there shows that text in the message box.
 fn an_arrow_tells_its_message(browser: &Browser, when: &str) -> anyhow::Result<()> {
     let hover = "const c = document.querySelector('[data-testid=space-time] canvas.arrows'); \
                  if (!c || !c.dataset.newest) return ['', '']; \
                  const [i, x, y] = c.dataset.newest.split(' ').map(Number); \
-                 const r = c.getBoundingClientRect(); \
+                 const r = c.parentElement.getBoundingClientRect(); \
                  const at = {clientX: r.left + x, clientY: r.top + y, bubbles: true}; \
                  c.dispatchEvent(new MouseEvent('mousemove', at)); \
                  const t = c.getAttribute('title') || ''; \
