@@ -276,12 +276,33 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
 }
 
 /// A consumer sees a queue's copies in enqueue order, until the queue requeues one.
+///
+/// It remembers every copy's place in its queue for the whole run, so queues go by a
+/// number of their own (`queues`) rather than a name in every entry: a copy of the run
+/// (a checkpoint in the browser) holds a few bytes a message, not a string.
 #[derive(Clone, Default)]
 pub struct QueueOrder {
-    position: BTreeMap<Key, u64>,
-    enqueued: BTreeMap<String, u64>,
-    last: BTreeMap<(String, NodeId), u64>,
-    requeued: BTreeSet<String>,
+    /// Queue names, by the number the other fields know them by.
+    queues: Vec<String>,
+    position: BTreeMap<(u32, CopyId), u64>,
+    /// Copies enqueued so far, per queue number.
+    enqueued: Vec<u64>,
+    last: BTreeMap<(u32, NodeId), u64>,
+    /// Per queue number: whether it requeued a copy (or recovered from a crash).
+    requeued: Vec<bool>,
+}
+
+impl QueueOrder {
+    /// The number of `queue`, given one when it is new. A broker has a few queues.
+    fn number(&mut self, queue: &str) -> u32 {
+        if let Some(at) = self.queues.iter().position(|q| q == queue) {
+            return at as u32;
+        }
+        self.queues.push(queue.to_string());
+        self.enqueued.push(0);
+        self.requeued.push(false);
+        (self.queues.len() - 1) as u32
+    }
 }
 
 impl<H: Host> Invariant<H> for QueueOrder {
@@ -295,8 +316,9 @@ impl<H: Host> Invariant<H> for QueueOrder {
         };
         match obs {
             Obs::Enqueued { queue, copy, .. } => {
-                let next = self.enqueued.entry(queue.clone()).or_insert(0);
-                self.position.insert((queue.clone(), *copy), *next);
+                let number = self.number(queue);
+                let next = &mut self.enqueued[number as usize];
+                self.position.insert((number, *copy), *next);
                 *next += 1;
             }
             Obs::Delivered {
@@ -304,28 +326,37 @@ impl<H: Host> Invariant<H> for QueueOrder {
                 redelivered: true,
                 ..
             } => {
-                self.requeued.insert(queue.clone());
+                let number = self.number(queue);
+                self.requeued[number as usize] = true;
             }
             Obs::Delivered {
                 queue,
                 copy,
                 consumer,
                 ..
-            } if !self.requeued.contains(queue) => {
-                let key = (queue.clone(), *copy);
-                let Some(&position) = self.position.get(&key) else {
+            } => {
+                let number = self.number(queue);
+                if self.requeued[number as usize] {
+                    return Ok(());
+                }
+                let Some(&position) = self.position.get(&(number, *copy)) else {
                     return Ok(());
                 };
-                let last = self.last.entry((queue.clone(), *consumer)).or_insert(0);
+                let last = self.last.entry((number, *consumer)).or_insert(0);
                 if position < *last {
                     return Err(format!(
                         "consumer {consumer} got message {} after a later one, with no requeue",
-                        show(&key)
+                        show(&(queue.clone(), *copy))
                     ));
                 }
                 *last = position;
             }
-            Obs::Recovered { .. } => self.requeued.extend(self.enqueued.keys().cloned()),
+            // Every queue that held a copy: the recovered broker delivers afresh.
+            Obs::Recovered { .. } => {
+                for (requeued, enqueued) in self.requeued.iter_mut().zip(&self.enqueued) {
+                    *requeued |= *enqueued > 0;
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -359,18 +390,16 @@ impl<H: Host> Invariant<H> for NoDuplicates {
 /// on a neighbour.
 #[derive(Clone, Default)]
 pub struct ConfirmsAgree {
-    /// What the broker did with each publish id.
-    broker: BTreeMap<u64, BTreeSet<OutcomeKey>>,
+    /// What the broker did with each publish id: a bit per outcome (`outcome_bit`), not
+    /// a set of its own, which cost an allocation a message.
+    broker: BTreeMap<u64, u8>,
 }
 
-/// `Outcome` as an ordered set member.
-type OutcomeKey = u8;
-
-fn outcome_key(outcome: Outcome) -> OutcomeKey {
+fn outcome_bit(outcome: Outcome) -> u8 {
     match outcome {
-        Outcome::Confirmed => 0,
-        Outcome::Nacked => 1,
-        Outcome::Returned => 2,
+        Outcome::Confirmed => 1,
+        Outcome::Nacked => 2,
+        Outcome::Returned => 4,
     }
 }
 
@@ -391,7 +420,7 @@ impl<H: Host> Invariant<H> for ConfirmsAgree {
                 let did = self
                     .broker
                     .get(id)
-                    .is_some_and(|outcomes| outcomes.contains(&outcome_key(*outcome)));
+                    .is_some_and(|outcomes| outcomes & outcome_bit(*outcome) != 0);
                 if !did {
                     return Err(format!(
                         "publisher {node} was told {outcome:?} for message {id:#x}, but the \
@@ -402,10 +431,7 @@ impl<H: Host> Invariant<H> for ConfirmsAgree {
             }
             _ => return Ok(()),
         };
-        self.broker
-            .entry(id)
-            .or_default()
-            .insert(outcome_key(outcome));
+        *self.broker.entry(id).or_default() |= outcome_bit(outcome);
         Ok(())
     }
 }

@@ -237,6 +237,37 @@ fn queue_order_stops_checking_a_queue_once_it_requeued() {
     assert_eq!(feed(&mut check, &observations), Ok(()));
 }
 
+/// A recovered broker hands out its queues afresh: the queues that held copies stop
+/// being checked, and one first filled after the crash still is, on its own numbers.
+#[test]
+fn queue_order_after_a_broker_recovery() {
+    let into = |queue: &str, id: u64| Obs::Enqueued {
+        queue: queue.into(),
+        copy: (id, 0),
+        durable: true,
+        from: None,
+    };
+    let mut check = QueueOrder::default();
+    let observations = [
+        into("q", 1),
+        into("q", 2),
+        recovered(&[("q", &[(1, 0), (2, 0)])]),
+        delivered("q", (2, 0), false),
+        delivered("q", (1, 0), false),
+    ];
+    assert_eq!(feed(&mut check, &observations), Ok(()));
+    let error = feed(
+        &mut check,
+        &[
+            into("later", 3),
+            into("later", 4),
+            delivered("later", (4, 0), false),
+            delivered("later", (3, 0), false),
+        ],
+    );
+    assert!(error.unwrap_err().contains("3 in `later`"));
+}
+
 #[test]
 fn a_message_beside_its_own_dead_lettered_copy_is_in_order_and_no_duplicate() {
     // Fanout into q and q2; q's copy is rejected and dead-lettered into q2, where the
