@@ -64,6 +64,19 @@ impl<T> Chunked<T> {
             .chain(self.tail.iter())
     }
 
+    /// The index of the first element `pred` is false for, where it is true for a prefix
+    /// and false after (`slice::partition_point`): a binary search of a sorted list.
+    pub fn partition_point(&self, pred: impl Fn(&T) -> bool) -> usize {
+        // Frozen chunks are full, so each has a last element.
+        let chunk = self
+            .frozen
+            .partition_point(|chunk| chunk.last().is_some_and(&pred));
+        match self.frozen.get(chunk) {
+            Some(inside) => chunk * CHUNK + inside.partition_point(&pred),
+            None => self.frozen.len() * CHUNK + self.tail.partition_point(&pred),
+        }
+    }
+
     /// The elements from `start` on, in order.
     pub fn iter_from(&self, start: usize) -> impl Iterator<Item = &T> {
         let (chunk, offset) = (start / CHUNK, start % CHUNK);
@@ -117,6 +130,24 @@ mod tests {
             assert_eq!(copy.len(), n + 1);
             for (a, b) in log.frozen.iter().zip(&copy.frozen) {
                 assert!(Arc::ptr_eq(a, b), "frozen chunks are shared, not copied");
+            }
+        }
+    }
+
+    #[test]
+    fn a_binary_search_finds_what_the_vectors_does() {
+        for n in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17] {
+            let mut log = Chunked::default();
+            let plain: Vec<usize> = (0..n).map(|i| 3 * i).collect();
+            for &value in &plain {
+                log.push(value);
+            }
+            for probe in [0, 1, 2, 3, 3 * CHUNK, 3 * CHUNK + 1, 3 * n, 3 * n + 5] {
+                assert_eq!(
+                    log.partition_point(|v| *v < probe),
+                    plain.partition_point(|v| *v < probe),
+                    "{probe} in {n}"
+                );
             }
         }
     }

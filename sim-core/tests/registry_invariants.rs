@@ -134,6 +134,35 @@ fn agreement_fires_on_a_skipped_transaction_a_different_history_and_a_truncation
         error.contains("truncated committed transactions"),
         "{error}"
     );
+    // A new transaction below one committed before it: zxids are ZAB's total order, so
+    // the sequence is out of order however the servers agree on it.
+    let backwards = vec![applied(1, 0, c, 13), applied(2, 0, b, 12)];
+    let error = check(&mut Agreement::default(), backwards, None).unwrap_err();
+    assert!(
+        error.contains("applied 0x100000002 after 0x100000003, below 0x100000003"),
+        "{error}"
+    );
+}
+
+/// The committed sequence is looked up by binary search: a long one, past the size of
+/// the chunks it is kept in, finds every transaction, early and late.
+#[test]
+fn agreement_follows_a_long_sequence_and_a_restart_in_its_middle() {
+    let steps = || {
+        let mut steps = vec![loaded(0, 0, 0, 0), loaded(0, 1, 0, 0)];
+        for k in 1..=3_000u64 {
+            steps.push(applied(k, 0, zxid(1, k as u32), k));
+            steps.push(applied(k, 1, zxid(1, k as u32), k));
+        }
+        steps.push(loaded(4_000, 1, zxid(1, 1_500), 1_500));
+        steps.push(applied(4_001, 1, zxid(1, 1_501), 1_501));
+        steps
+    };
+    assert_eq!(check(&mut Agreement::default(), steps(), None), Ok(()));
+    let mut skipping = steps();
+    skipping.push(applied(4_002, 1, zxid(1, 1_503), 1_503));
+    let error = check(&mut Agreement::default(), skipping, None).unwrap_err();
+    assert!(error.contains("out of order, after 0x1000005dd"), "{error}");
 }
 
 // ---- registry.acked-durable ------------------------------------------------------------

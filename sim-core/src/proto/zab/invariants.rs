@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{show_zxid, Obs, Zxid};
+use crate::chunked::Chunked;
 use crate::invariant::Invariant;
 use crate::node::{NodeId, Proto, Wraps};
 
@@ -17,10 +18,15 @@ pub const AGREEMENT: &str = "zab.agreement";
 
 /// The global committed sequence, as the first server to apply each transaction saw it,
 /// and where each server stands in it.
+///
+/// The sequence only grows, for the whole run, and zxids rise along it (a transaction's
+/// zxid is its place in ZAB's total order; `on_applied` fails one that does not rise):
+/// so it is found by binary search rather than a map beside it, and kept in chunks that
+/// copies of the run (the browser's checkpoints) share.
 #[derive(Clone, Default)]
 pub struct Chain {
-    entries: Vec<(Zxid, u64)>,
-    index: BTreeMap<Zxid, usize>,
+    /// (zxid, digest of the history up to it), zxids strictly rising.
+    entries: Chunked<(Zxid, u64)>,
     position: BTreeMap<NodeId, Option<usize>>,
     /// Servers whose history left the committed one: followed again once a state they
     /// load or apply matches it (same zxid, same digest: the same history).
@@ -35,6 +41,28 @@ pub struct Divergence {
 }
 
 impl Chain {
+    /// Where `zxid` is in the committed sequence, if it is there.
+    fn find(&self, zxid: Zxid) -> Option<usize> {
+        let at = self.entries.partition_point(|(z, _)| *z < zxid);
+        self.entries.get(at).filter(|(z, _)| *z == zxid).map(|_| at)
+    }
+
+    fn entry(&self, pos: usize) -> (Zxid, u64) {
+        *self
+            .entries
+            .get(pos)
+            .expect("positions are in the sequence")
+    }
+
+    /// Transactions committed from position `from` on, `count` of them at most.
+    fn zxids_from(&self, from: usize, count: usize) -> Vec<Zxid> {
+        self.entries
+            .iter_from(from)
+            .take(count)
+            .map(|(z, _)| *z)
+            .collect()
+    }
+
     /// Stops checking `node` until its state matches the committed sequence again.
     pub fn lose_track(&mut self, node: NodeId) {
         self.position.remove(&node);
@@ -44,15 +72,12 @@ impl Chain {
     pub fn on_obs(&mut self, node: NodeId, obs: &Obs) -> Result<(), Divergence> {
         if self.lost_track.contains(&node) {
             if let Obs::Loaded { zxid, digest } | Obs::Applied { zxid, digest } = *obs {
+                let found = self.find(zxid);
                 let matching = zxid == 0 && digest == 0
-                    || self
-                        .index
-                        .get(&zxid)
-                        .is_some_and(|pos| self.entries[*pos].1 == digest);
+                    || found.is_some_and(|pos| self.entry(pos).1 == digest);
                 if matching {
                     self.lost_track.remove(&node);
-                    let pos = (zxid != 0).then(|| self.index[&zxid]);
-                    self.position.insert(node, pos);
+                    self.position.insert(node, found.filter(|_| zxid != 0));
                 }
             }
             return Ok(());
@@ -76,10 +101,9 @@ impl Chain {
     }
 
     fn zxids_in(&self, after: Zxid, up_to: Zxid) -> Vec<Zxid> {
-        self.index
-            .range(after + 1..=up_to)
-            .map(|(z, _)| *z)
-            .collect()
+        let from = self.entries.partition_point(|(z, _)| *z <= after);
+        let to = self.entries.partition_point(|(z, _)| *z <= up_to);
+        self.zxids_from(from, to.saturating_sub(from))
     }
 
     fn on_loaded(&mut self, node: NodeId, zxid: Zxid, digest: u64) -> Result<(), Divergence> {
@@ -87,7 +111,7 @@ impl Chain {
             self.position.insert(node, None);
             return Ok(());
         }
-        let Some(&pos) = self.index.get(&zxid) else {
+        let Some(pos) = self.find(zxid) else {
             return Err(Divergence {
                 message: format!(
                     "server {node} loaded a state at {} that was never committed",
@@ -96,7 +120,7 @@ impl Chain {
                 lost: Vec::new(),
             });
         };
-        if self.entries[pos].1 != digest {
+        if self.entry(pos).1 != digest {
             return Err(Divergence {
                 message: format!(
                     "server {node} loaded a state at {} with a different history",
@@ -113,14 +137,13 @@ impl Chain {
         let last = self.position.get(&node).copied().flatten();
         let expected = last.map_or(0, |p| p + 1);
         let after = last.map_or("the empty state".to_string(), |p| {
-            show_zxid(self.entries[p].0)
+            show_zxid(self.entry(p).0)
         });
-        let pos = match self.index.get(&zxid) {
-            Some(&pos) => pos,
+        let pos = match self.find(zxid) {
+            Some(pos) => pos,
             None => {
                 if expected != self.entries.len() {
-                    let lost: Vec<Zxid> =
-                        self.entries[expected..].iter().map(|(z, _)| *z).collect();
+                    let lost = self.zxids_from(expected, usize::MAX);
                     return Err(Divergence {
                         message: format!(
                             "server {node} applied {} after {after}, but {} was committed there first",
@@ -130,17 +153,24 @@ impl Chain {
                         lost,
                     });
                 }
+                if let Some(&(top, _)) = self.entries.last().filter(|(top, _)| *top >= zxid) {
+                    return Err(Divergence {
+                        message: format!(
+                            "server {node} applied {} after {after}, below {} committed \
+                             before it: zxids order the transactions",
+                            show_zxid(zxid),
+                            show_zxid(top)
+                        ),
+                        lost: Vec::new(),
+                    });
+                }
                 self.entries.push((zxid, digest));
-                self.index.insert(zxid, expected);
                 expected
             }
         };
         if pos != expected {
             let lost = if pos > expected {
-                self.entries[expected..pos]
-                    .iter()
-                    .map(|(z, _)| *z)
-                    .collect()
+                self.zxids_from(expected, pos - expected)
             } else {
                 Vec::new()
             };
@@ -152,7 +182,7 @@ impl Chain {
                 lost,
             });
         }
-        if self.entries[pos].1 != digest {
+        if self.entry(pos).1 != digest {
             return Err(Divergence {
                 message: format!(
                     "server {node} applied {} with a history that differs from the committed one",
