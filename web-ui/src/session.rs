@@ -32,7 +32,7 @@ pub const STEPS_PER_SLICE: u64 = 5_000;
 /// Checkpoints kept at most: when the first pass would take more, the interval doubles
 /// and every other checkpoint goes, so memory is at most this many copies of the run's
 /// state, and a seek steps at most `interval` events.
-pub const CHECKPOINTS_MAX: usize = 128;
+pub const CHECKPOINTS_MAX: usize = 192;
 /// The starting checkpoint interval, in trace events: a few milliseconds of stepping
 /// without formatting in the wasm build.
 pub const CHECKPOINT_INTERVAL_MIN: u64 = 4_096;
