@@ -447,8 +447,8 @@ impl Drop for AnimationFrame {
     }
 }
 
-/// Space plays and pauses, the arrows step, Home and End jump; keys typed into a form
-/// field stay there.
+/// Paints the arrows' canvases again as the page scrolls or the window resizes: each
+/// covers only the part of its diagram in the window (`canvas`).
 fn on_scroll(canvases: std::rc::Rc<crate::canvas::Canvases>) -> Vec<EventListener> {
     let Some(window) = web_sys::window() else {
         return Vec::new();
@@ -462,6 +462,8 @@ fn on_scroll(canvases: std::rc::Rc<crate::canvas::Canvases>) -> Vec<EventListene
         .collect()
 }
 
+/// Space plays and pauses, the arrows step, Home and End jump; keys typed into a form
+/// field stay there.
 fn keyboard(ctx: &Context<App>) -> Option<EventListener> {
     let document = web_sys::window()?.document()?;
     let link = ctx.link().clone();

@@ -110,8 +110,8 @@ fn paint(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
     context.fill();
 }
 
-/// Where the pointer of `event` is on the diagram `element` (the canvas) belongs to, in
-/// diagram pixels: the canvas itself moves along the diagram.
+/// Where the window point `client` falls on the diagram that `element` (its canvas)
+/// belongs to, in diagram pixels: the canvas itself moves along the diagram.
 pub fn diagram_point(element: &Element, client: (f64, f64)) -> Option<(f64, f64)> {
     let area = element.parent_element()?.get_bounding_client_rect();
     Some((client.0 - area.left(), client.1 - area.top()))

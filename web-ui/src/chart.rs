@@ -137,14 +137,13 @@ pub fn prepare(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Dr
 /// the first pass is done, else all of it up to the cursor.
 pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Drawn>) {
     let now_s = session.progress().now_ns as f64 / 1e9;
+    // During the first pass, or with no chart to keep: all of it, up to the cursor.
+    let up_to_cursor = || {
+        let sides = session.sides();
+        render(canvas, session, session.metrics(), &sides, Some(now_s));
+    };
     let Some(key) = key(canvas, session, session.sides()) else {
-        render(
-            canvas,
-            session,
-            session.metrics(),
-            &session.sides(),
-            Some(now_s),
-        );
+        up_to_cursor();
         return;
     };
     match drawn.iter().position(|d| d.key == key) {
@@ -154,13 +153,7 @@ pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Drawn
         }
         None => {
             let Some(made) = whole(canvas, session, key) else {
-                render(
-                    canvas,
-                    session,
-                    session.metrics(),
-                    &session.sides(),
-                    Some(now_s),
-                );
+                up_to_cursor();
                 return;
             };
             if drawn.len() == DRAWN_MAX {
