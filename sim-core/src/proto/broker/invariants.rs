@@ -277,9 +277,10 @@ impl<H: Host> Invariant<H> for AtLeastOnce {
 
 /// A consumer sees a queue's copies in enqueue order, until the queue requeues one.
 ///
-/// It remembers every copy's place in its queue for the whole run, so queues go by a
-/// number of their own (`queues`) rather than a name in every entry: a copy of the run
-/// (a checkpoint in the browser) holds a few bytes a message, not a string.
+/// It remembers each copy's place in its queue while the queue is checked, so queues go
+/// by a number of their own (`queues`) rather than a name in every entry, and a queue
+/// that requeued forgets its copies' places (it is never checked again): a copy of the
+/// run (a checkpoint in the browser) holds a few bytes a message, not a string.
 #[derive(Clone, Default)]
 pub struct QueueOrder {
     /// Queue names, by the number the other fields know them by.
@@ -288,7 +289,8 @@ pub struct QueueOrder {
     /// Copies enqueued so far, per queue number.
     enqueued: Vec<u64>,
     last: BTreeMap<(u32, NodeId), u64>,
-    /// Per queue number: whether it requeued a copy (or recovered from a crash).
+    /// Per queue number: whether it requeued a copy (or recovered from a crash). For
+    /// good: such a queue is no longer checked.
     requeued: Vec<bool>,
 }
 
@@ -302,6 +304,14 @@ impl QueueOrder {
         self.enqueued.push(0);
         self.requeued.push(false);
         (self.queues.len() - 1) as u32
+    }
+
+    /// Stops checking the queues marked requeued: their places are never read again.
+    fn forget_requeued(&mut self) {
+        let requeued = &self.requeued;
+        self.position
+            .retain(|(queue, _), _| !requeued[*queue as usize]);
+        self.last.retain(|(queue, _), _| !requeued[*queue as usize]);
     }
 }
 
@@ -318,7 +328,9 @@ impl<H: Host> Invariant<H> for QueueOrder {
             Obs::Enqueued { queue, copy, .. } => {
                 let number = self.number(queue);
                 let next = &mut self.enqueued[number as usize];
-                self.position.insert((number, *copy), *next);
+                if !self.requeued[number as usize] {
+                    self.position.insert((number, *copy), *next);
+                }
                 *next += 1;
             }
             Obs::Delivered {
@@ -327,7 +339,10 @@ impl<H: Host> Invariant<H> for QueueOrder {
                 ..
             } => {
                 let number = self.number(queue);
-                self.requeued[number as usize] = true;
+                if !self.requeued[number as usize] {
+                    self.requeued[number as usize] = true;
+                    self.forget_requeued();
+                }
             }
             Obs::Delivered {
                 queue,
@@ -356,6 +371,7 @@ impl<H: Host> Invariant<H> for QueueOrder {
                 for (requeued, enqueued) in self.requeued.iter_mut().zip(&self.enqueued) {
                     *requeued |= *enqueued > 0;
                 }
+                self.forget_requeued();
             }
             _ => {}
         }
