@@ -1,6 +1,7 @@
-//! The space-time diagram's arrows as strokes for a canvas, and which arrow a point is
-//! on. A million-event run's window holds a thousand arrows; as SVG elements each one
-//! was styled, laid out and painted again at every move of the cursor, most of a frame.
+//! The space-time diagram's arrows as strokes for a canvas, and which arrow (or any
+//! `Segment`, such as a topology link) a point is on. A million-event run's window holds
+//! a thousand arrows; as SVG elements each one was styled, laid out and painted again at
+//! every move of the cursor, most of a frame.
 //! Plain Rust with native tests: it computes geometry and never touches the page.
 
 use crate::svg::{lane_y, time_x, Highlight};
@@ -29,6 +30,18 @@ pub struct Stroke {
     pub head: bool,
     /// The send's trace index.
     pub index: u64,
+}
+
+/// A straight line on a canvas that the pointer can be on: an arrow, a topology link.
+pub trait Segment {
+    /// Its two ends, in the drawing's pixels.
+    fn ends(&self) -> ((f64, f64), (f64, f64));
+}
+
+impl Segment for Stroke {
+    fn ends(&self) -> ((f64, f64), (f64, f64)) {
+        ((self.x1, self.y1), (self.x2, self.y2))
+    }
 }
 
 /// The arrows of `diagram`, in its order (the newest last, drawn on top).
@@ -65,9 +78,9 @@ pub const REACH: f64 = 5.0;
 /// comes in whole pixels, and crossing arrows are a pixel apart at most there.
 pub const TIE: f64 = 1.0;
 
-/// The arrow at point (x, y): the nearest within `REACH`, the one drawn on top (the
+/// The line at point (x, y): the nearest within `REACH`, the one drawn on top (the
 /// later) where two are as near (within `TIE`).
-pub fn at(strokes: &[Stroke], x: f64, y: f64) -> Option<&Stroke> {
+pub fn at<S: Segment>(strokes: &[S], x: f64, y: f64) -> Option<&S> {
     let distances: Vec<f64> = strokes
         .iter()
         .map(|stroke| distance_to_segment(stroke, x, y))
@@ -82,15 +95,16 @@ pub fn at(strokes: &[Stroke], x: f64, y: f64) -> Option<&Stroke> {
     strokes.get(on_top)
 }
 
-fn distance_to_segment(s: &Stroke, x: f64, y: f64) -> f64 {
-    let (dx, dy) = (s.x2 - s.x1, s.y2 - s.y1);
+fn distance_to_segment(s: &impl Segment, x: f64, y: f64) -> f64 {
+    let ((x1, y1), (x2, y2)) = s.ends();
+    let (dx, dy) = (x2 - x1, y2 - y1);
     let length2 = dx * dx + dy * dy;
     let along = if length2 == 0.0 {
         0.0
     } else {
-        (((x - s.x1) * dx + (y - s.y1) * dy) / length2).clamp(0.0, 1.0)
+        (((x - x1) * dx + (y - y1) * dy) / length2).clamp(0.0, 1.0)
     };
-    let (px, py) = (s.x1 + along * dx, s.y1 + along * dy);
+    let (px, py) = (x1 + along * dx, y1 + along * dy);
     ((x - px).powi(2) + (y - py).powi(2)).sqrt()
 }
 
@@ -190,7 +204,7 @@ pub(crate) mod tests {
         // Past an arrow's end, the distance is to the end.
         assert_eq!(at(&drawn, 594.0, 46.0).map(|s| s.index), Some(7));
         assert_eq!(at(&drawn, 600.0, 46.0).map(|s| s.index), None);
-        assert_eq!(at(&[], 1.0, 1.0), None);
+        assert_eq!(at::<Stroke>(&[], 1.0, 1.0), None);
     }
 
     #[test]

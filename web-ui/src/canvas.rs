@@ -1,10 +1,10 @@
-//! Paints the space-time diagram's arrows (`arrows::strokes`) on their canvas, after the
-//! page is patched and again when the page scrolls. A path per line: a handful of canvas
-//! calls per arrow and no element for the browser to style or lay out. The canvas covers
-//! only the part of the diagram in the window, moved along it as the page scrolls: a
-//! hundred-lane diagram is 2,630 pixels tall, and a canvas that size cost every frame a
-//! clear and an 11 MB copy to the compositor. It owns no state and never decides what is
-//! drawn.
+//! Paints the space-time diagram's arrows (`arrows::strokes`) and the topology's links
+//! (`svg::link_strokes`) on their canvases, after the page is patched and again when the
+//! page scrolls. A path per line: a handful of canvas calls per line and no element for
+//! the browser to style or lay out. An arrows' canvas covers only the part of its
+//! diagram in the window, moved along it as the page scrolls: a hundred-lane diagram is
+//! 2,630 pixels tall, and a canvas that size cost every frame a clear and an 11 MB copy
+//! to the compositor. It owns no state and never decides what is drawn.
 
 use std::rc::Rc;
 
@@ -13,10 +13,28 @@ use web_sys::{CanvasRenderingContext2d, Element, HtmlCanvasElement};
 use yew::NodeRef;
 
 use crate::arrows::{Stroke, Style};
+use crate::svg::{LinkKind, LinkStroke};
 
-/// The canvases of the last render and their arrows, filled by the view and painted once
-/// the page is patched (a canvas is drawn on, not described), and again on a scroll.
-pub type Canvases = std::cell::RefCell<Vec<(NodeRef, Rc<Vec<Stroke>>)>>;
+/// What one canvas shows.
+pub enum Drawing {
+    /// A space-time diagram's arrows.
+    Arrows(Rc<Vec<Stroke>>),
+    /// The topology's links.
+    Links(Rc<Vec<LinkStroke>>),
+}
+
+/// The canvases of the last render and what they show, filled by the view and painted
+/// once the page is patched (a canvas is drawn on, not described), and again on a scroll.
+pub type Canvases = std::cell::RefCell<Vec<(NodeRef, Drawing)>>;
+
+/// How each kind of topology link is stroked: colour and dashes (its width is its own).
+/// Lossy links differ from plain ones in lightness, not only hue, and are not dashed:
+/// dashing a hundred-node run's 485 links cost the software rasteriser 15 ms a move.
+const LINK_STYLES: [(LinkKind, &str, &[f64]); 3] = [
+    (LinkKind::Plain, "#9ca3af", &[]),
+    (LinkKind::Lossy, "#b45309", &[]),
+    (LinkKind::Cut, "#dc2626", &[6.0, 4.0]),
+];
 
 /// How each style is stroked: colour, width, dashes. One pixel wide: the software
 /// rasteriser draws those a third faster than the 1.2 the SVG lines had.
@@ -32,20 +50,48 @@ const HEAD: (f64, f64) = (7.0, 3.0);
 
 /// Paints every canvas of `canvases` for where the page is scrolled now.
 pub fn paint_all(canvases: &Canvases) {
-    for (node, strokes) in canvases.borrow().iter() {
+    for (node, drawing) in canvases.borrow().iter() {
         if let Some(canvas) = node.cast::<HtmlCanvasElement>() {
-            paint(&canvas, strokes);
+            match drawing {
+                Drawing::Arrows(strokes) => paint(&canvas, strokes),
+                Drawing::Links(links) => paint_links(&canvas, links),
+            }
+        }
+    }
+}
+
+fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    canvas.get_context("2d").ok()??.dyn_into().ok()
+}
+
+/// Paints the topology's links, a path per line (its width is its own).
+fn paint_links(canvas: &HtmlCanvasElement, links: &[LinkStroke]) {
+    let Some(context) = context(canvas) else {
+        return;
+    };
+    context.clear_rect(
+        0.0,
+        0.0,
+        f64::from(canvas.width()),
+        f64::from(canvas.height()),
+    );
+    for (kind, colour, dashes) in LINK_STYLES {
+        let pattern: js_sys::Array = dashes.iter().map(|d| JsValue::from_f64(*d)).collect();
+        // Dashes fail only on a non-finite length; ours are constants.
+        let _ = context.set_line_dash(&pattern);
+        context.set_stroke_style_str(colour);
+        for link in links.iter().filter(|l| l.kind == kind) {
+            context.set_line_width(link.width);
+            context.begin_path();
+            context.move_to(link.x1, link.y1);
+            context.line_to(link.x2, link.y2);
+            context.stroke();
         }
     }
 }
 
 fn paint(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
-    let Some(context) = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-    else {
+    let Some(context) = context(canvas) else {
         return;
     };
     let Some(drawing) = canvas.parent_element() else {

@@ -15,7 +15,7 @@ use yew::html::Scope;
 use yew::prelude::*;
 
 use crate::app::{App, Msg, SPEEDS, WINDOWS_MS};
-use crate::canvas::Canvases;
+use crate::canvas::{Canvases, Drawing};
 use crate::diff::Difference;
 use crate::session::Session;
 use crate::views::{self, LogFilter, SpaceTime, Topology};
@@ -88,7 +88,7 @@ pub fn page(session: &Session, state: &PageState, link: &Scope<App>) -> Html {
             <div class="grid">
                 <section class="panel">
                     <h3>{ "topology" }</h3>
-                    { topology_svg(&topology, state.selected, link) }
+                    { topology_svg(&topology, state.selected, state.canvases, link) }
                     { legend() }
                 </section>
                 <section class="panel">
@@ -307,40 +307,73 @@ fn node_attribute(element: &web_sys::Element, name: &str) -> Option<NodeId> {
     element.get_attribute(name)?.parse().ok()
 }
 
-/// The topology: its links as SVG text (`svg::topology_links`), its nodes as elements
-/// over them that the virtual DOM keeps, so their labels are laid out once and only
-/// what changed (a role, a colour) is touched. One listener on the container selects
-/// the node or cuts the link under the pointer, another makes a link's tooltip.
-fn topology_svg(topology: &Topology, selected: Option<NodeId>, link: &Scope<App>) -> Html {
-    let drawn = std::rc::Rc::new(topology.clone());
-    let hover = Callback::from(move |event: MouseEvent| {
-        let line = event
-            .target()
-            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            .filter(|element| element.has_attribute("data-a"));
-        let Some(line) = line else {
-            return;
-        };
-        let (Some(a), Some(b)) = (
-            node_attribute(&line, "data-a"),
-            node_attribute(&line, "data-b"),
-        ) else {
-            return;
-        };
-        if let Some(text) = crate::svg::link_text(&drawn, a, b) {
-            show_title(&line, &text);
-        }
+/// The topology: its links on a canvas (`svg::link_strokes`, painted by `canvas`), its
+/// nodes as elements over them that the virtual DOM keeps, so their labels are laid out
+/// once and only what changed (a role, a colour) is touched. One listener on the
+/// container selects the node or cuts the link under the pointer, another makes a link's
+/// tooltip.
+fn topology_svg(
+    topology: &Topology,
+    selected: Option<NodeId>,
+    canvases: &Canvases,
+    link: &Scope<App>,
+) -> Html {
+    let lines = std::rc::Rc::new(crate::svg::link_strokes(topology));
+    let canvas = NodeRef::default();
+    canvases
+        .borrow_mut()
+        .push((canvas.clone(), Drawing::Links(lines.clone())));
+    // The first link's ends and middle, for the browser test to point at.
+    let first = lines.first().map_or(String::new(), |l| {
+        format!(
+            "{} {} {:.1} {:.1}",
+            l.a,
+            l.b,
+            (l.x1 + l.x2) / 2.0,
+            (l.y1 + l.y2) / 2.0
+        )
     });
+    let pointed = {
+        let lines = lines.clone();
+        move |event: &MouseEvent| -> Option<(web_sys::Element, NodeId, NodeId)> {
+            let target: web_sys::Element = event.target()?.dyn_into().ok()?;
+            if !target.matches("canvas.links").unwrap_or(false) {
+                return None;
+            }
+            let area = target.get_bounding_client_rect();
+            let (x, y) = (
+                f64::from(event.client_x()) - area.left(),
+                f64::from(event.client_y()) - area.top(),
+            );
+            let line = crate::arrows::at(&lines, x, y)?;
+            Some((target, line.a, line.b))
+        }
+    };
+    let drawn = std::rc::Rc::new(topology.clone());
+    let hover = {
+        let pointed = pointed.clone();
+        Callback::from(move |event: MouseEvent| {
+            let Some(target) = event
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .filter(|t| t.matches("canvas.links").unwrap_or(false))
+            else {
+                return;
+            };
+            // A tooltip only while on a link; none is a change too.
+            let text = pointed(&event).and_then(|(_, a, b)| crate::svg::link_text(&drawn, a, b));
+            let _ = match text {
+                Some(text) => target.set_attribute("title", &text),
+                None => target.remove_attribute("title"),
+            };
+        })
+    };
     let click = link.batch_callback(move |event: MouseEvent| {
         let target: web_sys::Element = event.target()?.dyn_into().ok()?;
         if let Some(node) = target.closest("[data-node]").ok().flatten() {
             return Some(Msg::Select(Some(node_attribute(&node, "data-node")?)));
         }
-        let line = target.closest("line[data-a]").ok().flatten()?;
-        let (a, b) = (
-            node_attribute(&line, "data-a")?,
-            node_attribute(&line, "data-b")?,
-        );
+        let (_, a, b) = pointed(&event)?;
         Some(Msg::Inject(vec![
             Fault::PartitionOneWay {
                 from: vec![a],
@@ -352,10 +385,15 @@ fn topology_svg(topology: &Topology, selected: Option<NodeId>, link: &Scope<App>
             },
         ]))
     });
-    let links = Html::from_html_unchecked(crate::svg::topology_links(topology).into());
+    let size = crate::svg::TOPOLOGY_SIZE.to_string();
+    let links = html! {
+        <canvas ref={ canvas } class="topology links" width={ size.clone() } height={ size }
+            data-links={ lines.len().to_string() } data-first={ first }
+            onmousemove={ hover }></canvas>
+    };
     let split = topology.nodes.iter().any(|n| n.side != 0);
     html! {
-        <div class="drawing" data-testid="topology" onclick={ click } onmouseover={ hover }>
+        <div class="drawing" data-testid="topology" onclick={ click }>
             { links }
             <svg class="topology nodes" viewBox="0 0 420 420" width="420" height="420">
             { for topology.nodes.iter().map(|node| {
@@ -463,27 +501,6 @@ fn arrow_text(arrow: &views::Arrow) -> String {
     )
 }
 
-/// Gives `line` a <title> (the browser's tooltip) saying `text`, made when it is first
-/// pointed at: the diagram's text carries none, a thousand texts nobody reads.
-fn show_title(line: &web_sys::Element, text: &str) {
-    let title = match line.first_element_child() {
-        Some(title) => title,
-        None => {
-            let Some(document) = line.owner_document() else {
-                return;
-            };
-            let Ok(title) = document.create_element_ns(Some("http://www.w3.org/2000/svg"), "title")
-            else {
-                return;
-            };
-            // Appending to an element of the page cannot fail.
-            let _ = line.append_child(&title);
-            title
-        }
-    };
-    title.set_text_content(Some(text));
-}
-
 /// A space-time diagram: the lanes and what moves as SVG text (`svg`), the arrows on a
 /// canvas between them (`arrows`, painted by `canvas` once the page is patched). The
 /// pointer finds its arrow by position: its text is made as a tooltip on hover and in
@@ -499,7 +516,7 @@ pub fn space_time_svg(
     let canvas = NodeRef::default();
     canvases
         .borrow_mut()
-        .push((canvas.clone(), strokes.clone()));
+        .push((canvas.clone(), Drawing::Arrows(strokes.clone())));
     let lanes: Vec<(NodeId, &str)> = nodes.iter().map(|n| (n.id, n.kind.as_str())).collect();
     let still = Html::from_html_unchecked(crate::svg::lanes(&lanes).into());
     let moving = crate::svg::space_time(&diagram, lanes.len(), highlight);

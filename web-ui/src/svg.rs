@@ -52,31 +52,62 @@ pub fn node_position(topology: &Topology, id: NodeId) -> (f64, f64) {
     (node.x * TOPOLOGY_SIZE, node.y * TOPOLOGY_SIZE)
 }
 
-/// The topology's links, a line each (`data-a`, `data-b`: its ends), under the nodes
-/// (which the page draws itself: their labels are text, which the browser lays out
-/// again whenever it is made anew). Nothing here counts messages (the page makes the
-/// tooltips on hover, `link_text`, and widths go in half steps of log10), so while a run
-/// plays the text seldom changes and the browser keeps what it laid out.
-pub fn topology_links(topology: &Topology) -> String {
-    let mut out = String::with_capacity(160 * topology.links.len() + 200);
-    out.push_str(r#"<svg class="topology links" viewBox="0 0 420 420" width="420" height="420">"#);
-    for l in &topology.links {
-        let ((x1, y1), (x2, y2)) = (node_position(topology, l.a), node_position(topology, l.b));
-        let width = 1.0 + (f64::from(l.messages).log10().max(0.0) * 2.0).floor() / 2.0;
-        let class = match (l.cut, l.lossy) {
-            (true, _) => "link cut",
-            (_, true) => "link lossy",
-            _ => "link",
-        };
-        // Writing to a String cannot fail.
-        let _ = write!(
-            out,
-            r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" class="{class}" stroke-width="{width:.1}" data-a="{}" data-b="{}"></line>"#,
-            l.a, l.b,
-        );
+/// How a topology link is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    Plain,
+    Lossy,
+    /// Partitioned at the cursor.
+    Cut,
+}
+
+/// One topology link as a line for the links' canvas, under the nodes (which the page
+/// draws as elements: their labels are text, laid out once).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkStroke {
+    pub a: NodeId,
+    pub b: NodeId,
+    pub x1: f64,
+    pub y1: f64,
+    pub x2: f64,
+    pub y2: f64,
+    /// 1 + log10(messages), in half steps: a run's counts change at every event, the
+    /// widths seldom.
+    pub width: f64,
+    pub kind: LinkKind,
+}
+
+impl crate::arrows::Segment for LinkStroke {
+    fn ends(&self) -> ((f64, f64), (f64, f64)) {
+        ((self.x1, self.y1), (self.x2, self.y2))
     }
-    out.push_str("</svg>");
-    out
+}
+
+/// The topology's links, a line each. On a canvas, not as SVG: 485 lines of a
+/// hundred-node run made anew at every move cost the browser their parsing, styling,
+/// layout and rasterising (the tooltips are made on hover, `link_text`).
+pub fn link_strokes(topology: &Topology) -> Vec<LinkStroke> {
+    topology
+        .links
+        .iter()
+        .map(|l| {
+            let ((x1, y1), (x2, y2)) = (node_position(topology, l.a), node_position(topology, l.b));
+            LinkStroke {
+                a: l.a,
+                b: l.b,
+                x1,
+                y1,
+                x2,
+                y2,
+                width: 1.0 + (f64::from(l.messages).log10().max(0.0) * 2.0).floor() / 2.0,
+                kind: match (l.cut, l.lossy) {
+                    (true, _) => LinkKind::Cut,
+                    (_, true) => LinkKind::Lossy,
+                    _ => LinkKind::Plain,
+                },
+            }
+        })
+        .collect()
 }
 
 /// What the tooltip of the link between `a` and `b` says, if there is one.
@@ -298,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn the_topology_links_name_their_ends_for_the_pages_listener() {
+    fn the_topology_links_know_their_ends_width_and_kind() {
         let node = |id: NodeId, status: &'static str| TopoNode {
             id,
             kind: "server".to_string(),
@@ -318,17 +349,26 @@ mod tests {
                 lossy: false,
             }],
         };
-        let svg = topology_links(&drawn);
-        assert!(svg.contains(r#"class="link cut""#) && svg.contains(r#"data-a="0" data-b="1""#));
+        let lines = link_strokes(&drawn);
+        assert_eq!(
+            (lines[0].a, lines[0].b, lines[0].kind),
+            (0, 1, LinkKind::Cut)
+        );
+        // Both nodes sit at (210, 105): a point-long line, found by the pointer there.
+        assert_eq!((lines[0].x1, lines[0].y2), (210.0, 105.0));
+        assert_eq!(
+            crate::arrows::at(&lines, 212.0, 106.0).map(|l| (l.a, l.b)),
+            Some((0, 1))
+        );
+        assert_eq!(crate::arrows::at(&lines, 230.0, 106.0), None);
         // 100 messages: 1 + log10(100); 99 stays on the half step below.
-        assert!(svg.contains(r#"stroke-width="3.0""#), "{svg}");
+        assert_eq!(lines[0].width, 3.0);
         let mut fewer = drawn.clone();
         fewer.links[0].messages = 99;
-        assert!(topology_links(&fewer).contains(r#"stroke-width="2.5""#));
-        assert!(
-            !svg.contains("messages"),
-            "counts change as a run plays: {svg}"
-        );
+        fewer.links[0].cut = false;
+        fewer.links[0].lossy = true;
+        let fewer = link_strokes(&fewer);
+        assert_eq!((fewer[0].width, fewer[0].kind), (2.5, LinkKind::Lossy));
         assert_eq!(
             link_text(&drawn, 0, 1).as_deref(),
             Some("0 ↔ 1: 100 messages (partitioned); click to cut this link")

@@ -54,6 +54,7 @@ fn check_everything(driver: &Driver, base: &str) -> anyhow::Result<()> {
         scrubbing_back_shows_the_same_moment(&browser, base)?;
         a_tall_diagrams_canvas_follows_the_window(&browser, base, &shots)?;
         crash_click_changes_the_run(&browser, base, &shots)?;
+        a_link_click_cuts_it(&browser, base)?;
         rpc_calls_show_load_and_span_trees(&browser, base, &shots)?;
         bank_beside_shop_in_the_cap_panel(&browser, base, &shots)?;
         a_shrunk_run_opens_at_its_finding(&browser, base, &shots)?;
@@ -188,6 +189,54 @@ fn an_arrow_tells_its_message(browser: &Browser, when: &str) -> anyhow::Result<(
     }
     println!("  {when}: arrow #{index} tells its message: {title}");
     Ok(())
+}
+
+/// Pointing at a topology link (on its canvas, where the page says the first one is)
+/// names it in a tooltip, and clicking it cuts it both ways: two faults join the
+/// address, and the run they make is the one the engine makes natively.
+fn a_link_click_cuts_it(browser: &Browser, base: &str) -> anyhow::Result<()> {
+    browser.open(&format!(
+        "{base}?scenario=registry-partition-minority&seed=3&event=4000"
+    ))?;
+    let before = browser.wait_done()?;
+    let shown = browser.script(
+        "const c = document.querySelector('[data-testid=topology] canvas.links'); \
+         if (!c || !c.dataset.first) return ''; \
+         const [a, b, x, y] = c.dataset.first.split(' ').map(Number); \
+         const r = c.getBoundingClientRect(); \
+         const at = {clientX: r.left + x, clientY: r.top + y, bubbles: true}; \
+         c.dispatchEvent(new MouseEvent('mousemove', at)); \
+         const t = c.getAttribute('title') || ''; \
+         c.dispatchEvent(new MouseEvent('click', at)); \
+         return t;",
+    )?;
+    let title = shown.as_str().unwrap_or_default().to_string();
+    let named = title
+        .split_once(": ")
+        .and_then(|(pair, rest)| Some((pair.split_once(" ↔ ")?, rest)));
+    let Some(((a, b), rest)) = named else {
+        bail!("the first link's tooltip is `{title}`");
+    };
+    if !rest.contains("messages") || !rest.ends_with("click to cut this link") {
+        bail!("the tooltip of link {a} ↔ {b} is `{title}`");
+    }
+    let after = browser.wait_done()?;
+    // Decoded as the page reads them (`>` travels as %3E).
+    let faults =
+        browser.script("return new URLSearchParams(window.location.search).getAll('fault');")?;
+    let faults: Vec<&str> = faults
+        .as_array()
+        .map(|all| all.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if faults.len() != 2 || after == before {
+        bail!("clicking link {a} ↔ {b} gave {faults:?} and the hash {before} -> {after}");
+    }
+    let native = native_hash("registry-partition-minority", 3, &faults)?;
+    if native != after {
+        bail!("the page shows {after} after the cut; the engine computes {native} for {faults:?}");
+    }
+    println!("  link click: {title} -> {faults:?}, {before} -> {after} (matches native)");
+    browser.no_console_errors("a link click")
 }
 
 fn crash_click_changes_the_run(browser: &Browser, base: &str, shots: &Path) -> anyhow::Result<()> {
