@@ -64,11 +64,26 @@ fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok()??.dyn_into().ok()
 }
 
-/// Paints the topology's links, a path per line (its width is its own).
+/// Paints the topology's links, a path per line (its width is its own), unless the
+/// canvas shows these already: while a run plays, its links change seldom (widths go in
+/// half steps of log10), and a frame need not draw them again.
 fn paint_links(canvas: &HtmlCanvasElement, links: &[LinkStroke]) {
     let Some(context) = context(canvas) else {
         return;
     };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for l in links {
+        std::hash::Hash::hash(&(l.a, l.b, l.kind as u8), &mut hasher);
+        for value in [l.x1, l.y1, l.x2, l.y2, l.width] {
+            std::hash::Hash::hash(&value.to_bits(), &mut hasher);
+        }
+    }
+    let painted = std::hash::Hasher::finish(&hasher).to_string();
+    if canvas.get_attribute("data-painted").as_deref() == Some(painted.as_str()) {
+        return;
+    }
+    // Setting an attribute on a live element cannot fail.
+    let _ = canvas.set_attribute("data-painted", &painted);
     context.clear_rect(
         0.0,
         0.0,
