@@ -1,9 +1,10 @@
-//! The two large drawings, the topology and the space-time diagram, as SVG text. The page
-//! hands the text to the browser whole: a million-event run's window holds a thousand
-//! arrows and a hundred lanes, and diffing them node by node in the virtual DOM took
-//! most of a jump's render. Plain Rust with native tests; it never reads a session, only
-//! the `views` computed from one, and never handles an event (the page listens once on
-//! the drawing's container and reads the `data-` attributes written here).
+//! The two large drawings' geometry and text: the space-time diagram's lanes and overlay
+//! as SVG text, which the page hands to the browser whole (a million-event run's window
+//! holds a hundred lanes, and diffing them node by node in the virtual DOM took most of
+//! a jump's render), and the topology's node positions, colours and links (strokes for
+//! a canvas, `link_strokes`). Plain Rust with native tests; it never reads a session,
+//! only the `views` computed from one, and never handles an event (the page listens
+//! once on the drawing's container and reads the `data-` attributes written here).
 
 use std::fmt::Write;
 
