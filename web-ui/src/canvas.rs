@@ -60,7 +60,8 @@ pub fn paint_all(canvases: &Canvases) {
     }
 }
 
-fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+/// The canvas's 2D context; none only for a canvas the browser refuses one.
+pub fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok()??.dyn_into().ok()
 }
 

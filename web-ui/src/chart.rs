@@ -24,7 +24,7 @@ use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use sim_core::engine::MetricSample;
 use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use web_sys::HtmlCanvasElement;
 
 use crate::cap::{self, Row};
 use crate::session::Session;
@@ -165,7 +165,7 @@ pub fn draw(canvas: &HtmlCanvasElement, session: &Session, drawn: &mut Vec<Drawn
     let Some(drawn) = drawn.last() else {
         return;
     };
-    let Some(context) = context(canvas) else {
+    let Some(context) = crate::canvas::context(canvas) else {
         return;
     };
     // Canvas calls fail only on a detached or zero-sized canvas; the next frame retries.
@@ -199,10 +199,6 @@ fn whole(canvas: &HtmlCanvasElement, session: &Session, key: Key) -> Option<Draw
         plots,
         end_s,
     })
-}
-
-fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
-    canvas.get_context("2d").ok()??.dyn_into().ok()
 }
 
 /// Draws the chart of `metrics`, with the cursor at `now_s` if given; returns where each

@@ -340,11 +340,8 @@ fn topology_svg(
             if !target.matches("canvas.links").unwrap_or(false) {
                 return None;
             }
-            let area = target.get_bounding_client_rect();
-            let (x, y) = (
-                f64::from(event.client_x()) - area.left(),
-                f64::from(event.client_y()) - area.top(),
-            );
+            let client = (f64::from(event.client_x()), f64::from(event.client_y()));
+            let (x, y) = crate::canvas::diagram_point(&target, client)?;
             let line = crate::arrows::at(&lines, x, y)?;
             Some((target, line.a, line.b))
         }
